@@ -1,0 +1,30 @@
+"""Solver backends behind one interface, chosen by name from a registry.
+
+Importing this package registers every backend module; a backend whose solver package is
+missing stays registered but reports ``is_available() == False``.
+"""
+
+from optimizer.backends import highs  # noqa: F401  (registers the backend)
+from optimizer.backends.base import (
+    Backend,
+    Result,
+    SolveOptions,
+    Status,
+    available_backends,
+    backend_names,
+    get_backend,
+    register,
+    relative_gap,
+)
+
+__all__ = [
+    "Backend",
+    "Result",
+    "SolveOptions",
+    "Status",
+    "available_backends",
+    "backend_names",
+    "get_backend",
+    "register",
+    "relative_gap",
+]

@@ -1,0 +1,156 @@
+"""The solver backend interface, the normalised result and the backend registry.
+
+A backend is a small class that takes a :class:`~optimizer.milp.MILP` and
+:class:`SolveOptions` and returns a :class:`Result`. Backends register themselves by name;
+callers pick one with :func:`get_backend`, never with if/elif chains over solver names.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from optimizer.errors import SolverNotAvailable
+from optimizer.milp import MILP
+
+
+class Status(enum.Enum):
+    """Outcome of a solve. FEASIBLE (a limit was hit) is never reported as OPTIMAL."""
+
+    OPTIMAL = "OPTIMAL"
+    FEASIBLE = "FEASIBLE"
+    INFEASIBLE = "INFEASIBLE"
+    UNBOUNDED = "UNBOUNDED"
+    NO_SOLUTION = "NO_SOLUTION"
+    ERROR = "ERROR"
+
+    @property
+    def has_solution(self) -> bool:
+        return self in (Status.OPTIMAL, Status.FEASIBLE)
+
+
+@dataclass
+class SolveOptions:
+    """Options every backend understands.
+
+    Attributes
+    ----------
+    time_limit_s : float or None
+        Wall-clock limit for the solve; None for no limit.
+    mip_gap : float
+        Relative gap at which the solver may stop and report OPTIMAL (0 = prove optimality).
+    threads : int or None
+        Solver threads; None lets the solver decide.
+    seed : int
+        Random seed, for reproducible runs.
+    verbose : bool
+        Let the solver print its log.
+    warm_start : ndarray or None
+        A feasible (or partial) solution to start from, where the backend supports it.
+    """
+
+    time_limit_s: float | None = 60.0
+    mip_gap: float = 0.0
+    threads: int | None = None
+    seed: int = 0
+    verbose: bool = False
+    warm_start: np.ndarray | None = None
+
+
+@dataclass
+class Result:
+    """A normalised solver answer.
+
+    ``gap`` is ``|objective - bound| / max(|objective|, 1e-9)`` (0 when both are 0).
+    """
+
+    status: Status
+    objective: float
+    bound: float
+    x: np.ndarray | None
+    solver: str
+    build_s: float = 0.0
+    solve_s: float = 0.0
+    nodes: int | None = None
+    message: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        return relative_gap(self.objective, self.bound)
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """Relative optimality gap, ``inf`` when either side is unknown."""
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return math.inf
+    diff = abs(objective - bound)
+    if diff <= 1e-9 * max(1.0, abs(objective)):
+        return 0.0
+    return diff / max(abs(objective), 1e-9)
+
+
+class Backend(ABC):
+    """One solver behind the common interface.
+
+    Subclasses set ``name``, ``package`` (what to install when missing) and ``capabilities``
+    (a subset of ``{"mip", "lp", "warm_start", "threads", "seed", "time_limit", "gap"}``).
+    """
+
+    name: ClassVar[str]
+    package: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    @abstractmethod
+    def is_available(cls) -> bool:
+        """True when the solver can be imported and run here."""
+
+    @abstractmethod
+    def solve(self, milp: MILP, options: SolveOptions) -> Result:
+        """Solve ``milp``; the result's ``solve_s`` is the solver's own wall time."""
+
+
+_REGISTRY: dict[str, type[Backend]] = {}
+
+
+def register(cls: type[Backend]) -> type[Backend]:
+    """Class decorator: make a backend available under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def backend_names() -> list[str]:
+    """All registered backend names, available or not."""
+    return sorted(_REGISTRY)
+
+
+def available_backends() -> list[str]:
+    """Names of the registered backends that can run here."""
+    return [n for n in backend_names() if _REGISTRY[n].is_available()]
+
+
+def get_backend(name: str) -> Backend:
+    """Instantiate the backend called ``name``.
+
+    Raises
+    ------
+    SolverNotAvailable
+        If no backend has that name, or its package is not installed.
+    """
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        raise SolverNotAvailable(
+            f"unknown solver '{name}'; choose one of: {', '.join(backend_names())}"
+        ) from None
+    if not cls.is_available():
+        raise SolverNotAvailable(
+            f"solver '{name}' is not available: install it with `pip install {cls.package}`"
+        )
+    return cls()

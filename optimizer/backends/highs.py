@@ -1,0 +1,118 @@
+"""HiGHS through highspy: the model is passed as one CSR matrix, no per-row calls."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from optimizer.backends.base import Backend, Result, SolveOptions, Status, register
+from optimizer.milp import MILP
+
+
+@register
+class HighsBackend(Backend):
+    """HiGHS MIP solver (branch-and-cut with presolve, default backend)."""
+
+    name = "highs"
+    package = "highspy==1.12.0"
+    capabilities = frozenset({"mip", "lp", "warm_start", "threads", "seed", "time_limit", "gap"})
+
+    @classmethod
+    def is_available(cls) -> bool:
+        try:
+            import highspy  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def solve(self, milp: MILP, options: SolveOptions) -> Result:
+        import highspy
+
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", bool(options.verbose))
+        if options.time_limit_s is not None:
+            h.setOptionValue("time_limit", float(options.time_limit_s))
+        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+        h.setOptionValue("random_seed", int(options.seed))
+        if options.threads is not None:
+            h.setOptionValue("threads", int(options.threads))
+        h.passModel(_to_highs_lp(milp, highspy))
+        if options.warm_start is not None:
+            sol = highspy.HighsSolution()
+            sol.col_value = list(np.asarray(options.warm_start, dtype=float))
+            sol.value_valid = True
+            h.setSolution(sol)
+
+        t0 = time.perf_counter()
+        h.run()
+        solve_s = time.perf_counter() - t0
+        return _read_result(h, milp, highspy, solve_s)
+
+
+def _to_highs_lp(milp: MILP, highspy: Any) -> Any:
+    lp = highspy.HighsLp()
+    a = milp.A.tocsr()
+    a.sort_indices()
+    lp.num_col_ = milp.num_vars
+    lp.num_row_ = milp.num_rows
+    lp.col_cost_ = milp.c
+    lp.col_lower_ = milp.col_lower
+    lp.col_upper_ = milp.col_upper
+    lp.row_lower_ = milp.row_lower
+    lp.row_upper_ = milp.row_upper
+    lp.offset_ = float(milp.offset)
+    lp.sense_ = highspy.ObjSense.kMaximize if milp.sense == "max" else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    lp.a_matrix_.num_col_ = milp.num_vars
+    lp.a_matrix_.num_row_ = milp.num_rows
+    if milp.integrality.any():
+        kint, kcont = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
+        lp.integrality_ = [kint if b else kcont for b in milp.integrality]
+    return lp
+
+
+def _read_result(h: Any, milp: MILP, highspy: Any, solve_s: float) -> Result:
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    st = highspy.HighsModelStatus
+    has_primal = int(info.primal_solution_status) == 2  # kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value, dtype=float) if has_primal else None
+    is_mip = bool(milp.integrality.any())
+    objective = float(info.objective_function_value) if has_primal else math.nan
+    if is_mip:
+        bound = float(info.mip_dual_bound)
+        nodes: int | None = int(info.mip_node_count)
+    else:
+        bound = objective
+        nodes = None
+
+    if ms == st.kOptimal:
+        status = Status.OPTIMAL
+    elif ms == st.kInfeasible:
+        status = Status.INFEASIBLE
+    elif ms in (st.kUnbounded, st.kUnboundedOrInfeasible):
+        status = Status.UNBOUNDED
+    elif ms in (st.kTimeLimit, st.kIterationLimit, st.kSolutionLimit, st.kInterrupt) or (
+        hasattr(st, "kObjectiveBound") and ms == st.kObjectiveBound
+    ):
+        status = Status.FEASIBLE if x is not None else Status.NO_SOLUTION
+    else:
+        status = Status.ERROR if x is None else Status.FEASIBLE
+    if status is Status.OPTIMAL and not is_mip:
+        bound = objective
+    return Result(
+        status=status,
+        objective=objective,
+        bound=bound if math.isfinite(bound) else math.nan,
+        x=x,
+        solver="highs",
+        solve_s=solve_s,
+        nodes=nodes,
+        message=h.modelStatusToString(ms),
+    )

@@ -1,0 +1,281 @@
+"""Scenario files: what a planning run reads, which standards it uses and how it solves.
+
+A scenario is a YAML file. Paths in it are relative to the file. Every key is checked against
+a schema; unknown keys, wrong types and missing files are collected and raised together as
+one :class:`~optimizer.errors.ScenarioError`.
+
+Example
+-------
+.. code-block:: yaml
+
+    name: sample-city
+    crs: EPSG:4548
+    inputs:
+      blocks:   {path: ../data/sample_city.gpkg, layer: blocks}
+      sites:    {path: ../data/sample_city.gpkg, layer: sites}
+      existing: {path: ../data/sample_city.gpkg, layer: existing}
+    facility_types: [elder_care, nursery, kindergarten, convenience]
+    distances: {mode: euclidean, detour_factor: 1.3}
+    catalog: {elder_care: {walk_limit_m: 300}}
+    solver: {name: highs, time_limit_s: 120, mip_gap: 0}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from optimizer.catalog import Catalog, builtin_catalog_data, load_catalog
+from optimizer.errors import ProblemCollector, ScenarioError
+
+TABLE_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string"},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["path"],
+            "properties": {
+                "path": {"type": "string"},
+                "layer": {"type": "string"},
+                "columns": {"type": "object", "additionalProperties": {"type": "string"}},
+                "crs": {"type": "string"},
+            },
+        },
+    ]
+}
+
+SCENARIO_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "inputs"],
+    "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+        "description": {"type": "string"},
+        "crs": {"type": "string"},
+        "inputs": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["blocks", "sites"],
+            "properties": {
+                "blocks": TABLE_SCHEMA,
+                "sites": TABLE_SCHEMA,
+                "existing": TABLE_SCHEMA,
+                "network": TABLE_SCHEMA,
+            },
+        },
+        "facility_types": {
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 1,
+            "uniqueItems": True,
+        },
+        "catalog": {"type": "object"},
+        "distances": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "mode": {"enum": ["euclidean"]},
+                "detour_factor": {"type": "number", "minimum": 1.0},
+            },
+        },
+        "model": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"objective": {"enum": ["min_cost_cover"]}},
+        },
+        "solver": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string"},
+                "time_limit_s": {"type": "number", "exclusiveMinimum": 0},
+                "mip_gap": {"type": "number", "minimum": 0},
+                "threads": {"type": "integer", "minimum": 1},
+                "seed": {"type": "integer"},
+            },
+        },
+        "output": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"dir": {"type": "string"}},
+        },
+    },
+}
+
+DEFAULT_FACILITY_TYPES = ["elder_care", "nursery", "kindergarten", "convenience"]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Where one input table lives and how its columns map to the contract's names.
+
+    ``columns`` maps contract names to the file's names, e.g. ``{"block_id": "ID"}``.
+    """
+
+    path: Path
+    layer: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    crs: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.name}" + (f" (layer {self.layer})" if self.layer else "")
+
+
+@dataclass(frozen=True)
+class DistanceSettings:
+    """How walking distances are measured.
+
+    ``euclidean``: straight-line distance times ``detour_factor`` (default 1.3, stated in
+    every output).
+    """
+
+    mode: str = "euclidean"
+    detour_factor: float = 1.3
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """Which backend solves the model and with which limits."""
+
+    name: str = "highs"
+    time_limit_s: float = 120.0
+    mip_gap: float = 0.0
+    threads: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario: resolved paths, the catalog after overrides, settings."""
+
+    name: str
+    path: Path
+    crs: str | None
+    blocks: TableSpec
+    sites: TableSpec
+    existing: TableSpec | None
+    facility_types: list[str]
+    catalog: Catalog
+    known_types: tuple[str, ...]
+    distances: DistanceSettings
+    solver: SolverSettings
+    objective: str = "min_cost_cover"
+    output_dir: Path | None = None
+    description: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, check and resolve a scenario file.
+
+    Raises
+    ------
+    ScenarioError
+        With every problem found: unreadable YAML, unknown keys, wrong types, missing input
+        files, unknown facility types.
+    """
+    path = Path(path)
+    label = str(path)
+    problems = ProblemCollector()
+    if not path.is_file():
+        problems.add(label, None, "scenario file not found")
+        problems.raise_if_any(ScenarioError)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        problems.add(label, None, f"not valid YAML: {exc}".replace("\n", " "))
+        problems.raise_if_any(ScenarioError)
+    if not isinstance(data, dict):
+        problems.add(label, None, "must be a YAML mapping of keys to values")
+        problems.raise_if_any(ScenarioError)
+
+    validator = jsonschema.Draft202012Validator(SCENARIO_SCHEMA)
+    for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.path]):
+        key = ".".join(str(p) for p in err.path) or None
+        problems.add(label, key, _schema_message(err), field_kind="key")
+    problems.raise_if_any(ScenarioError)
+
+    base = path.parent
+    inputs = data["inputs"]
+    specs = {name: _table_spec(inputs[name], base) for name in inputs}
+    for name, spec in specs.items():
+        if not spec.path.exists():
+            problems.add(label, f"inputs.{name}", f"file not found: {spec.path}", field_kind="key")
+
+    catalog: Catalog | None = None
+    try:
+        catalog = load_catalog(data.get("catalog"), source=label)
+    except ScenarioError as exc:
+        problems.problems.extend(exc.problems)
+    types = list(data.get("facility_types", DEFAULT_FACILITY_TYPES))
+    known = (
+        list(catalog)
+        if catalog is not None
+        else [*builtin_catalog_data(), *data.get("catalog", {})]
+    )
+    unknown = [t for t in types if t not in known]
+    if unknown:
+        problems.add(
+            label,
+            "facility_types",
+            f"unknown facility types; the catalog has {', '.join(dict.fromkeys(known))}",
+            unknown,
+            field_kind="key",
+        )
+    if "network" in specs:
+        problems.add(
+            label,
+            "inputs.network",
+            "street networks are not supported yet; remove the key to use straight-line "
+            "distances x detour factor",
+            field_kind="key",
+        )
+    problems.raise_if_any(ScenarioError)
+    assert catalog is not None
+
+    out = data.get("output", {}).get("dir")
+    return Scenario(
+        name=data["name"],
+        path=path,
+        crs=data.get("crs"),
+        blocks=specs["blocks"],
+        sites=specs["sites"],
+        existing=specs.get("existing"),
+        facility_types=types,
+        catalog=catalog.subset(types),
+        known_types=tuple(catalog),
+        distances=DistanceSettings(**data.get("distances", {})),
+        solver=SolverSettings(**data.get("solver", {})),
+        objective=data.get("model", {}).get("objective", "min_cost_cover"),
+        output_dir=(base / out) if out else None,
+        description=data.get("description", ""),
+        raw=data,
+    )
+
+
+def _table_spec(entry: str | Mapping[str, Any], base: Path) -> TableSpec:
+    if isinstance(entry, str):
+        file_part, _, layer = entry.partition("#")
+        return TableSpec(path=(base / file_part), layer=layer or None)
+    return TableSpec(
+        path=base / entry["path"],
+        layer=entry.get("layer"),
+        columns=dict(entry.get("columns", {})),
+        crs=entry.get("crs"),
+    )
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        return f"{err.message}; allowed keys: {', '.join(allowed)}"
+    if err.validator == "oneOf" and err.path and err.path[0] == "inputs":
+        return "must be a file path or a mapping with 'path' (and optional layer, columns, crs)"
+    return str(err.message)

@@ -1,0 +1,111 @@
+"""End-to-end planning runs on small scenarios: outputs, ranking rules, coverage, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimizer.errors import SitingError
+from optimizer.pipeline import run_plan
+from optimizer.plan import CONSTRUCTION_COLUMNS, COVERAGE_COLUMNS
+from tests.helpers import blocks_frame, sites_frame, write_scenario
+
+
+def _check_outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    cl = pd.read_csv(out / "construction_list.csv", encoding="utf-8-sig")
+    cov = pd.read_csv(out / "coverage.csv", encoding="utf-8-sig", dtype={"served_by": str})
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert list(cl.columns) == CONSTRUCTION_COLUMNS
+    assert list(cov.columns) == COVERAGE_COLUMNS
+    # ranks 1..N without gaps; running cost; coverage never decreases
+    assert cl["rank"].tolist() == list(range(1, len(cl) + 1))
+    assert np.allclose(cl["cumulative_cost"], cl["cost"].cumsum(), atol=0.01)
+    assert (np.diff(cl["cumulative_coverage_pct"]) >= -1e-9).all()
+    # the site's fixed cost is counted once, on its first row
+    assert cl["cost"].sum() == pytest.approx(summary["objective"], rel=1e-9)
+    # every covered block is within the limit of its serving facility
+    covered = cov[cov["covered_after"]]
+    assert covered["served_by"].notna().all()
+    limits = {k: v["walk_limit_m"] for k, v in summary["standards"].items()}
+    assert (covered["walk_m"] <= covered["facility_type"].map(limits) + 1e-6).all()
+    assert summary["verify"]["passed"] is True
+    return cl, cov, summary
+
+
+def test_line_city_end_to_end(line_city: Path, tmp_path: Path) -> None:
+    run = run_plan(line_city, out_dir=tmp_path / "out")
+    cl, cov, summary = _check_outputs(tmp_path / "out")
+    assert summary["status"] == "OPTIMAL" and summary["gap"] == 0
+    assert summary["objective"] == pytest.approx(1_110_000)
+    assert summary["distance_mode"] == "euclidean" and summary["detour_factor"] == 1.0
+    assert set(zip(cl["site_id"], cl["facility_type"], strict=True)) == {
+        ("S1", "elder_care"),
+        ("S1", "convenience"),
+        ("S2", "elder_care"),
+        ("S5", "convenience"),
+    }
+    # coverage points per yuan: S5 (B4's store: 25 % of residents for 110k) beats S1 (50 % of
+    # the 60+ and 50 % of residents for 550k), which beats S2 (50 % of the 60+ for 450k)
+    assert cl["site_id"].tolist() == ["S5", "S1", "S1", "S2"]
+    assert cl["cost"].tolist() == pytest.approx([110_000, 450_000, 100_000, 450_000])
+    assert "only candidate site within 300 m of 1 block" in cl.loc[1, "reason"]
+    assert "shares the site and its opening cost with convenience" in cl.loc[1, "reason"]
+    # B3 was already served by the existing store E1 at distance 0
+    b3 = cov[(cov.block_id == "B3") & (cov.facility_type == "convenience")].iloc[0]
+    assert bool(b3.covered_before) and b3.served_by == "E1" and b3.walk_m == 0
+    assert cov["covered_after"].all()
+    assert run.result.build_s > 0 and run.result.solve_s > 0
+
+
+def test_uncoverable_blocks_are_reported_not_fatal(tmp_path: Path) -> None:
+    blocks = blocks_frame([0, 100, 3000])  # B3 is 2.9 km from any site
+    sites = sites_frame([50], floor=[600], fixed=[1000])
+    run = run_plan(write_scenario(tmp_path, blocks, sites), out_dir=tmp_path / "out")
+    _, cov, summary = _check_outputs(tmp_path / "out")
+    assert summary["uncoverable_blocks"] == {"elder_care": ["B3"], "convenience": ["B3"]}
+    b3 = cov[cov.block_id == "B3"]
+    assert not b3["covered_after"].any() and not b3["coverable"].any()
+    assert summary["status"] == "OPTIMAL"
+    per_type = summary["totals"]["per_type"]["elder_care"]
+    assert per_type["uncoverable_blocks"] == 1 and per_type["uncoverable_residents"] == 200
+    assert run.plan.construction_list["site_id"].tolist() == ["S1", "S1"]
+
+
+def test_a_repeated_run_keeps_the_earlier_files(line_city: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_plan(line_city, out_dir=out)
+    first = (out / "summary.json").read_text(encoding="utf-8")
+    os.utime(out / "summary.json", (1_700_000_000, 1_700_000_000))
+    run_plan(line_city, out_dir=out)
+    archived = list((out / "history").glob("*/summary.json"))
+    assert len(archived) == 1 and archived[0].read_text(encoding="utf-8") == first
+    assert (out / "construction_list.csv").exists()
+
+
+def test_a_failed_run_leaves_earlier_outputs_untouched(line_city: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_plan(line_city, out_dir=out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    sites = line_city.parent / "sites.csv"
+    df = pd.read_csv(sites)
+    df.loc[0, "floor_area_m2"] = -1
+    df.to_csv(sites, index=False)
+    with pytest.raises(SitingError):
+        run_plan(line_city, out_dir=out)
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before
+    assert not [p for p in out.parent.iterdir() if ".staging-" in p.name]
+
+
+def test_ranking_prefix_prefers_coverage_per_yuan(tmp_path: Path) -> None:
+    # Two separate clusters; the cheap site serving 3 blocks must rank before the dear one
+    # serving 1 block.
+    blocks = blocks_frame([0, 50, 100, 5000])
+    sites = sites_frame([50, 5000], floor=[600, 600], fixed=[1000, 900_000])
+    run = run_plan(write_scenario(tmp_path, blocks, sites), write=False)
+    assert run.plan.construction_list["site_id"].tolist() == ["S1", "S1", "S2", "S2"]
