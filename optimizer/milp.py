@@ -63,6 +63,7 @@ class MILP:
         self.c = np.asarray(self.c, dtype=float)
         n = self.c.shape[0]
         self.A = sp.csr_matrix(self.A, dtype=float)
+        self.A.sum_duplicates()  # backends read the CSR arrays as they are
         m = self.A.shape[0]
         if self.A.shape[1] != n:
             raise ValueError(f"A has {self.A.shape[1]} columns, c has {n}")

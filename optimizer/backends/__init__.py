@@ -4,7 +4,11 @@ Importing this package registers every backend module; a backend whose solver pa
 missing stays registered but reports ``is_available() == False``.
 """
 
-from optimizer.backends import highs  # noqa: F401  (registers the backend)
+from optimizer.backends import (
+    highs,  # noqa: F401  (registers the backend)
+    ortools_solvers,  # noqa: F401  (registers scip, cpsat)
+    pulp_cbc,  # noqa: F401  (registers cbc)
+)
 from optimizer.backends.base import (
     Backend,
     Result,
