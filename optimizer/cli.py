@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -75,6 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("scenario", type=Path, help="scenario YAML file")
     v.set_defaults(func=_cmd_validate)
+
+    d = sub.add_parser(
+        "distances",
+        parents=[common],
+        help="write the block x site walking-distance table of a scenario",
+        description=(
+            "Compute walking distances between every block and candidate site within the "
+            "largest walking limit in play (or --limit) with the scenario's distance mode, and "
+            "write distances.parquet, distances.csv (block_id, site_id, distance_m) and "
+            "distances.json."
+        ),
+    )
+    d.add_argument("scenario", type=Path, help="scenario YAML file")
+    d.add_argument(
+        "--out", type=Path, help="output folder (default: reports/<scenario name>-distances)"
+    )
+    d.add_argument("--limit", type=float, help="largest distance kept, metres")
+    d.set_defaults(func=_cmd_distances)
+    _add_solve_parser(sub, common)
     return parser
 
 
@@ -85,16 +105,60 @@ def _setup_logging(verbose: bool, quiet: bool, console: Console) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from optimizer.distances import make_engine
     from optimizer.inputs import read_inputs
     from optimizer.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
     inputs = read_inputs(scenario)
+    engine = make_engine(scenario.distances, inputs)  # reads and checks a network or table
     Console().print(
         f"[green]ok[/]: {args.scenario} — {len(inputs.blocks)} blocks, {len(inputs.sites)} "
         f"candidate sites, {len(inputs.existing)} existing facilities, CRS "
-        f"{inputs.crs.to_string()}, types {', '.join(scenario.facility_types)}"
+        f"{inputs.crs.to_string()}, types {', '.join(scenario.facility_types)}; distances: "
+        f"{engine.describe()}"
     )
+    return 0
+
+
+def _cmd_distances(args: argparse.Namespace) -> int:
+    from optimizer.distances import make_engine
+    from optimizer.inputs import read_inputs
+    from optimizer.network import block_site_table
+    from optimizer.outputs import atomic_write, staged_run, write_csv, write_json
+    from optimizer.pipeline import default_out_dir
+    from optimizer.scenario import load_scenario
+
+    started = time.perf_counter()
+    scenario = load_scenario(args.scenario)
+    inputs = read_inputs(scenario)
+    engine = make_engine(scenario.distances, inputs)
+    limit = args.limit or max(t.walk_limit_m for t in scenario.catalog.values())
+    table = block_site_table(inputs, engine, limit)
+    default = default_out_dir(scenario)
+    out = args.out or default.with_name(f"{default.name}-distances")
+    meta = {
+        "scenario": scenario.name,
+        "distance_mode": engine.mode,
+        "distance_note": engine.describe(),
+        "limit_m": limit,
+        "blocks": len(inputs.blocks),
+        "sites": len(inputs.sites),
+        "pairs": len(table),
+        "crs": inputs.crs.to_string(),
+        "seconds": round(time.perf_counter() - started, 3),
+        "version": __version__,
+    }
+    with staged_run(out) as stage:
+        atomic_write(stage / "distances.parquet", lambda p: table.to_parquet(p, index=False))
+        write_csv(stage / "distances.csv", table)
+        write_json(stage / "distances.json", meta)
+    if not args.quiet:
+        Console().print(
+            f"{len(table):,} block-site pairs within {limit:g} m ({engine.mode}: "
+            f"{engine.describe()}) in {meta['seconds']:.1f} s\n"
+            f"outputs: {out}/distances.parquet, distances.csv, distances.json"
+        )
     return 0
 
 
@@ -112,19 +176,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _print_plan_summary(summary: dict[str, object], out_dir: Path | None, elapsed: float) -> None:
-    console = Console()
+    # a pipe or `make` gets 80 columns by default: widen so the table does not wrap
+    console = Console(width=None if sys.stdout.isatty() else 110)
     table = Table(title=f"Plan for {summary['scenario']}", title_justify="left")
-    for col in (
-        "facility type",
-        "target group",
-        "covered before",
-        "covered after",
-        "built",
-        "fit-out cost (yuan)",
-    ):
-        table.add_column(
-            col, justify="left" if col in ("facility type", "target group") else "right"
-        )
+    headers = ("type", "target group", "covered before", "covered after", "built", "fit-out (yuan)")
+    for col in headers:
+        table.add_column(col, justify="left" if col in headers[:2] else "right", no_wrap=True)
     totals = summary["totals"]
     assert isinstance(totals, dict)
     for key, row in totals["per_type"].items():
@@ -149,6 +206,163 @@ def _print_plan_summary(summary: dict[str, object], out_dir: Path | None, elapse
     )
     if out_dir is not None:
         console.print(f"outputs: {out_dir}/construction_list.csv, coverage.csv, summary.json")
+
+
+SOLVE_MODELS = ("lscp", "mclp", "pmedian", "cpmedian", "pcenter", "pcenter-mip", "backup")
+
+
+def _add_solve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    s = sub.add_parser(
+        "solve",
+        parents=[common],
+        help="solve one classic location model (LSCP, MCLP, p-median, p-center...) on tables",
+        description=(
+            "Solve one classic location model on generic tables: demand (demand_id [+ weight "
+            "column]), sites (site_id [+ cost, capacity columns]) and distances (demand_id, "
+            "site_id, distance; a pair that is absent is out of reach). Writes summary.json, "
+            "selected.csv and assignment.csv to --out. Models: lscp (least-cost cover within "
+            "--radius), mclp (max weight covered within --radius by --p sites and/or --budget), "
+            "pmedian / cpmedian (least weighted distance with --p sites; cpmedian needs "
+            "--capacity), pcenter (least largest weighted distance; binary search over covering "
+            "problems; pcenter-mip: the standard MIP), backup (max weight covered twice, "
+            "everyone once, --p sites)."
+        ),
+    )
+    s.add_argument("--model", required=True, choices=SOLVE_MODELS, help="the model to solve")
+    s.add_argument("--demand", type=Path, required=True, help="demand table (CSV or Parquet)")
+    s.add_argument("--sites", type=Path, required=True, help="candidate site table")
+    s.add_argument("--distances", type=Path, required=True, help="demand x site distance table")
+    s.add_argument("--weight", help="demand weight column (default: every weight 1)")
+    s.add_argument("--cost", help="site cost column (default: every cost 1)")
+    s.add_argument("--capacity", help="site capacity column (cpmedian)")
+    s.add_argument("--radius", type=float, help="service radius (lscp, mclp, backup)")
+    s.add_argument("--p", type=int, help="number of facilities")
+    s.add_argument("--budget", type=float, help="budget on the sites' cost (mclp)")
+    s.add_argument(
+        "--at-most", action="store_true", help="mclp / backup: open at most --p sites, not exactly"
+    )
+    s.add_argument(
+        "--max-distance", type=float, help="p-median / p-center: ignore pairs farther than this"
+    )
+    s.add_argument(
+        "--unserved-penalty",
+        type=float,
+        help="p-median: a point may stay unserved at weight x this distance",
+    )
+    s.add_argument("--required", help="comma-separated site ids that must be opened")
+    s.add_argument("--forbidden", help="comma-separated site ids that must not be opened")
+    s.add_argument("--solver", default="highs", help="solver backend (default: highs)")
+    s.add_argument("--time-limit", type=float, default=60.0, help="seconds (default: 60)")
+    s.add_argument("--gap", type=float, default=0.0, help="relative MIP gap (default: 0)")
+    s.add_argument("--out", type=Path, required=True, help="output folder")
+    s.set_defaults(func=_cmd_solve)
+
+
+def _read_generic_table(path: Path, problems: Any) -> Any:
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() in (".parquet", ".geoparquet"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except Exception as exc:  # the user's file: report, don't crash
+        problems.add(path.name, None, f"cannot read the file: {exc}".replace("\n", " "))
+        return None
+
+
+def _id_list(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from optimizer.backends import SolveOptions, Status
+    from optimizer.classic import from_tables, result_tables, solve_classic
+    from optimizer.errors import ProblemCollector, SolverError
+    from optimizer.inputs import file_sha256
+    from optimizer.outputs import staged_run, write_csv, write_json
+
+    started = time.perf_counter()
+    problems = ProblemCollector()
+    paths = {"demand": args.demand, "sites": args.sites, "distances": args.distances}
+    frames = {}
+    for key, path in paths.items():
+        if not path.exists():
+            problems.add(str(path), None, "file not found")
+        else:
+            frames[key] = _read_generic_table(path, problems)
+    problems.raise_if_any()
+    tables = from_tables(
+        args.model,
+        frames["demand"],
+        frames["sites"],
+        frames["distances"],
+        weight=args.weight,
+        cost=args.cost,
+        capacity=args.capacity,
+        radius=args.radius,
+        p=args.p,
+        budget=args.budget,
+        p_exact=not args.at_most,
+        max_distance=args.max_distance,
+        unserved_penalty=args.unserved_penalty,
+        required=_id_list(args.required),
+        forbidden=_id_list(args.forbidden),
+        labels={key: path.name for key, path in paths.items()},
+    )
+    options = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.gap)
+    res = solve_classic(args.model, tables.data, backend=args.solver, options=options)
+    if res.status is Status.INFEASIBLE:
+        raise InfeasibleError(
+            f"{args.model}: no solution satisfies the constraints (p, budget, capacities, "
+            "required / forbidden sites, coverage of every demand point)"
+        )
+    if not res.status.has_solution:
+        raise SolverError(
+            f"{args.model}: the solver ended with {res.status.value} and no solution "
+            f"({res.result.message}); raise --time-limit"
+        )
+    selected, assignment = result_tables(tables, res)
+    summary = {
+        "model": args.model,
+        "solver": res.result.solver,
+        "status": res.status.value,
+        "objective": res.objective,
+        "bound": res.bound,
+        "gap": res.gap,
+        "build_s": round(res.build_s, 4),
+        "solve_s": round(res.solve_s, 4),
+        "selected": tables.site_ids[res.selected].tolist(),
+        "n_selected": int(res.selected.size),
+        "solver_objective": res.result.objective,
+        "nodes": res.result.nodes,
+        "message": res.result.message,
+        "parameters": tables.params,
+        "counts": {
+            "demand": int(tables.demand_ids.size),
+            "sites": int(tables.site_ids.size),
+            "pairs": tables.pairs.size,
+        },
+        "verify": res.report.as_dict(),
+        "inputs": {str(path): file_sha256(path) for path in paths.values()},
+        "seconds": round(time.perf_counter() - started, 3),
+        "version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    with staged_run(args.out) as stage:
+        write_json(stage / "summary.json", summary)
+        write_csv(stage / "selected.csv", selected)
+        write_csv(stage / "assignment.csv", assignment)
+    if not args.quiet:
+        Console().print(
+            f"{args.model} on {res.result.solver}: {res.status.value}, objective "
+            f"{res.objective:,.6g}, bound {res.bound:,.6g}, gap {res.gap:.2%}; "
+            f"{res.selected.size} sites selected; build {res.build_s:.2f} s, "
+            f"solve {res.solve_s:.2f} s\n"
+            f"outputs: {args.out}/summary.json, selected.csv, assignment.csv"
+        )
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

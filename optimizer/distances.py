@@ -1,16 +1,17 @@
 """Walking distances between points, kept sparse: only pairs within a cutoff are stored.
 
 The seam is :class:`DistanceEngine`: anything with a ``mode`` and a ``pairs`` method that
-returns :class:`DistancePairs`. The straight-line engine (distance x detour factor) is the
-default until a street-network engine plugs in behind the same seam.
+returns :class:`DistancePairs`. Engines, by distance mode: ``euclidean`` (straight line x
+detour factor, the default without a street network, here), ``network`` (walking along the
+street network) and ``table`` (a precomputed OD table), both in :mod:`optimizer.network`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +19,13 @@ from scipy.spatial import cKDTree
 
 from optimizer.scenario import DistanceSettings
 
+if TYPE_CHECKING:
+    from optimizer.inputs import Inputs
+
 log = logging.getLogger(__name__)
+
+Ids = Sequence[object] | np.ndarray
+"""Point ids passed to :meth:`DistanceEngine.pairs` (for warnings, and the table engine)."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +98,21 @@ class DistanceEngine(Protocol):
         """One line for summaries and reports, e.g. 'straight line x 1.3 detour'."""
         ...
 
-    def pairs(self, origins: np.ndarray, dests: np.ndarray, cutoff: float) -> DistancePairs:
-        """All (origin, destination) pairs whose walking distance is at most ``cutoff``."""
+    def pairs(
+        self,
+        origins: np.ndarray,
+        dests: np.ndarray,
+        cutoff: float,
+        *,
+        origin_ids: Ids | None = None,
+        dest_ids: Ids | None = None,
+        names: tuple[str, str] = ("origins", "destinations"),
+    ) -> DistancePairs:
+        """All (origin, destination) pairs whose walking distance is at most ``cutoff``.
+
+        ``origin_ids``/``dest_ids`` (the points' ids) and ``names`` (e.g. ``("blocks",
+        "sites")``) name points in warnings; the ``table`` engine needs the ids.
+        """
         ...
 
 
@@ -113,7 +133,16 @@ class StraightLineEngine:
     def describe(self) -> str:
         return f"straight line x {self.detour_factor:g} detour factor (no street network)"
 
-    def pairs(self, origins: np.ndarray, dests: np.ndarray, cutoff: float) -> DistancePairs:
+    def pairs(
+        self,
+        origins: np.ndarray,
+        dests: np.ndarray,
+        cutoff: float,
+        *,
+        origin_ids: Ids | None = None,
+        dest_ids: Ids | None = None,
+        names: tuple[str, str] = ("origins", "destinations"),
+    ) -> DistancePairs:
         origins = np.asarray(origins, dtype=float).reshape(-1, 2)
         dests = np.asarray(dests, dtype=float).reshape(-1, 2)
         shape = (origins.shape[0], dests.shape[0])
@@ -134,11 +163,35 @@ class StraightLineEngine:
         )
 
 
-_ENGINES: dict[str, Callable[[DistanceSettings], DistanceEngine]] = {
-    "euclidean": lambda s: StraightLineEngine(s.detour_factor),
+def _network_engine(settings: DistanceSettings, inputs: Inputs | None) -> DistanceEngine:
+    from optimizer.network import network_engine
+
+    return network_engine(settings, inputs)
+
+
+def _table_engine(settings: DistanceSettings, inputs: Inputs | None) -> DistanceEngine:
+    from optimizer.network import table_engine
+
+    return table_engine(settings, inputs)
+
+
+_ENGINES: dict[str, Callable[[DistanceSettings, Inputs | None], DistanceEngine]] = {
+    "euclidean": lambda s, _inputs: StraightLineEngine(s.detour_factor),
+    "network": _network_engine,
+    "table": _table_engine,
 }
 
 
-def make_engine(settings: DistanceSettings) -> DistanceEngine:
-    """The distance engine a scenario asks for."""
-    return _ENGINES[settings.mode](settings)
+def make_engine(settings: DistanceSettings, inputs: Inputs | None = None) -> DistanceEngine:
+    """The distance engine a scenario asks for.
+
+    ``inputs`` (the validated tables) give the ``network`` engine the CRS to check or project
+    the network to, and the ``table`` engine the ids to check its rows against; both read and
+    check their source here, before any distance is computed.
+
+    Raises
+    ------
+    InputError
+        For a bad street network or distance table.
+    """
+    return _ENGINES[settings.mode](settings, inputs)

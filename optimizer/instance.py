@@ -107,8 +107,23 @@ def build_instance(inputs: Inputs, catalog: Catalog, engine: DistanceEngine) -> 
     site_xy = sites[["x", "y"]].to_numpy(dtype=float)
     existing_xy = existing[["x", "y"]].to_numpy(dtype=float).reshape(-1, 2)
     cutoff = max(t.walk_limit_m for t in catalog.values())
-    to_sites = engine.pairs(block_xy, site_xy, cutoff)
-    to_existing = engine.pairs(block_xy, existing_xy, cutoff)
+    block_ids = blocks["block_id"].to_numpy(dtype=object)
+    to_sites = engine.pairs(
+        block_xy,
+        site_xy,
+        cutoff,
+        origin_ids=block_ids,
+        dest_ids=sites["site_id"].to_numpy(dtype=object),
+        names=("blocks", "candidate sites"),
+    )
+    to_existing = engine.pairs(
+        block_xy,
+        existing_xy,
+        cutoff,
+        origin_ids=block_ids,
+        dest_ids=existing["facility_id"].to_numpy(dtype=object),
+        names=("blocks", "existing facilities"),
+    )
     log.info(
         "distances (%s): %d block-site and %d block-existing pairs within %.0f m",
         engine.mode,

@@ -16,7 +16,7 @@ from optimizer import __version__
 from optimizer.backends import Result, SolveOptions, Status, get_backend
 from optimizer.distances import make_engine
 from optimizer.errors import InfeasibleError, SolverError, preview_ids
-from optimizer.inputs import Inputs, read_inputs
+from optimizer.inputs import Inputs, file_sha256, read_inputs
 from optimizer.instance import PlanningInstance, build_instance
 from optimizer.models import covering
 from optimizer.outputs import staged_run, write_csv, write_json
@@ -72,7 +72,9 @@ def run_plan(
     timings["inputs_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    instance = build_instance(inputs, scenario.catalog, make_engine(scenario.distances))
+    engine = make_engine(scenario.distances, inputs)
+    inputs.file_hashes.update(distance_source_hashes(scenario))
+    instance = build_instance(inputs, scenario.catalog, engine)
     timings["distances_s"] = time.perf_counter() - t0
     _log_uncoverable(instance)
 
@@ -149,6 +151,13 @@ def run_plan(
         out_dir=target if write else None,
         timings=timings,
     )
+
+
+def distance_source_hashes(scenario: Scenario) -> dict[str, str]:
+    """SHA-256 of the street network or distance table the scenario's distance mode reads."""
+    settings = scenario.distances
+    source = {"network": settings.network, "table": settings.table}.get(settings.mode)
+    return {str(source.path): file_sha256(source.path)} if source is not None else {}
 
 
 def coverage_points(instance: PlanningInstance, data: covering.CoveringData) -> list[np.ndarray]:

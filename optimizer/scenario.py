@@ -18,6 +18,11 @@ Example
     distances: {mode: euclidean, detour_factor: 1.3}
     catalog: {elder_care: {walk_limit_m: 300}}
     solver: {name: highs, time_limit_s: 120, mip_gap: 0}
+
+For walking distances along streets add ``network: {path: streets.gpkg, layer: streets}`` (or
+an OSM ``.osm``/``.osm.pbf`` extract) under ``inputs`` and ``distances: {mode: network,
+snap_tolerance_m: 200}``; for an OD matrix from another GIS, ``distances: {mode: table, table:
+od.csv}`` (columns ``demand_id, site_id, distance``).
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ TABLE_SCHEMA: dict[str, Any] = {
     ]
 }
 
+DISTANCE_MODES = ("euclidean", "network", "table")
+
 SCENARIO_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -80,8 +87,12 @@ SCENARIO_SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "mode": {"enum": ["euclidean"]},
+                "mode": {"enum": list(DISTANCE_MODES)},
                 "detour_factor": {"type": "number", "minimum": 1.0},
+                "snap_tolerance_m": {"type": "number", "exclusiveMinimum": 0},
+                "table": TABLE_SCHEMA,
+                "cache": {"type": "boolean"},
+                "cache_dir": {"type": "string"},
             },
         },
         "model": {
@@ -133,11 +144,22 @@ class DistanceSettings:
     """How walking distances are measured.
 
     ``euclidean``: straight-line distance times ``detour_factor`` (default 1.3, stated in
-    every output).
+    every output). ``network``: metres along the street network ``network`` (a line layer or
+    an OSM extract), points joining the nearest street within ``snap_tolerance_m``; results
+    are cached in ``cache_dir`` (default ``.cache/distances`` under the working folder) unless
+    ``cache`` is false. ``table``: a precomputed ``demand_id, site_id, distance`` table.
+
+    The default mode is ``table`` when a table is given, else ``network`` when the scenario
+    has ``inputs.network``, else ``euclidean``.
     """
 
     mode: str = "euclidean"
     detour_factor: float = 1.3
+    snap_tolerance_m: float = 200.0
+    network: TableSpec | None = None
+    table: TableSpec | None = None
+    cache: bool = True
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -229,14 +251,8 @@ def load_scenario(path: str | Path) -> Scenario:
             unknown,
             field_kind="key",
         )
-    if "network" in specs:
-        problems.add(
-            label,
-            "inputs.network",
-            "street networks are not supported yet; remove the key to use straight-line "
-            "distances x detour factor",
-            field_kind="key",
-        )
+    distances = _distance_settings(data.get("distances", {}), specs.get("network"), base)
+    _check_distance_sources(distances, label, problems)
     problems.raise_if_any(ScenarioError)
     assert catalog is not None
 
@@ -251,13 +267,56 @@ def load_scenario(path: str | Path) -> Scenario:
         facility_types=types,
         catalog=catalog.subset(types),
         known_types=tuple(catalog),
-        distances=DistanceSettings(**data.get("distances", {})),
+        distances=distances,
         solver=SolverSettings(**data.get("solver", {})),
         objective=data.get("model", {}).get("objective", "min_cost_cover"),
         output_dir=(base / out) if out else None,
         description=data.get("description", ""),
         raw=data,
     )
+
+
+def _distance_settings(
+    entry: Mapping[str, Any], network: TableSpec | None, base: Path
+) -> DistanceSettings:
+    """Settings of the ``distances`` key; the mode defaults from the sources given."""
+    table = _table_spec(entry["table"], base) if "table" in entry else None
+    default = "table" if table is not None else "network" if network is not None else "euclidean"
+    cache_dir = entry.get("cache_dir")
+    return DistanceSettings(
+        mode=entry.get("mode", default),
+        detour_factor=float(entry.get("detour_factor", 1.3)),
+        snap_tolerance_m=float(entry.get("snap_tolerance_m", 200.0)),
+        network=network,
+        table=table,
+        cache=bool(entry.get("cache", True)),
+        cache_dir=(base / cache_dir) if cache_dir else None,
+    )
+
+
+def _check_distance_sources(
+    settings: DistanceSettings, label: str, problems: ProblemCollector
+) -> None:
+    if settings.mode == "network" and settings.network is None:
+        problems.add(
+            label,
+            "distances.mode",
+            "mode 'network' needs a street network: add inputs.network (a line layer or an "
+            "OSM .osm/.osm.pbf extract)",
+            field_kind="key",
+        )
+    if settings.mode == "table" and settings.table is None:
+        problems.add(
+            label,
+            "distances.mode",
+            "mode 'table' needs distances.table (a CSV/Parquet file with demand_id, site_id, "
+            "distance)",
+            field_kind="key",
+        )
+    if settings.table is not None and not settings.table.path.exists():
+        problems.add(
+            label, "distances.table", f"file not found: {settings.table.path}", field_kind="key"
+        )
 
 
 def _table_spec(entry: str | Mapping[str, Any], base: Path) -> TableSpec:
@@ -276,6 +335,6 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         return f"{err.message}; allowed keys: {', '.join(allowed)}"
-    if err.validator == "oneOf" and err.path and err.path[0] == "inputs":
+    if err.validator == "oneOf" and err.path and err.path[0] in ("inputs", "distances"):
         return "must be a file path or a mapping with 'path' (and optional layer, columns, crs)"
     return str(err.message)
