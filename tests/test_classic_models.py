@@ -258,9 +258,9 @@ def test_distance_cap_drops_pairs() -> None:
 
 def test_pcenter_search_agrees_with_mip_on_a_larger_instance() -> None:
     rng = np.random.default_rng(5)
-    xy = rng.integers(0, 1000, (40, 2))
+    xy = rng.integers(0, 1000, (25, 2))
     dist = np.floor(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)))
-    data = PCenterData.from_arrays(dist, 4)
+    data = PCenterData.from_arrays(dist, 3)
     search = solve_classic("pcenter", data)
     mip = solve_classic("pcenter-mip", data)
     assert search.status is Status.OPTIMAL and mip.status is Status.OPTIMAL
