@@ -106,23 +106,46 @@ def _vector(values: np.ndarray | float, size: int, name: str) -> np.ndarray:
     return arr
 
 
-def stack_rows(
-    parts: list[tuple[sp.spmatrix, np.ndarray | float, np.ndarray | float]],
-    n: int,
-) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """Stack constraint blocks ``(A_k, lower_k, upper_k)`` into one CSR matrix and bound vectors."""
-    mats, lows, ups = [], [], []
-    for a, lo, up in parts:
-        a = sp.csr_matrix(a)
-        if a.shape[1] != n:
-            raise ValueError(f"constraint block has {a.shape[1]} columns, expected {n}")
-        mats.append(a)
-        lows.append(np.broadcast_to(np.asarray(lo, dtype=float), (a.shape[0],)))
-        ups.append(np.broadcast_to(np.asarray(up, dtype=float), (a.shape[0],)))
-    if not mats:
-        return sp.csr_matrix((0, n)), np.zeros(0), np.zeros(0)
-    return (
-        sp.vstack(mats, format="csr"),
-        np.concatenate(lows),
-        np.concatenate(ups),
-    )
+class RowBuilder:
+    """Collects constraint blocks as COO parts and turns them into one CSR matrix.
+
+    Each :meth:`add` appends ``n_new`` rows; ``r`` indexes rows within the block.
+    """
+
+    def __init__(self, n_cols: int) -> None:
+        self.n_cols = n_cols
+        self.n_rows = 0
+        self._r: list[np.ndarray] = []
+        self._c: list[np.ndarray] = []
+        self._v: list[np.ndarray] = []
+        self._lo: list[np.ndarray] = []
+        self._up: list[np.ndarray] = []
+
+    def add(
+        self,
+        r: np.ndarray,
+        c: np.ndarray,
+        v: np.ndarray,
+        n_new: int,
+        lower: float | np.ndarray,
+        upper: float | np.ndarray,
+    ) -> slice:
+        """Append ``n_new`` rows; return their slice in the final matrix."""
+        start = self.n_rows
+        self._r.append(np.asarray(r, dtype=np.int64) + start)
+        self._c.append(np.asarray(c, dtype=np.int64))
+        self._v.append(np.asarray(v, dtype=float))
+        self._lo.append(np.broadcast_to(np.asarray(lower, dtype=float), (n_new,)))
+        self._up.append(np.broadcast_to(np.asarray(upper, dtype=float), (n_new,)))
+        self.n_rows += n_new
+        return slice(start, self.n_rows)
+
+    def build(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """The CSR matrix and the row bound vectors."""
+        if not self._r:
+            return sp.csr_matrix((0, self.n_cols)), np.zeros(0), np.zeros(0)
+        a = sp.csr_matrix(
+            (np.concatenate(self._v), (np.concatenate(self._r), np.concatenate(self._c))),
+            shape=(self.n_rows, self.n_cols),
+        )
+        return a, np.concatenate(self._lo), np.concatenate(self._up)

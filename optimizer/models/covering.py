@@ -37,7 +37,7 @@ import scipy.sparse as sp
 
 from optimizer.backends import Backend, Result, SolveOptions, Status
 from optimizer.instance import PlanningInstance
-from optimizer.milp import MILP
+from optimizer.milp import MILP, RowBuilder
 
 
 @dataclass(frozen=True)
@@ -163,21 +163,8 @@ def build_model(
         pos[ix] = off + np.arange(len(ix))
         col_of.append(pos)
 
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    lower: list[np.ndarray] = []
-    upper: list[np.ndarray] = []
-    next_row = 0
-
-    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_new: int, lo: float, up: float) -> None:
-        nonlocal next_row
-        rows.append(r + next_row)
-        cols.append(c)
-        vals.append(v)
-        lower.append(np.full(n_new, lo))
-        upper.append(np.full(n_new, up))
-        next_row += n_new
+    rows = RowBuilder(n)
+    add = rows.add
 
     # cover: sum of x over covering sites (+ slack) >= 1
     for t, (cover, pos) in enumerate(zip(data.cover, col_of, strict=True)):
@@ -238,9 +225,7 @@ def build_model(
                 np.zeros(w.size, dtype=np.int64), slack_offsets[0] + k, w, 1, -np.inf, max_shortfall
             )
 
-    A = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(next_row, n)
-    )
+    A, row_lower, row_upper = rows.build()
     blocks = {"open": slice(0, n_s)}
     for key, a, b in zip(data.type_keys, offsets[:-1], offsets[1:], strict=True):
         blocks[f"build:{key}"] = slice(int(a), int(b))
@@ -250,8 +235,8 @@ def build_model(
     return MILP(
         c=c_obj,
         A=A,
-        row_lower=np.concatenate(lower),
-        row_upper=np.concatenate(upper),
+        row_lower=row_lower,
+        row_upper=row_upper,
         col_lower=np.zeros(n),
         col_upper=np.ones(n),
         integrality=np.ones(n, dtype=bool),

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.milp import MILP
-from optimizer.models.common import IndexLike, RowBuilder, check_count, site_bounds, site_rules
+from optimizer.milp import MILP, RowBuilder
+from optimizer.models.common import IndexLike, check_count, site_bounds, site_rules
 
 
 @dataclass(frozen=True)

@@ -55,12 +55,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.backends import Backend, Result, SolveOptions, Status
-from optimizer.milp import MILP
+from optimizer.milp import MILP, RowBuilder
 from optimizer.models import covering
 from optimizer.models.common import (
     IndexLike,
     Pairs,
-    RowBuilder,
     check_count,
     nearest_open,
     site_bounds,

@@ -42,11 +42,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.milp import MILP
+from optimizer.milp import MILP, RowBuilder
 from optimizer.models.common import (
     IndexLike,
     Pairs,
-    RowBuilder,
     check_count,
     nearest_open,
     pair_distance,
