@@ -26,6 +26,11 @@ name            problem                                          data
 ``backup``      backup (double) coverage, BACOP1                 ``BackupData``
 =============== ================================================ =================
 
+``pmedian-heuristic`` (greedy + swap local search + Lagrangian bound, no MIP: FEASIBLE with a
+certified gap, OPTIMAL only when the bound closes it) and ``pmedian-warm`` (the same, then the
+MIP warm-started from its solution) take the uncapacitated ``PMedianData`` too
+(:mod:`optimizer.heuristics`, :mod:`optimizer.lagrangian`).
+
 Every solution is checked by :mod:`optimizer.verify_classic` (feasibility and objective
 recomputed from the input arrays) before it is returned; a failed check raises
 :class:`~optimizer.errors.VerificationError`.
@@ -37,7 +42,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -307,6 +312,74 @@ def _run_pcenter_search(data: pcenter.PCenterData, backend: Backend, options: So
     return _Run(out.result, None, sol.selected, sol.assignment, None, sol)
 
 
+def _run_pmedian_lagrangian(warm: bool) -> Callable[[Any, Backend, SolveOptions], _Run]:
+    """Greedy + swap local search + Lagrangian bound (:mod:`optimizer.lagrangian`); alone
+    (``pmedian-heuristic``: FEASIBLE, or OPTIMAL only when the bound closes the gap) or as the
+    warm start of the MIP (``pmedian-warm``; the reported bound is the better of the two; the
+    MIP is skipped when the Lagrangian bound already proves the heuristic's solution optimal)."""
+
+    def run(data: pmedian.PMedianData, backend: Backend, options: SolveOptions) -> _Run:
+        from optimizer import heuristics, lagrangian
+
+        limit = options.time_limit_s
+        share = None if limit is None else (0.25 if warm else 1.0) * limit
+        lag = lagrangian.solve_lagrangian(data, time_limit_s=share, seed=options.seed)
+        info: dict[str, object] = {
+            "heuristic_objective": lag.heuristic_objective,
+            "lagrangian_upper": lag.objective,
+            "lagrangian_bound": lag.bound,
+            "lagrangian_iterations": lag.iterations,
+            "lagrangian_s": lag.total_s,
+        }
+        proven = lag.proven_optimal and math.isfinite(lag.objective)
+        status = Status.OPTIMAL if proven else Status.FEASIBLE
+        if not math.isfinite(lag.objective):
+            status = Status.NO_SOLUTION
+        heur = Result(
+            status, lag.objective, lag.bound, None, "heuristic+lagrangian", 0.0, lag.total_s
+        )
+        heur.extra.update(info)
+        heur.message = f"certified gap {relative_gap(lag.objective, lag.bound):.3g}"
+        if not warm or proven:  # a MIP adds nothing once the Lagrangian bound closes the gap
+            if warm:
+                heur.message += "; proven optimal by the Lagrangian bound, MIP skipped"
+            if not status.has_solution:
+                return _Run(heur, None, None)
+            assignment = heuristics.assign_nearest(data, lag.selected)
+            sol = pmedian.PMedianSolution(
+                lag.selected, assignment, pmedian.solution_cost(data, assignment)
+            )
+            return _Run(heur, None, lag.selected, assignment, None, sol)
+        name = "pmedian-warm"
+        milp = pmedian.build_model(data, integral=_integral(backend), name=name)
+        x0 = None
+        if status.has_solution:
+            x0 = heuristics.warm_start_vector(data, milp, lag.selected)
+        left = None if limit is None else max(1.0, limit - lag.total_s)
+        milp, result = _timed_solve(
+            lambda: milp, backend, replace(options, time_limit_s=left, warm_start=x0)
+        )
+        result.extra.update(info)
+        if not result.status.has_solution or result.x is None:
+            if x0 is None:
+                return _Run(result, milp, None)
+            result = replace(result, status=Status.FEASIBLE, objective=lag.objective, x=x0)
+        if math.isfinite(lag.bound) and not (result.bound >= lag.bound):
+            result.bound = lag.bound  # the Lagrangian bound is valid for the MIP too
+        assert result.x is not None
+        sol = pmedian.decode(data, milp, result.x)
+        if x0 is not None and lag.objective < sol.objective - 1e-9 * max(1.0, lag.objective):
+            # the solver ignored or lost the warm start: keep the heuristic's solution
+            result = replace(result, objective=lag.objective, x=x0)
+            sol = pmedian.decode(data, milp, x0)
+        if result.status is Status.FEASIBLE and relative_gap(sol.objective, result.bound) == 0.0:
+            result.status = Status.OPTIMAL
+            result.message = (result.message + "; proven by the Lagrangian bound").lstrip("; ")
+        return _Run(result, milp, sol.selected, sol.assignment, None, sol)
+
+    return run
+
+
 # -- checks (independent: optimizer.verify_classic)
 
 
@@ -367,6 +440,22 @@ MODELS: dict[str, ClassicModel] = {
             "p-median (uncapacitated)",
             pmedian.PMedianData,
             _run_assign(pmedian, "pmedian"),
+            _check_pmedian,
+            accepts=_no_capacity,
+        ),
+        ClassicModel(
+            "pmedian-heuristic",
+            "p-median: greedy + swaps + Lagrangian bound (no MIP)",
+            pmedian.PMedianData,
+            _run_pmedian_lagrangian(warm=False),
+            _check_pmedian,
+            accepts=_no_capacity,
+        ),
+        ClassicModel(
+            "pmedian-warm",
+            "p-median: MIP warm-started by the heuristic, Lagrangian bound",
+            pmedian.PMedianData,
+            _run_pmedian_lagrangian(warm=True),
             _check_pmedian,
             accepts=_no_capacity,
         ),
@@ -491,8 +580,9 @@ def solve_classic(
 
 
 COVERAGE_MODELS = frozenset({"lscp", "mclp", "backup"})
-COUNT_MODELS = frozenset({"mclp", "pmedian", "cpmedian", "pcenter", "pcenter-mip", "backup"})
-ASSIGN_MODELS = frozenset({"pmedian", "cpmedian", "pcenter", "pcenter-mip"})
+PMEDIAN_VARIANTS = frozenset({"pmedian", "pmedian-heuristic", "pmedian-warm"})
+COUNT_MODELS = PMEDIAN_VARIANTS | {"mclp", "cpmedian", "pcenter", "pcenter-mip", "backup"}
+ASSIGN_MODELS = PMEDIAN_VARIANTS | {"cpmedian", "pcenter", "pcenter-mip"}
 
 
 @dataclass(frozen=True)

@@ -421,6 +421,15 @@ def test_siting_solve_pmedian_and_lscp(tmp_path: Path) -> None:
     total = float((assign["distance"] * assign["weight"]).sum())
     assert total == pytest.approx(summary["objective"])
 
+    # The heuristic paths reach the same optimum on this small case, and say how they know.
+    for variant in ("pmedian-heuristic", "pmedian-warm"):
+        out_v = tmp_path / variant
+        argv = ["solve", "--model", variant, "--weight", "pop", "--p", "2", "--out", str(out_v)]
+        assert main([*argv, *base]) == 0
+        got = json.loads((out_v / "summary.json").read_text())
+        assert got["objective"] == pytest.approx(summary["objective"])
+        assert got["bound"] <= got["objective"] + 1e-9
+
     out2 = tmp_path / "lscp"
     assert (
         main(

@@ -1,0 +1,419 @@
+r"""Construction and local search heuristics for the uncapacitated p-median problem.
+
+* :func:`greedy` — the classic greedy "add" construction: starting from the required sites,
+  repeatedly open the site with the largest saving
+  :math:`s_j = \sum_i w_i \max(0, c_i - d_{ij})` (:math:`c_i`: the current distance of point
+  :math:`i` to its nearest open site), computed for every site at once with ``np.bincount``
+  over the allowed pairs.
+* :func:`local_search` — best-improvement swap (interchange) local search with the
+  Resende–Werneck "fast interchange" accounting: per demand point the best and second-best
+  open cost :math:`d_1, d_2` and the best site :math:`\phi_1`; then for an insertion
+  :math:`s` and a removal :math:`r`
+
+  .. math::
+
+      \text{profit}(s, r) = \text{gain}(s) - \text{loss}(r) + \text{extra}(s, r),
+
+  with :math:`\text{gain}(s) = \sum_i \max(0, d_1(i) - c_{is})`,
+  :math:`\text{loss}(r) = \sum_{i:\phi_1(i) = r} (d_2(i) - d_1(i))` and
+  :math:`\text{extra}(s, r) = \sum_{i:\phi_1(i) = r,\ c_{is} < d_2(i)}
+  (d_2(i) - \max(c_{is}, d_1(i)))` — all three from one pass over the pairs
+  (``np.bincount``), so one iteration costs :math:`O(|P|)` whatever :math:`p` is.
+* :func:`solve_heuristic` — greedy (plus optional randomised greedy restarts) followed by the
+  local search; deterministic for a given seed.
+
+Costs are :math:`c_{ij} = w_i d_{ij}` over the allowed pairs. A demand point with no open site
+in reach pays its *fallback* cost: ``weight * unserved_penalty`` where the data allows unserved
+points, otherwise a large "big-M" cost (the solution is then infeasible and its objective is
+reported as ``inf``). Pairs to forbidden sites are ignored; required sites are always open and
+never removed. Capacitated data is refused (``ValueError``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.milp import MILP
+from optimizer.models.common import nearest_open
+from optimizer.models.pmedian import PMedianData, assignment_distance, solution_cost
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CostPairs",
+    "HeuristicResult",
+    "greedy",
+    "local_search",
+    "solve_heuristic",
+    "warm_start_vector",
+]
+
+
+@dataclass(frozen=True)
+class CostPairs:
+    """The pairs of a p-median instance as weighted costs, ready for the heuristics.
+
+    Attributes
+    ----------
+    rows, cols : ndarray of int64 (k,)
+        Demand and site of each usable pair (pairs to forbidden sites dropped), sorted by row.
+    cost : ndarray (k,)
+        ``weight[row] * dist``.
+    fallback : ndarray (n_demand,)
+        Cost of a point that no open site reaches (penalty, or big-M when service is
+        compulsory).
+    penalised : bool
+        True when unserved points are allowed (``fallback`` is a real cost).
+    n_demand, n_sites, p : int
+        Sizes and facility count.
+    required, allowed : ndarray of bool (n_sites,)
+        Sites fixed open; sites that may be open (not forbidden).
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    cost: np.ndarray
+    fallback: np.ndarray
+    penalised: bool
+    n_demand: int
+    n_sites: int
+    p: int
+    required: np.ndarray
+    allowed: np.ndarray
+
+    @classmethod
+    def from_data(cls, data: PMedianData) -> CostPairs:
+        """Costs of ``data``; raises ValueError for capacitated data."""
+        if data.capacitated:
+            raise ValueError("the p-median heuristics handle the uncapacitated model only")
+        pairs = data.pairs
+        m = data.n_sites
+        allowed = np.ones(m, dtype=bool)
+        allowed[data.forbidden] = False
+        required = np.zeros(m, dtype=bool)
+        required[data.required] = True
+        keep = allowed[pairs.cols]
+        rows, cols = pairs.rows[keep], pairs.cols[keep]
+        cost = data.weight[rows] * pairs.dist[keep]
+        if data.unserved_penalty is not None:
+            fallback = data.weight * data.unserved_penalty
+            penalised = True
+        else:
+            big = 10.0 * (float(cost.max()) if cost.size else 1.0) + 1.0
+            fallback = np.full(data.n_demand, big * max(1.0, float(data.weight.max(initial=1.0))))
+            penalised = False
+        return cls(
+            rows, cols, cost, fallback, penalised, data.n_demand, m, data.p, required, allowed
+        )
+
+    def objective(self, opened: np.ndarray) -> float:
+        """Total cost of serving every point from its nearest open site (``inf`` if a point
+        without penalty is out of reach)."""
+        d1, _, s1 = best_two(self, opened)
+        if not self.penalised and np.any(s1 < 0):
+            return math.inf
+        return float(d1.sum())
+
+
+@dataclass(frozen=True)
+class HeuristicResult:
+    """Best solution found by the heuristics.
+
+    Attributes
+    ----------
+    selected : ndarray of bool (n_sites,)
+        Open sites.
+    objective : float
+        Its cost (``inf`` when a point must be served but cannot be).
+    greedy_objective : float
+        Cost after the greedy construction (the best start).
+    swaps : int
+        Improving swaps made by the local search (all starts).
+    time_s : float
+        Wall time.
+    """
+
+    selected: np.ndarray
+    objective: float
+    greedy_objective: float
+    swaps: int
+    time_s: float
+
+    def assignment(self, data: PMedianData) -> np.ndarray:
+        """Nearest open site of each point (``-1`` where unserved is cheaper or forced)."""
+        return assign_nearest(data, self.selected)
+
+
+def assign_nearest(data: PMedianData, opened: np.ndarray) -> np.ndarray:
+    """Nearest open site per point; unserved (``-1``) where the penalty is cheaper."""
+    assignment = nearest_open(data.pairs, opened)
+    if data.unserved_penalty is not None:
+        on = np.flatnonzero(assignment >= 0)
+        d = assignment_distance(data, assignment)
+        far = on[d[on] > data.unserved_penalty]
+        assignment[far] = -1
+    return assignment
+
+
+def heuristic_cost(data: PMedianData, opened: np.ndarray) -> float:
+    """Objective of ``opened`` recomputed with :func:`solution_cost`."""
+    return solution_cost(data, assign_nearest(data, opened))
+
+
+def _group_starts(rows: np.ndarray) -> np.ndarray:
+    if rows.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+
+
+def best_two(cp: CostPairs, opened: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best cost ``d1``, second-best cost ``d2`` and best site ``phi1`` (``-1``: fallback) of
+    every demand point over the open sites, the fallback acting as an always-open option."""
+    n = cp.n_demand
+    d1 = cp.fallback.copy()
+    d2 = cp.fallback.copy()
+    phi1 = np.full(n, -1, dtype=np.int64)
+    keep = np.flatnonzero(opened[cp.cols])
+    if keep.size == 0:
+        return d1, d2, phi1
+    rows, cols, cost = cp.rows[keep], cp.cols[keep], cp.cost[keep]
+    starts = _group_starts(rows)
+    r_of = rows[starts]
+    best = np.minimum.reduceat(cost, starts)
+    # first position (lowest site index: pairs are sorted) attaining the minimum per row
+    row_best = np.empty(n)
+    row_best[r_of] = best
+    hit = np.flatnonzero(cost == row_best[rows])
+    _, first = np.unique(rows[hit], return_index=True)
+    arg = hit[first]  # one per row present, in row order
+    masked = cost.copy()
+    masked[arg] = np.inf
+    second = np.minimum.reduceat(masked, starts)
+    better = best < d1[r_of]
+    # best open site beats the fallback: it becomes d1, the old d1 (fallback) bounds d2
+    d2[r_of] = np.where(better, np.minimum(second, d1[r_of]), d2[r_of])
+    phi1[r_of[better]] = cols[arg[better]]
+    d1[r_of] = np.minimum(best, d1[r_of])
+    return d1, d2, phi1
+
+
+def greedy(
+    cp: CostPairs, rng: np.random.Generator | None = None, candidates: int = 1
+) -> np.ndarray:
+    """Greedy add construction.
+
+    Parameters
+    ----------
+    cp : CostPairs
+        The instance.
+    rng : Generator, optional
+        With ``candidates > 1``, pick uniformly among the ``candidates`` best savings
+        (randomised greedy); otherwise the best saving, ties to the lowest index.
+    candidates : int
+        Size of the restricted candidate list.
+
+    Returns
+    -------
+    ndarray of bool
+        The ``p`` open sites.
+    """
+    opened = cp.required.copy()
+    cur = cp.fallback.copy()
+    if opened.any():
+        cur, _, _ = best_two(cp, opened)
+    for _ in range(cp.p - int(opened.sum())):
+        saving = np.bincount(
+            cp.cols, weights=np.maximum(0.0, cur[cp.rows] - cp.cost), minlength=cp.n_sites
+        )
+        saving[opened | ~cp.allowed] = -np.inf
+        if rng is not None and candidates > 1:
+            free = int(np.sum(np.isfinite(saving)))
+            top = np.argsort(-saving, kind="stable")[: max(1, min(candidates, free))]
+            j = int(rng.choice(top))
+        else:
+            j = int(np.argmax(saving))
+        opened[j] = True
+        on = cp.cols == j
+        np.minimum.at(cur, cp.rows[on], cp.cost[on])
+    return opened
+
+
+def local_search(
+    cp: CostPairs,
+    opened: np.ndarray,
+    deadline: float | None = None,
+    max_swaps: int | None = None,
+) -> tuple[np.ndarray, float, int]:
+    """Best-improvement swap local search (fast interchange).
+
+    Parameters
+    ----------
+    cp : CostPairs
+        The instance.
+    opened : ndarray of bool
+        Starting open sites (``p`` of them, required ones included).
+    deadline : float, optional
+        ``time.perf_counter()`` value at which to stop (the current solution is returned).
+    max_swaps : int, optional
+        Stop after this many swaps.
+
+    Returns
+    -------
+    opened : ndarray of bool
+        A local optimum (unless a limit stopped the search).
+    objective : float
+        Its cost (sum of ``d1``, big-M included when service is compulsory).
+    swaps : int
+        Improving swaps made.
+    """
+    opened = opened.copy()
+    m = cp.n_sites
+    dense_extra = m * m <= 4_000_000
+    swaps = 0
+    d1, d2, phi1 = best_two(cp, opened)
+    obj = float(d1.sum())
+    while True:
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        if max_swaps is not None and swaps >= max_swaps:
+            break
+        ins = ~opened & cp.allowed
+        rem = opened & ~cp.required
+        if not ins.any() or not rem.any():
+            break
+        d1r, d2r, phr = d1[cp.rows], d2[cp.rows], phi1[cp.rows]
+        gain = np.bincount(cp.cols, weights=np.maximum(0.0, d1r - cp.cost), minlength=m)
+        served = phi1 >= 0
+        loss = np.bincount(phi1[served], weights=(d2 - d1)[served], minlength=m)
+        sel = np.flatnonzero((cp.cost < d2r) & (phr >= 0) & ins[cp.cols])
+        s_e, r_e = cp.cols[sel], phr[sel]
+        val = d2r[sel] - np.maximum(cp.cost[sel], d1r[sel])
+        key = s_e * m + r_e
+        if dense_extra:
+            extra_full = np.bincount(key, weights=val, minlength=m * m)
+            keys = np.flatnonzero(extra_full)
+            extra = extra_full[keys]
+        else:
+            keys, inv = np.unique(key, return_inverse=True)
+            extra = np.bincount(inv, weights=val)
+        ks, kr = keys // m, keys % m
+        okk = rem[kr]
+        ks, kr, extra = ks[okk], kr[okk], extra[okk]
+        # best pair with extra > 0, and the best pair ignoring extra (its true profit is >=)
+        g_in = np.where(ins, gain, -np.inf)
+        l_out = np.where(rem, loss, np.inf)
+        s0, r0 = int(np.argmax(g_in)), int(np.argmin(l_out))
+        best_s, best_r, best = s0, r0, g_in[s0] - l_out[r0]
+        if extra.size:
+            prof = gain[ks] - loss[kr] + extra
+            k = int(np.argmax(prof))
+            if prof[k] > best:
+                best_s, best_r, best = int(ks[k]), int(kr[k]), float(prof[k])
+        if best <= 1e-9 * max(1.0, abs(obj)):
+            break
+        opened[best_s] = True
+        opened[best_r] = False
+        d1, d2, phi1 = best_two(cp, opened)
+        new_obj = float(d1.sum())
+        if new_obj >= obj - 1e-12 * max(1.0, abs(obj)):  # numerical safety: undo and stop
+            opened[best_s] = False
+            opened[best_r] = True
+            d1, d2, phi1 = best_two(cp, opened)
+            break
+        obj = new_obj
+        swaps += 1
+    return opened, obj, swaps
+
+
+def _finite(cp: CostPairs, opened: np.ndarray, obj: float) -> float:
+    if cp.penalised:
+        return obj
+    _, _, phi1 = best_two(cp, opened)
+    return math.inf if np.any(phi1 < 0) else obj
+
+
+def solve_heuristic(
+    data: PMedianData | CostPairs,
+    *,
+    time_limit_s: float | None = 30.0,
+    restarts: int = 0,
+    seed: int = 0,
+    candidates: int = 3,
+) -> HeuristicResult:
+    """Greedy construction + swap local search, with optional randomised restarts.
+
+    Parameters
+    ----------
+    data : PMedianData or CostPairs
+        Uncapacitated p-median data.
+    time_limit_s : float, optional
+        Wall-clock limit (the best solution so far is returned).
+    restarts : int
+        Extra starts from a randomised greedy (restricted candidate list of ``candidates``).
+    seed : int
+        Seed of the randomised starts; the result is deterministic given the seed (and
+        enough time).
+
+    Returns
+    -------
+    HeuristicResult
+    """
+    t0 = time.perf_counter()
+    cp = data if isinstance(data, CostPairs) else CostPairs.from_data(data)
+    deadline = None if time_limit_s is None else t0 + time_limit_s
+    rng = np.random.default_rng(seed)
+    start = greedy(cp)
+    greedy_obj = cp.objective(start)
+    best, best_obj, swaps = local_search(cp, start, deadline)
+    for _ in range(restarts):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        sol, obj, n_sw = local_search(cp, greedy(cp, rng, candidates), deadline)
+        swaps += n_sw
+        if obj < best_obj - 1e-9 * max(1.0, abs(best_obj)):
+            best, best_obj = sol, obj
+    best_obj = _finite(cp, best, best_obj)
+    elapsed = time.perf_counter() - t0
+    log.info(
+        "p-median heuristic: greedy %.6g, local search %.6g (%d swaps) in %.2f s",
+        greedy_obj,
+        best_obj,
+        swaps,
+        elapsed,
+    )
+    return HeuristicResult(best, best_obj, greedy_obj, swaps, elapsed)
+
+
+def warm_start_vector(data: PMedianData, milp: MILP, opened: np.ndarray) -> np.ndarray:
+    """A full solution vector of :func:`optimizer.models.pmedian.build_model` for ``opened``.
+
+    ``y`` = the open sites, ``x_ij`` = 1 for each point's nearest open site, ``u_i`` = 1 for
+    the points left unserved (where the model has ``u``).
+
+    Parameters
+    ----------
+    data : PMedianData
+        The instance the model was built from.
+    milp : MILP
+        The model (its ``blocks`` locate ``y``, ``x`` and ``u``).
+    opened : ndarray of bool
+        Open sites.
+    """
+    blocks = milp.blocks
+    x = np.zeros(milp.num_vars)
+    x[blocks["open"]] = opened.astype(float)
+    assignment = assign_nearest(data, opened)
+    pairs = data.pairs
+    on = np.flatnonzero(assignment >= 0)
+    key = pairs.rows * pairs.n_sites + pairs.cols
+    pos = np.searchsorted(key, on * pairs.n_sites + assignment[on])
+    x[blocks["assign"].start + pos] = 1.0
+    if "unserved" in blocks:
+        off = np.flatnonzero(assignment < 0)
+        x[blocks["unserved"].start + off] = 1.0
+    return x

@@ -1,0 +1,203 @@
+"""p-median heuristics (greedy + fast interchange) and the Lagrangian bound."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from optimizer import benchdata
+from optimizer.backends import SolveOptions, Status
+from optimizer.classic import solve_classic
+from optimizer.heuristics import (
+    CostPairs,
+    best_two,
+    greedy,
+    heuristic_cost,
+    local_search,
+    solve_heuristic,
+    warm_start_vector,
+)
+from optimizer.lagrangian import solve_lagrangian
+from optimizer.models import pmedian
+from optimizer.models.pmedian import PMedianData
+
+OPTS = SolveOptions(time_limit_s=30)
+
+
+def _instance(seed: int, n: int = 14, m: int = 9, p: int = 3, **kw: object) -> PMedianData:
+    rng = np.random.default_rng(seed)
+    pts, sites = rng.random((n, 2)), rng.random((m, 2))
+    d = np.round(100 * np.hypot(*(pts[:, None, :] - sites[None, :, :]).transpose(2, 0, 1)))
+    w = rng.integers(1, 10, n).astype(float)
+    return PMedianData.from_arrays(d, p, w, **kw)  # type: ignore[arg-type]
+
+
+def _brute(data: PMedianData) -> float:
+    m = data.n_sites
+    allowed = np.setdiff1d(np.arange(m), data.forbidden)
+    free = np.setdiff1d(allowed, data.required)
+    best = math.inf
+    for combo in itertools.combinations(free.tolist(), data.p - data.required.size):
+        opened = np.zeros(m, dtype=bool)
+        opened[data.required] = True
+        opened[list(combo)] = True
+        best = min(best, heuristic_cost(data, opened))
+    return best
+
+
+def test_best_two_matches_dense() -> None:
+    data = _instance(0)
+    cp = CostPairs.from_data(data)
+    opened = np.zeros(data.n_sites, dtype=bool)
+    opened[[1, 4, 6]] = True
+    d1, d2, phi1 = best_two(cp, opened)
+    c = np.full((data.n_demand, data.n_sites), np.inf)
+    c[cp.rows, cp.cols] = cp.cost
+    sub = np.sort(c[:, opened], axis=1)
+    assert np.allclose(d1, sub[:, 0]) and np.allclose(d2, sub[:, 1])
+    assert np.allclose(c[np.arange(data.n_demand), phi1], d1)
+
+
+def test_heuristic_matches_brute_force_mostly_and_never_beats_it() -> None:
+    hits = 0
+    seeds = range(12)
+    for seed in seeds:
+        data = _instance(seed, p=2 + seed % 3)
+        opt = _brute(data)
+        res = solve_heuristic(data, seed=seed)
+        assert res.selected.sum() == data.p
+        assert res.objective == pytest.approx(heuristic_cost(data, res.selected))
+        assert res.objective >= opt - 1e-9
+        assert res.objective <= res.greedy_objective + 1e-9
+        hits += res.objective <= opt + 1e-9
+    assert hits >= 10
+
+
+def test_heuristic_respects_required_and_forbidden() -> None:
+    data = _instance(3, p=3, required=[0], forbidden=[1, 2])
+    res = solve_heuristic(data, restarts=3, seed=1)
+    assert res.selected[0] and not res.selected[1] and not res.selected[2]
+    assert res.selected.sum() == 3
+    assert res.objective >= _brute(data) - 1e-9
+
+
+def test_heuristic_is_deterministic_given_a_seed() -> None:
+    data = _instance(5, n=30, m=15, p=4)
+    a = solve_heuristic(data, restarts=4, seed=7)
+    b = solve_heuristic(data, restarts=4, seed=7)
+    assert np.array_equal(a.selected, b.selected) and a.objective == b.objective
+
+
+def test_local_search_reaches_a_swap_local_optimum() -> None:
+    data = _instance(8, n=20, m=10, p=3)
+    cp = CostPairs.from_data(data)
+    opened, obj, _ = local_search(cp, greedy(cp))
+    for s in np.flatnonzero(~opened):
+        for r in np.flatnonzero(opened):
+            trial = opened.copy()
+            trial[s], trial[r] = True, False
+            assert cp.objective(trial) >= obj - 1e-9
+
+
+def test_unserved_penalty_and_distance_cap() -> None:
+    data = _instance(4, p=2, max_distance=40.0, unserved_penalty=50.0)
+    res = solve_lagrangian(data, time_limit_s=10)
+    opt = _brute(data)
+    assert res.bound <= opt + 1e-9 <= res.objective + 2e-9
+    mip = solve_classic("pmedian", data, options=OPTS)
+    assert mip.objective == pytest.approx(opt)
+
+
+def test_compulsory_service_out_of_reach_is_refused() -> None:
+    data = _instance(4, p=2, max_distance=5.0)
+    with pytest.raises(ValueError, match="no allowed site in reach"):
+        solve_lagrangian(data)
+
+
+def test_capacitated_data_is_refused() -> None:
+    data = _instance(1, capacity=100.0)
+    with pytest.raises(ValueError, match="uncapacitated"):
+        solve_heuristic(data)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lagrangian_bound_is_valid_and_gap_is_certified(seed: int) -> None:
+    data = _instance(100 + seed, n=40, m=20, p=4)
+    mip = solve_classic("pmedian", data, options=OPTS)
+    assert mip.status is Status.OPTIMAL
+    res = solve_lagrangian(data, time_limit_s=10, seed=seed)
+    assert res.bound <= mip.objective + 1e-9
+    assert res.objective >= mip.objective - 1e-9
+    assert res.objective == pytest.approx(heuristic_cost(data, res.selected))
+    expected = 0.0 if res.objective == res.bound else (res.objective - res.bound) / res.objective
+    assert res.gap == pytest.approx(expected, abs=1e-12)
+    if res.proven_optimal:
+        assert res.objective == pytest.approx(mip.objective)
+
+
+def test_warm_start_vector_is_feasible() -> None:
+    data = _instance(2, p=3, max_distance=60.0, unserved_penalty=80.0)
+    milp = pmedian.build_model(data)
+    res = solve_heuristic(data)
+    x = warm_start_vector(data, milp, res.selected)
+    act = milp.A @ x
+    assert np.all(act >= milp.row_lower - 1e-9) and np.all(act <= milp.row_upper + 1e-9)
+    assert float(milp.c @ x) == pytest.approx(res.objective)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_classic_paths_agree_with_the_plain_mip(seed: int) -> None:
+    data = _instance(200 + seed, n=50, m=25, p=5)
+    plain = solve_classic("pmedian", data, options=OPTS)
+    warm = solve_classic("pmedian-warm", data, options=OPTS)
+    heur = solve_classic("pmedian-heuristic", data, options=OPTS)
+    assert plain.status is Status.OPTIMAL and warm.status is Status.OPTIMAL
+    assert warm.objective == pytest.approx(plain.objective)
+    assert warm.report.passed and heur.report.passed
+    assert heur.objective >= plain.objective - 1e-9
+    assert heur.bound <= plain.objective + 1e-9
+    assert heur.status in (Status.OPTIMAL, Status.FEASIBLE)
+    if heur.status is Status.OPTIMAL:
+        assert heur.gap == 0.0 and heur.objective == pytest.approx(plain.objective)
+    else:
+        assert heur.gap > 0.0
+
+
+needs_orlib = pytest.mark.skipif(
+    not (benchdata.benchmarks_dir() / "orlib-pmed").is_dir(),
+    reason="shared benchmark instances not present",
+)
+
+
+@needs_orlib
+def test_orlib_pmed1() -> None:
+    inst = benchdata.read_pmed("pmed1")
+    assert inst.optimum == 5819.0
+    heur = solve_heuristic(inst.data())
+    assert heur.objective <= 1.01 * 5819.0
+    lag = solve_lagrangian(inst.data(), time_limit_s=20)
+    assert lag.bound <= 5819.0
+    assert lag.objective <= 1.01 * 5819.0
+    res = solve_classic("pmedian-heuristic", inst.data(), options=OPTS)
+    assert res.bound <= 5819.0 and res.report.passed
+    if res.status is Status.OPTIMAL:
+        assert res.objective == 5819.0
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_warm_started_mip_on_instances_the_bound_does_not_close(seed: int) -> None:
+    """Random (non-metric) distances leave a duality gap: the warm path runs the MIP."""
+    rng = np.random.default_rng(seed)
+    data = PMedianData.from_arrays(rng.integers(0, 100, (40, 20)).astype(float), 4)
+    plain = solve_classic("pmedian", data, options=OPTS)
+    warm = solve_classic("pmedian-warm", data, options=OPTS)
+    heur = solve_classic("pmedian-heuristic", data, options=OPTS)
+    assert warm.result.solver == "highs"
+    assert warm.status is Status.OPTIMAL and plain.status is Status.OPTIMAL
+    assert warm.objective == pytest.approx(plain.objective)
+    assert float(warm.result.extra["lagrangian_bound"]) < plain.objective  # type: ignore[arg-type]
+    assert heur.status is Status.FEASIBLE and heur.gap > 0.0
+    assert heur.bound <= plain.objective + 1e-9 <= heur.objective + 2e-9
