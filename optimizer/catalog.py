@@ -64,10 +64,13 @@ TYPE_SCHEMA: dict[str, Any] = {
         "build_area_m2": _POSITIVE,
         "fitout_cost_per_m2": _NONNEG,
         "fitout_multiplier": _NONNEG,
+        "priority": _POSITIVE,
+        "split_demand": {"type": "boolean"},
         "sources": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
-REQUIRED_FIELDS = [k for k in TYPE_SCHEMA["properties"] if k != "sources"]
+OPTIONAL_FIELDS = ("sources", "priority", "split_demand")
+REQUIRED_FIELDS = [k for k in TYPE_SCHEMA["properties"] if k not in OPTIONAL_FIELDS]
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,14 @@ class FacilityType:
     need_basis, need_per, need_amount
         Capacity a block needs: ``need_amount[area_type] / need_per * basis``.
     build_area_m2 : float
-        Floor area of one facility built by the plan; its capacity is
-        ``build_area_m2 / area_per_unit_m2``.
+        Floor area of a standard facility (the classic covering models build this size; the
+        planning model sizes each facility between ``min_area_m2`` and ``max_area_m2``).
+    priority : float
+        Weight of one covered target resident of this type in coverage objectives (default 1;
+        the built-in catalog gives elder care and childcare 2, "一老一小" first).
+    split_demand : bool
+        Whether one block's demand may be shared between several facilities of this type
+        (otherwise each block is served by one facility: single sourcing).
     """
 
     key: str
@@ -107,6 +116,8 @@ class FacilityType:
     fitout_cost_per_m2: float
     fitout_multiplier: float
     sources: Mapping[str, str]
+    priority: float = 1.0
+    split_demand: bool = True
 
     @property
     def build_capacity(self) -> float:
@@ -127,14 +138,18 @@ class FacilityType:
         rate = np.where(is_old, self.need_amount["old"], self.need_amount["new"])
         return np.asarray(basis, dtype=float) * rate / self.need_per
 
-    def fitout_cost(self, site_cost_per_m2: np.ndarray) -> np.ndarray:
-        """Fit-out cost of one facility at each site (NaN site rate -> the catalog's default)."""
+    def fitout_rate(self, site_cost_per_m2: np.ndarray) -> np.ndarray:
+        """Fit-out cost per m2 of this type at each site (NaN site rate -> catalog default)."""
         rate = np.where(
             np.isnan(site_cost_per_m2),
             self.fitout_cost_per_m2,
             site_cost_per_m2 * self.fitout_multiplier,
         )
-        return np.asarray(rate * self.build_area_m2, dtype=float)
+        return np.asarray(rate, dtype=float)
+
+    def fitout_cost(self, site_cost_per_m2: np.ndarray) -> np.ndarray:
+        """Fit-out cost of one standard facility (``build_area_m2``) at each site."""
+        return self.fitout_rate(site_cost_per_m2) * self.build_area_m2
 
 
 class Catalog(Mapping[str, FacilityType]):
@@ -240,4 +255,6 @@ def _facility_type(key: str, entry: Mapping[str, Any]) -> FacilityType:
         fitout_cost_per_m2=float(entry["fitout_cost_per_m2"]),
         fitout_multiplier=float(entry["fitout_multiplier"]),
         sources=dict(entry.get("sources", {})),
+        priority=float(entry.get("priority", 1.0)),
+        split_demand=bool(entry.get("split_demand", True)),
     )

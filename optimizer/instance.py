@@ -32,7 +32,9 @@ class TypeArrays:
     eligible : ndarray of bool (n_sites,)
         Sites allowed to host this type and large enough for one facility.
     fitout_cost : ndarray (n_sites,)
-        Fit-out cost of one facility of this type at each site.
+        Fit-out cost of one standard facility (``build_area_m2``) of this type at each site.
+    fitout_rate : ndarray (n_sites,)
+        Fit-out cost per m2 of this type at each site.
     reach : DistancePairs
         Block x site pairs within the walking limit, eligible sites only.
     existing_reach : DistancePairs
@@ -46,6 +48,7 @@ class TypeArrays:
     need: np.ndarray
     eligible: np.ndarray
     fitout_cost: np.ndarray
+    fitout_rate: np.ndarray
     reach: DistancePairs
     existing_reach: DistancePairs
     covered_before: np.ndarray
@@ -81,6 +84,7 @@ class PlanningInstance:
     site_names: np.ndarray
     site_years: np.ndarray
     existing_ids: np.ndarray
+    existing_capacity: np.ndarray
     fixed_cost: np.ndarray
     floor_area: np.ndarray
     types: dict[str, TypeArrays]
@@ -151,6 +155,7 @@ def build_instance(inputs: Inputs, catalog: Catalog, engine: DistanceEngine) -> 
             need=required_capacity(blocks, ftype),
             eligible=eligible,
             fitout_cost=ftype.fitout_cost(rate),
+            fitout_rate=ftype.fitout_rate(rate),
             reach=reach,
             existing_reach=existing_reach,
             covered_before=covered_before,
@@ -161,6 +166,7 @@ def build_instance(inputs: Inputs, catalog: Catalog, engine: DistanceEngine) -> 
         site_names=sites["name"].astype(str).to_numpy(dtype=object),
         site_years=sites["available_year"].to_numpy(dtype=object),
         existing_ids=existing["facility_id"].to_numpy(dtype=object),
+        existing_capacity=existing["capacity"].to_numpy(dtype=float),
         fixed_cost=sites["fixed_cost"].to_numpy(dtype=float),
         floor_area=floor,
         types=types,

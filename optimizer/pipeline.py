@@ -13,20 +13,26 @@ from typing import Any
 import numpy as np
 
 from optimizer import __version__
-from optimizer.backends import Result, SolveOptions, Status, get_backend
+from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend
 from optimizer.distances import make_engine
 from optimizer.errors import InfeasibleError, SolverError, preview_ids
 from optimizer.inputs import Inputs, file_sha256, read_inputs
 from optimizer.instance import PlanningInstance, build_instance
-from optimizer.models import covering
+from optimizer.models import planning
+from optimizer.models.planning import Objective, PlanningData, PlanningOutcome
 from optimizer.outputs import staged_run, write_csv, write_json
 from optimizer.plan import Plan, make_plan
-from optimizer.scenario import Scenario, load_scenario
-from optimizer.verify import VerifyReport, verify_covering_plan
+from optimizer.scenario import ModelSettings, Scenario, load_scenario
+from optimizer.verify import VerifyReport, verify_plan
 
 log = logging.getLogger(__name__)
 
-MODEL_LABEL = "min_cost_cover: multi-type set covering with shared sites"
+MODEL_LABELS = {
+    "min_cost_cover": "min_cost_cover: serve every reachable target resident at least cost "
+    "(multi-type, shared sites, capacities, phased)",
+    "max_coverage": "max_coverage: most priority-weighted coverage (resident-years when phased) "
+    "within the budgets (multi-type, shared sites, capacities)",
+}
 
 
 @dataclass
@@ -78,7 +84,6 @@ def run_plan(
     timings["distances_s"] = time.perf_counter() - t0
     _log_uncoverable(instance)
 
-    data = covering.CoveringData.from_instance(instance)
     settings = scenario.solver
     options = SolveOptions(
         time_limit_s=time_limit_s if time_limit_s is not None else settings.time_limit_s,
@@ -87,52 +92,69 @@ def run_plan(
         seed=settings.seed,
     )
     backend = get_backend(solver or settings.name)
-    outcome = covering.solve(
-        data,
-        backend,
-        options,
-        shortfall_weight=coverage_points(instance, data),
-        name=f"{scenario.name}:{scenario.objective}",
-    )
-    result = outcome.result
+    data = planning_data(instance, scenario.model)
+    t0 = time.perf_counter()
+    solved = solve_plan(data, scenario.model, backend, options, name=scenario.name)
+    timings["optimise_s"] = time.perf_counter() - t0
+    outcome, result = solved.outcome, solved.outcome.result
     log.info(
         "model %s: %d variables, %d rows, %d nonzeros; built in %.3f s",
         outcome.milp.name,
         outcome.milp.num_vars,
         outcome.milp.num_rows,
         outcome.milp.A.nnz,
-        result.build_s,
+        outcome.build_s,
     )
     log.info(
-        "solved by %s in %.2f s: %s, objective %.2f, bound %.2f, gap %.4g",
+        "solved by %s in %.2f s: %s, objective %.6g, bound %.6g, gap %.4g",
         result.solver,
-        result.solve_s,
+        outcome.solve_s,
         result.status.value,
         result.objective,
         result.bound,
         result.gap,
     )
     _raise_without_solution(result, options)
-    solution = outcome.solution
-    left = {k: np.isin(np.arange(instance.n_blocks), v) for k, v in outcome.left_uncovered.items()}
-    for key, mask in left.items():
-        if mask.any():
-            log.warning(
-                "%s: %d coverable blocks left uncovered: the candidate sites near them lack the "
-                "floor area to host every type these blocks need: %s",
-                key,
-                int(mask.sum()),
-                preview_ids(instance.block_ids[mask]),
-            )
-    report = verify_covering_plan(
-        instance, solution.opened, solution.built, result.objective, left_uncovered=left
+    assert outcome.solution is not None
+    sol = outcome.solution
+    t0 = time.perf_counter()
+    baseline = baseline_share(data, backend, options)
+    essential, checks = essential_sites(data, solved, backend, options, scenario.model)
+    timings["essential_s"] = time.perf_counter() - t0
+    spent = planning.spending(data, sol)
+    plan = make_plan(instance, data, sol, baseline, essential)
+    report = verify_plan(
+        instance,
+        data,
+        sol,
+        reported_cost=float(plan.construction_list["cost"].sum()),
+        must_cover=solved.must_cover,
     )
-    plan = make_plan(instance, solution.opened, solution.built)
     summary = build_summary(scenario, inputs, instance, result, plan, report, timings)
-    summary["left_uncovered_blocks"] = {
-        k: [str(b) for b in instance.block_ids[m]] for k, m in left.items() if m.any()
-    }
-
+    summary.update(
+        {
+            "objective_kind": scenario.model.objective,
+            "objectives": outcome.objectives,
+            "build_s": round(outcome.build_s, 4),
+            "solve_s": round(outcome.solve_s, 4),
+            "phases": [
+                {
+                    "objective": k,
+                    "status": r.status.value,
+                    "gap": r.gap,
+                    "solve_s": round(r.solve_s, 4),
+                }
+                for k, r in outcome.phases
+            ],
+            "notes": solved.notes,
+            "budgets": _budget_summary(data, spent),
+            "per_year": plan.per_year.to_dict(orient="records"),
+            "essential_checks": checks,
+            "sites_with_several_types": int(
+                (np.sum([b.astype(int) for b in sol.built.values()], axis=0) >= 2).sum()
+            ),
+        }
+    )
     target = Path(out_dir) if out_dir is not None else default_out_dir(scenario)
     if write:
         with staged_run(target) as stage:
@@ -160,14 +182,263 @@ def distance_source_hashes(scenario: Scenario) -> dict[str, str]:
     return {str(source.path): file_sha256(source.path)} if source is not None else {}
 
 
-def coverage_points(instance: PlanningInstance, data: covering.CoveringData) -> list[np.ndarray]:
-    """Weight of each cover row: its target residents as a percentage of the type's total."""
-    weights = []
-    for key, rows in zip(data.type_keys, data.cover_rows, strict=True):
-        t = instance.types[key]
-        total = float(t.target.sum())
-        weights.append(100.0 * t.target[rows] / total if total > 0 else np.zeros(rows.size))
-    return weights
+@dataclass
+class SolvedPlan:
+    """The outcome of :func:`solve_plan` and what it had to do to get there."""
+
+    outcome: PlanningOutcome
+    objectives: list[Objective]
+    tiebreak: Objective | None
+    must_cover: bool
+    data: PlanningData
+    notes: list[str] = field(default_factory=list)
+
+
+def planning_data(instance: PlanningInstance, model: ModelSettings) -> PlanningData:
+    """The planning model's arrays for the scenario's years, budgets, targets and priorities."""
+    years = model.years
+    budgets = None
+    if model.budgets is not None and years:
+        budgets = np.array([model.budgets.get(y, 0.0) for y in years])
+    elif model.single_budget is not None:
+        budgets = np.array([model.single_budget])
+    targets = None
+    if model.coverage_targets and years:
+        keys = list(instance.types)
+        targets = np.full((len(years), len(keys)), np.nan)
+        for y, per_type in model.coverage_targets.items():
+            for key, share in per_type.items():
+                targets[years.index(y), keys.index(key)] = share
+    return planning.from_instance(
+        instance,
+        years=years,
+        budgets=budgets,
+        carry_over=model.carry_over,
+        targets=targets,
+        priorities=model.priorities,
+    )
+
+
+def _objectives(model: ModelSettings, primary: Objective) -> list[Objective]:
+    second: list[Objective] = []
+    if model.secondary != "none" and model.secondary != primary:
+        second = [model.secondary]  # type: ignore[list-item]
+    return [primary, *second]
+
+
+def solve_plan(
+    data: PlanningData,
+    model: ModelSettings,
+    backend: Backend,
+    options: SolveOptions,
+    name: str = "plan",
+) -> SolvedPlan:
+    """Solve the scenario's objective; explain or fall back when it cannot be met.
+
+    ``min_cost_cover`` serves every reachable block in full at least cost. If the budgets do
+    not allow it, the plan serves the most within them (and says what full service costs); if
+    floor areas and sizes do not allow it, the plan serves the most, then at least cost.
+    Coverage targets that cannot be met raise :class:`InfeasibleError` with the cheapest cost of
+    each target against its budget.
+    """
+    phased = data.n_periods > 1
+    if model.objective == "max_coverage":
+        objs = _objectives(model, "coverage")
+        out = planning.solve(
+            data, objs, backend, options, name=f"{name}:max_coverage", tiebreak="cost"
+        )
+        if out.result.status is Status.INFEASIBLE:
+            raise InfeasibleError(diagnose_targets(data, backend, options))
+        return SolvedPlan(out, objs, "cost", False, data)
+
+    objs = _objectives(model, "cost")
+    tiebreak: Objective = "coverage" if phased else "walk"
+    out = planning.solve(
+        data,
+        objs,
+        backend,
+        options,
+        must_cover=True,
+        name=f"{name}:min_cost_cover",
+        tiebreak=tiebreak,
+    )
+    if out.result.status is not Status.INFEASIBLE:
+        return SolvedPlan(out, objs, tiebreak, True, data)
+    if data.targets is not None and not np.isnan(data.targets).all():
+        probe = planning.solve(
+            data.with_changes(targets=None),
+            ["cost"],
+            backend,
+            options,
+            must_cover=True,
+            reassign=False,
+        )
+        if probe.result.status is not Status.INFEASIBLE:
+            raise InfeasibleError(diagnose_targets(data, backend, options))
+    notes = []
+    if data.budgets is not None:
+        free = planning.solve(
+            data.with_changes(budgets=None),
+            ["cost"],
+            backend,
+            options,
+            must_cover=True,
+            reassign=False,
+        )
+        if free.result.status.has_solution:
+            notes.append(
+                f"serving every reachable resident costs {free.result.objective:,.0f} yuan; the "
+                f"budgets allow {float(np.sum(data.budgets)):,.0f}: the plan serves the most "
+                "residents within the budgets instead"
+            )
+            log.warning(notes[-1])
+            objs = ["coverage"]
+            out = planning.solve(
+                data, objs, backend, options, name=f"{name}:max_coverage", tiebreak="cost"
+            )
+            return SolvedPlan(out, objs, "cost", False, data, notes)
+    notes.append(
+        "not every reachable block can be served in full: the candidate sites' floor areas and "
+        "the facility size limits leave too little capacity near some blocks; the plan serves "
+        "the most (priority-weighted), then at least cost"
+    )
+    log.warning(notes[-1])
+    objs = ["coverage", "cost"]
+    out = planning.solve(data, objs, backend, options, name=f"{name}:max-then-cost")
+    return SolvedPlan(out, objs, None, False, data, notes)
+
+
+def diagnose_targets(data: PlanningData, backend: Backend, options: SolveOptions) -> str:
+    """Why the coverage targets cannot be met: each target's cheapest plan against its budget."""
+    assert data.targets is not None
+    years = data.years or [0]
+    messages = []
+    for k, i in zip(*np.nonzero(~np.isnan(data.targets)), strict=True):
+        t = data.types[i]
+        share = float(data.targets[k, i])
+        only = np.full_like(data.targets, np.nan)
+        only[k, i] = share
+        probe = planning.solve(
+            data.with_changes(targets=only, budgets=None),
+            ["cost"],
+            backend,
+            options,
+            reassign=False,
+        )
+        label = f"a {years[k]} coverage target of {share:.0%} for {t.key}"
+        if not probe.result.status.has_solution:
+            messages.append(
+                f"{label} cannot be met at any cost: the candidate sites available by {years[k]} "
+                "do not reach or cannot hold enough capacity for that share"
+            )
+            continue
+        cost = float(probe.result.objective)
+        if data.budgets is not None:
+            budget = float(np.sum(data.budgets[: k + 1]))
+            if cost > budget * (1 + 1e-9):
+                messages.append(
+                    f"{label} cannot be met: the cheapest plan reaching it costs {cost:,.0f} "
+                    f"yuan, the budget through {years[k]} is {budget:,.0f}"
+                )
+    if not messages:
+        messages.append(
+            "each coverage target can be met on its own within the budgets through its year, "
+            "but not all of them together within the annual budgets"
+        )
+    return "; ".join(messages)
+
+
+def baseline_share(
+    data: PlanningData, backend: Backend, options: SolveOptions
+) -> dict[str, np.ndarray]:
+    """Each type's served share per block with existing facilities only (capacity-aware)."""
+    none = data.with_changes(
+        first_period=np.full(data.n_sites, 1),
+        years=None,
+        budgets=None,
+        targets=None,
+    )
+    out = planning.solve(none, ["coverage", "walk"], backend, options, reassign=False)
+    if out.solution is None:
+        raise SolverError(
+            f"the baseline (existing facilities only) failed: {out.result.status.value}"
+        )
+    return {k: v[0] for k, v in planning.served_share(none, out.solution).items()}
+
+
+def essential_sites(
+    data: PlanningData,
+    solved: SolvedPlan,
+    backend: Backend,
+    options: SolveOptions,
+    model: ModelSettings,
+) -> tuple[dict[int, str], list[dict[str, Any]]]:
+    """Which chosen sites the plan cannot do without, and what doing without them costs.
+
+    A site that is the only one within reach of blocks it serves is essential outright. The
+    ``model.essential_checks`` costliest other sites are each forbidden in turn and the plan
+    re-solved (same objective and limits): a site is essential when the re-solved plan is
+    worse by more than both solutions' optimality gaps allow.
+    """
+    out = solved.outcome
+    assert out.solution is not None
+    sol = out.solution
+    notes: dict[int, str] = {}
+    checks: list[dict[str, Any]] = []
+    for t in data.types:
+        served = out.solution.serve[t.key][-1] > 1e-9
+        counts = np.bincount(t.pair_block, minlength=data.n_blocks)
+        sole = served & (counts[t.pair_block] == 1)
+        for s in np.unique(t.sites[t.pair_site[sole]]):
+            notes[int(s)] = "essential: the only candidate site reaching some of its blocks"
+    primary = solved.objectives[0]
+    base_value = out.objectives.get(primary, float("nan"))
+    cost = data.fixed_cost.copy()
+    for t in data.types:
+        cost += np.where(sol.built[t.key], t.rate * sol.area[t.key], 0.0)
+    candidates = [int(s) for s in np.argsort(-cost) if sol.opened[s] and int(s) not in notes]
+    K = data.n_periods
+    gap = max(out.result.gap if np.isfinite(out.result.gap) else 0.0, options.mip_gap)
+    for s in candidates[: model.essential_checks]:
+        first = data.first_period.copy()
+        first[s] = K
+        probe = planning.solve(
+            data.with_changes(first_period=first),
+            [primary],
+            backend,
+            options,
+            must_cover=solved.must_cover,
+            reassign=False,
+            tiebreak=solved.tiebreak,
+        )
+        entry: dict[str, Any] = {"site": int(s), "status": probe.result.status.value}
+        if not probe.result.status.has_solution:
+            notes[s] = "essential: without it no plan meets the requirements"
+            entry["delta"] = None
+        else:
+            value = float(probe.objectives.get(primary, np.nan))
+            worse = value - base_value if primary == "cost" else base_value - value
+            probe_gap = probe.result.gap if np.isfinite(probe.result.gap) else 1.0
+            entry["delta"] = worse
+            if worse > (gap + probe_gap) * max(abs(base_value), 1.0) + 1e-6:
+                notes[s] = (
+                    f"essential: without it the plan costs {worse:,.0f} yuan more"
+                    if primary == "cost"
+                    else f"essential: without it the plan loses {worse:.3g} coverage points"
+                )
+        entry["essential"] = s in notes
+        checks.append(entry)
+    return notes, checks
+
+
+def _budget_summary(data: PlanningData, spent: np.ndarray) -> dict[str, Any] | None:
+    if data.budgets is None:
+        return None
+    years: list[Any] = list(data.years) if data.years else ["plan"]
+    return {
+        str(y): {"budget": float(b), "spent": round(float(s), 2)}
+        for y, b, s in zip(years, data.budgets, spent, strict=True)
+    }
 
 
 def _log_uncoverable(instance: PlanningInstance) -> None:
@@ -216,7 +487,7 @@ def build_summary(
     return {
         "scenario": scenario.name,
         "description": scenario.description,
-        "model": MODEL_LABEL,
+        "model": MODEL_LABELS[scenario.model.objective],
         "solver": result.solver,
         "status": result.status.value,
         "objective": result.objective,
@@ -244,7 +515,6 @@ def build_summary(
             key: [str(b) for b in instance.block_ids[t.uncoverable]]
             for key, t in instance.types.items()
         },
-        "budgets": None,
         "standards": {
             key: {
                 "walk_limit_m": t.ftype.walk_limit_m,

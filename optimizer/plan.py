@@ -1,24 +1,34 @@
-"""From a solved plan to what a planner reads: the ranked construction list and coverage.
+"""From a solved plan to what a planner reads: the ranked construction list, coverage, totals.
 
-Ranking rule (documented in the README): the chosen sites are ordered greedily by *coverage
-gained per yuan*: at each step, the next site is the one whose facilities add the most coverage
-points per yuan of its cost, recomputed after each pick, given the existing facilities and the
-sites ranked before it. A site's coverage points are, summed over the types it hosts, the target
-residents it newly brings within the walking limit divided by that type's target residents in
-the whole area; so every prefix of the list is a good plan for its cumulative cost, and each
-type counts equally whatever the size of its target group. ``cumulative_coverage_pct`` is the
-same measure in percent: the mean over facility types of the share of target residents covered.
+Coverage is capacity-aware: a block is served in the share of its need that facilities within
+the walking limit have capacity for (existing facilities first); ``covered`` means served in
+full. Residents served count in proportion to that share.
+
+Ranking rule (documented in the README): rows are grouped by year (earliest first); within a
+year, sites are ordered by *coverage points gained per yuan* (a type's points are its priority
+times the percentage of its target residents newly served; the site's cost includes its opening
+cost), highest first. A facility's ``newly_covered`` are the target residents whose service
+rises in its year, shared among that year's new facilities serving the block in proportion to
+the share each serves; per type and year these add up exactly to the rise in coverage.
+``cumulative_coverage_pct`` is the mean over types of the share of target residents served.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from optimizer.instance import PlanningInstance, TypeArrays
+from optimizer.instance import PlanningInstance
+from optimizer.models.planning import (
+    PlanningData,
+    PlanningSolution,
+    TypeData,
+    coverage_weight,
+    served_share,
+)
 
 CONSTRUCTION_COLUMNS = [
     "rank",
@@ -33,6 +43,7 @@ CONSTRUCTION_COLUMNS = [
     "cumulative_cost",
     "cumulative_coverage_pct",
     "reason",
+    "essential",
 ]
 COVERAGE_COLUMNS = [
     "block_id",
@@ -44,182 +55,267 @@ COVERAGE_COLUMNS = [
     "served_by",
     "coverable",
     "need",
+    "served_share_before",
+    "served_share_after",
+    "covered_from_year",
 ]
+FULL = 1.0 - 1e-6  # a block whose served share reaches this is covered
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The planner-facing answer: ranked list, per-block coverage, per-type totals."""
+    """The planner-facing answer: ranked list, per-block coverage, per-type and per-year totals."""
 
     construction_list: pd.DataFrame
     coverage: pd.DataFrame
     per_type: pd.DataFrame
+    per_year: pd.DataFrame
     baseline_coverage_pct: float
 
 
-def make_plan(instance: PlanningInstance, opened: np.ndarray, built: dict[str, np.ndarray]) -> Plan:
-    """Rank the chosen sites and tabulate coverage before and after."""
-    order, gains = rank_sites(instance, built)
-    construction = construction_list(instance, built, order)
-    coverage = coverage_table(instance, built)
-    per_type = per_type_totals(instance, built, coverage)
-    baseline = float(np.mean([_share(t, t.covered_before) for t in instance.types.values()]) * 100)
-    del opened, gains  # opened is implied by built; gains are recomputed per row
-    return Plan(construction, coverage, per_type, baseline)
+def make_plan(
+    instance: PlanningInstance,
+    data: PlanningData,
+    sol: PlanningSolution,
+    baseline: dict[str, np.ndarray],
+    essential: dict[int, str] | None = None,
+) -> Plan:
+    """Rank the plan's facilities and tabulate coverage before, per year and after.
+
+    ``baseline`` is each type's served share per block with existing facilities only;
+    ``essential`` maps site indices to a note on what doing without the site costs.
+    """
+    served = served_share(data, sol)
+    base_pct = float(np.mean([_pct(t, baseline[t.key]) for t in data.types]))
+    rows = _facility_rows(instance, data, sol, served, baseline, essential or {})
+    construction = _rank(rows, instance, data, base_pct)
+    coverage = coverage_table(instance, data, sol, served, baseline)
+    per_type = per_type_totals(instance, data, sol, served, baseline)
+    per_year = per_year_totals(data, sol, served)
+    return Plan(construction, coverage, per_type, per_year, base_pct)
 
 
-def _share(t: TypeArrays, covered: np.ndarray) -> float:
+def _pct(t: TypeData, share: np.ndarray) -> float:
     total = float(t.target.sum())
-    return float(t.target[covered].sum()) / total if total > 0 else 1.0
+    return 100.0 * float(t.target @ share) / total if total > 0 else 100.0
 
 
-def _built_reach(t: TypeArrays, built: np.ndarray) -> sp.csc_matrix:
-    """Blocks x sites 0/1 matrix of pairs within the limit, restricted to built sites."""
-    return t.reach.filter(col_mask=built).reach_matrix().tocsc()
+def year_label(instance: PlanningInstance, data: PlanningData, s: int, period: int) -> int:
+    """The plan year of a site converted in ``period`` (unphased: the site's available year)."""
+    if data.years:
+        return int(data.years[period])
+    return int(instance.site_years[s])
 
 
-def rank_sites(
-    instance: PlanningInstance, built: dict[str, np.ndarray]
-) -> tuple[list[int], list[float]]:
-    """Greedy order of the chosen sites by coverage points gained per yuan (see module doc)."""
-    types = list(instance.types.values())
-    reach = [_built_reach(t, built[t.key]) for t in types]
-    weight = [
-        t.target / t.target.sum() if t.target.sum() > 0 else np.zeros_like(t.target) for t in types
-    ]
-    covered = [t.covered_before.copy() for t in types]
-    site_cost = instance.fixed_cost.copy()
-    for t in types:
-        site_cost += np.where(built[t.key], t.fitout_cost, 0.0)
-    remaining = np.logical_or.reduce([built[t.key] for t in types])
-    order: list[int] = []
-    gains: list[float] = []
-    while remaining.any():
-        gain = np.zeros(instance.n_sites)
-        for r, w, cov in zip(reach, weight, covered, strict=True):
-            gain += r.T @ np.where(cov, 0.0, w)
-        ratio = np.where(remaining, gain / np.maximum(site_cost, 1e-9), -np.inf)
-        best = int(np.argmax(ratio))  # ties: lowest index, deterministic
-        order.append(best)
-        gains.append(float(gain[best]))
-        remaining[best] = False
-        for r, cov in zip(reach, covered, strict=True):
-            cov[r[:, best].indices] = True
-    return order, gains
+def _newly_served(
+    data: PlanningData,
+    t: TypeData,
+    sol: PlanningSolution,
+    served: np.ndarray,
+    baseline: np.ndarray,
+) -> np.ndarray:
+    """Target residents newly served per eligible site of ``t`` (attribution in the module doc)."""
+    K = data.n_periods
+    out = np.zeros(t.n_e)
+    site_period = sol.open_period[t.sites]
+    built = sol.built[t.key][t.sites]
+    prev = baseline
+    for k in range(K):
+        rise = np.clip(served[k] - prev, 0.0, None)
+        prev = served[k]
+        new_pair = built[t.pair_site] & (site_period[t.pair_site] == k)
+        z = np.where(new_pair, sol.serve[t.key][k], 0.0)
+        per_block = np.bincount(t.pair_block, weights=z, minlength=data.n_blocks)
+        frac = np.divide(z, per_block[t.pair_block], out=np.zeros_like(z), where=z > 0)
+        out += np.bincount(
+            t.pair_site, weights=frac * (rise * t.target)[t.pair_block], minlength=t.n_e
+        )
+    return out
 
 
-def construction_list(
-    instance: PlanningInstance, built: dict[str, np.ndarray], order: list[int]
+def _facility_rows(
+    instance: PlanningInstance,
+    data: PlanningData,
+    sol: PlanningSolution,
+    served: dict[str, np.ndarray],
+    baseline: dict[str, np.ndarray],
+    essential: dict[int, str],
 ) -> pd.DataFrame:
-    """One row per (site, facility type) to build, in rank order, with reasons."""
-    types = instance.types
-    covered = {k: t.covered_before.copy() for k, t in types.items()}
-    hosts = {s: [k for k in types if built[k][s]] for s in order}
-    sole = {k: _sole_pairs(t) for k, t in types.items()}
-    rows = []
-    for s in order:
-        for i, key in enumerate(hosts[s]):
-            t = types[key]
-            blocks = t.reach.rows[(t.reach.cols == s)]
-            new = np.unique(blocks[~covered[key][blocks]])
-            newly = float(t.target[new].sum())
-            covered[key][new] = True
-            cost = float(t.fitout_cost[s]) + (float(instance.fixed_cost[s]) if i == 0 else 0.0)
-            pct = np.mean([_share(types[k], covered[k]) for k in types]) * 100
-            rows.append(
+    """One row per (site, type) built, unranked, with the site's points and cost."""
+    frames = []
+    for t in data.types:
+        built = sol.built[t.key][t.sites]
+        if not built.any():
+            continue
+        e = np.flatnonzero(built)
+        s = t.sites[e]
+        area = sol.area[t.key][s]
+        newly = _newly_served(data, t, sol, served[t.key], baseline[t.key])[e]
+        sole = _sole_blocks(t)
+        frames.append(
+            pd.DataFrame(
                 {
-                    "year": instance.site_years[s],
-                    "site_id": instance.site_ids[s],
-                    "site_name": instance.site_names[s],
-                    "facility_type": key,
-                    "floor_area_m2": t.ftype.build_area_m2,
-                    "capacity": t.ftype.build_capacity,
-                    "cost": round(cost, 2),
+                    "site": s,
+                    "type_order": data.type_keys.index(t.key),
+                    "facility_type": t.key,
+                    "period": sol.open_period[s],
+                    "floor_area_m2": np.round(area, 1),
+                    "capacity": np.round(area / t.area_per_unit, 1),
+                    "fitout": t.rate[s] * area,
                     "newly_covered": newly,
-                    "cumulative_coverage_pct": round(float(pct), 4),
-                    "reason": _reason(t, s, new, sole[key], hosts[s], i),
+                    "points": newly * coverage_weight(t),
+                    "pct": 100.0 * newly / max(float(t.target.sum()), 1e-12),
+                    "sole": [int(sole[(t.pair_site == ee)].sum()) for ee in e],
                 }
             )
-    df = pd.DataFrame(
-        rows, columns=[c for c in CONSTRUCTION_COLUMNS if c not in ("rank", "cumulative_cost")]
-    )
-    df.insert(0, "rank", np.arange(1, len(df) + 1))
-    df.insert(
-        CONSTRUCTION_COLUMNS.index("cumulative_cost"),
-        "cumulative_cost",
-        df["cost"].cumsum().round(2),
-    )
-    df["year"] = pd.array(df["year"].tolist(), dtype="Int64")
-    return df[CONSTRUCTION_COLUMNS]
-
-
-def _sole_pairs(t: TypeArrays) -> np.ndarray:
-    """Mask over ``t.reach`` pairs: the block is unserved and this is its only eligible site."""
-    rows = t.reach.rows
-    unserved = t.unserved[rows]
-    counts = np.bincount(rows[unserved], minlength=t.target.shape[0])
-    return unserved & (counts[rows] == 1)
-
-
-def _reason(
-    t: TypeArrays, s: int, new: np.ndarray, sole: np.ndarray, hosts: list[str], i: int
-) -> str:
-    f = t.ftype
-    n_new, people = len(new), float(t.target[new].sum())
-    limit = f"{f.walk_limit_m:g} m"
-    only = t.reach.rows[sole & (t.reach.cols == s)]
-    if only.size:
-        text = (
-            f"only candidate site within {limit} of {only.size} block{'s' * (only.size != 1)} "
-            f"({t.target[only].sum():,.0f} {f.target_label})"
         )
-        if n_new > only.size:
-            text += f"; newly covers {n_new} blocks ({people:,.0f} {f.target_label}) in all"
-    else:
-        text = (
-            f"newly covers {n_new} block{'s' * (n_new != 1)} ({people:,.0f} {f.target_label}) "
-            f"within {limit} at the lowest cost"
+    if not frames:
+        return pd.DataFrame()
+    df = pd.concat(frames, ignore_index=True)
+    df["year"] = [
+        year_label(instance, data, int(s), int(k)) for s, k in zip(df.site, df.period, strict=True)
+    ]
+    df["fixed"] = instance.fixed_cost[df["site"].to_numpy()]
+    df["essential_note"] = df["site"].map(lambda s: essential.get(int(s), ""))
+    return df
+
+
+def _sole_blocks(t: TypeData) -> np.ndarray:
+    """Mask over ``t``'s site pairs: the block has no other candidate site and no existing
+    facility within the limit."""
+    counts = np.bincount(t.pair_block, minlength=t.target.size)
+    has_existing = np.zeros(t.target.size, dtype=bool)
+    has_existing[t.ex_block] = True
+    return (counts[t.pair_block] == 1) & ~has_existing[t.pair_block] & (t.target[t.pair_block] > 0)
+
+
+def _rank(
+    rows: pd.DataFrame, instance: PlanningInstance, data: PlanningData, base_pct: float
+) -> pd.DataFrame:
+    """Order by year, then by the site's coverage points per yuan; format the columns."""
+    if rows.empty:
+        return pd.DataFrame(columns=CONSTRUCTION_COLUMNS)
+    site = rows.groupby("site").agg(points=("points", "sum"), fitout=("fitout", "sum"))
+    site["cost"] = site["fitout"] + rows.groupby("site")["fixed"].first()
+    ratio = site["points"] / site["cost"].clip(lower=1e-9)
+    rows = rows.assign(ratio=rows["site"].map(ratio))
+    rows = rows.sort_values(
+        ["year", "ratio", "site", "type_order"], ascending=[True, False, True, True], kind="stable"
+    ).reset_index(drop=True)
+    first = ~rows["site"].duplicated()
+    rows["cost"] = (rows["fitout"] + np.where(first, rows["fixed"], 0.0)).round(2)
+    n_types = len(data.types)
+    hosts: dict[Any, list[str]] = dict(rows.groupby("site")["facility_type"].agg(list))
+    labels = {t.key: t for t in data.types}
+    out = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(rows) + 1),
+            "year": pd.array(rows["year"].tolist(), dtype="Int64"),
+            "site_id": instance.site_ids[rows["site"].to_numpy()],
+            "site_name": instance.site_names[rows["site"].to_numpy()],
+            "facility_type": rows["facility_type"],
+            "floor_area_m2": rows["floor_area_m2"],
+            "capacity": rows["capacity"],
+            "cost": rows["cost"],
+            "newly_covered": rows["newly_covered"].round(1),
+            "cumulative_cost": rows["cost"].cumsum().round(2),
+            "cumulative_coverage_pct": (base_pct + rows["pct"].cumsum() / n_types).round(4),
+            "reason": [
+                _reason(r, labels[str(r.facility_type)], hosts[r.site], bool(f))
+                for r, f in zip(rows.itertuples(), first, strict=True)
+            ],
+            "essential": rows["essential_note"].ne(""),
+        }
+    )
+    return out
+
+
+def _reason(r: Any, t: TypeData, hosts: list[str], first: bool) -> str:
+    """The row's reason in a planner's words."""
+    f_sole, newly, cap = int(r.sole), float(r.newly_covered), float(r.capacity)
+    parts = []
+    if f_sole:
+        parts.append(
+            f"only candidate site within {t.walk_limit:g} m of {f_sole} block"
+            f"{'s' * (f_sole != 1)} that no existing facility reaches"
         )
+    parts.append(f"adds capacity {cap:,.0f} for {newly:,.0f} newly served ({t.key})")
     others = [h for h in hosts if h != t.key]
     if others:
-        text += (
-            "; shares the site and its opening cost with " + ", ".join(others)
-            if i == 0
-            else "; co-located: the site's opening cost is counted on its first row"
+        parts.append(
+            "shares the site and its opening cost with " + ", ".join(others)
+            if first
+            else "co-located: the site's opening cost is counted on its first row"
         )
-    return text
+    note = str(r.essential_note)
+    if note:
+        parts.append(note)
+    return "; ".join(parts)
 
 
-def coverage_table(instance: PlanningInstance, built: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row per block and facility type: covered before/after, walk and serving facility."""
+def _main_server(
+    instance: PlanningInstance, t: TypeData, z: np.ndarray, zq: np.ndarray, n_blocks: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per block: the id of the facility serving the largest share, and the walk to it."""
+    blocks = np.r_[t.pair_block, t.ex_block]
+    share = np.r_[z, zq]
+    dist = np.r_[t.pair_dist, t.ex_dist]
+    ids = np.r_[
+        instance.site_ids[t.sites[t.pair_site]] if t.n_p else np.zeros(0, dtype=object),
+        instance.existing_ids[t.ex_index[t.ex_fac]] if t.n_q else np.zeros(0, dtype=object),
+    ].astype(object)
+    served_by = np.full(n_blocks, None, dtype=object)
+    walk = np.full(n_blocks, np.nan)
+    keep = share > 1e-9
+    if keep.any():
+        # largest share first, then shortest walk: the last write per block wins
+        order = np.lexsort((-dist[keep], share[keep]))
+        b = blocks[keep][order]
+        served_by[b] = ids[keep][order]
+        walk[b] = dist[keep][order]
+    return served_by, walk
+
+
+def coverage_table(
+    instance: PlanningInstance,
+    data: PlanningData,
+    sol: PlanningSolution,
+    served: dict[str, np.ndarray],
+    baseline: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """One row per block and facility type (DESIGN.md contract plus served shares)."""
     frames = []
-    for key, t in instance.types.items():
-        new_pairs = t.reach.filter(col_mask=built[key])
-        ex_idx, ex_dist = t.existing_reach.nearest()
-        new_idx, new_dist = new_pairs.nearest()
-        use_new = (new_idx >= 0) & ((ex_idx < 0) | (new_dist < ex_dist))
-        served_by = np.where(
-            use_new,
-            instance.site_ids[np.maximum(new_idx, 0)] if instance.n_sites else "",
-            np.where(
-                ex_idx >= 0,
-                instance.existing_ids[np.maximum(ex_idx, 0)] if instance.existing_ids.size else "",
-                "",
-            ),
+    K = data.n_periods
+    for t in data.types:
+        final = served[t.key][K - 1]
+        by, walk = _main_server(
+            instance, t, sol.serve[t.key][K - 1], sol.serve_existing[t.key][K - 1], data.n_blocks
         )
-        walk = np.where(use_new, new_dist, ex_dist)
+        full = served[t.key] >= FULL
+        first = np.where(full.any(axis=0), full.argmax(axis=0), -1)
+        years = np.asarray(data.years) if data.years else None
+        from_year = pd.array(
+            [
+                None if k < 0 or years is None or baseline[t.key][b] >= FULL else int(years[k])
+                for b, k in enumerate(first)
+            ],
+            dtype="Int64",
+        )
         frames.append(
             pd.DataFrame(
                 {
                     "block_id": instance.block_ids,
-                    "facility_type": key,
+                    "facility_type": t.key,
                     "target_population": t.target,
-                    "covered_before": t.covered_before,
-                    "covered_after": (ex_idx >= 0) | (new_idx >= 0),
+                    "covered_before": baseline[t.key] >= FULL,
+                    "covered_after": final >= FULL,
                     "walk_m": np.round(walk, 1),
-                    "served_by": served_by,
-                    "coverable": t.covered_before | t.coverable,
+                    "served_by": by,
+                    "coverable": t.reachable | (t.target <= 0),
                     "need": np.round(t.need, 2),
+                    "served_share_before": np.round(baseline[t.key], 4),
+                    "served_share_after": np.round(final, 4),
+                    "covered_from_year": from_year,
                 }
             )
         )
@@ -227,31 +323,56 @@ def coverage_table(instance: PlanningInstance, built: dict[str, np.ndarray]) -> 
 
 
 def per_type_totals(
-    instance: PlanningInstance, built: dict[str, np.ndarray], coverage: pd.DataFrame
+    instance: PlanningInstance,
+    data: PlanningData,
+    sol: PlanningSolution,
+    served: dict[str, np.ndarray],
+    baseline: dict[str, np.ndarray],
 ) -> pd.DataFrame:
-    """Per type: target residents, covered before/after, uncoverable, facilities, cost."""
+    """Per type: target residents, served before/after, capacity needed and built, cost."""
     rows = []
-    for key, t in instance.types.items():
-        cov = coverage[coverage["facility_type"] == key]
-        target = cov["target_population"].to_numpy()
+    K = data.n_periods
+    for t in data.types:
+        b = sol.built[t.key]
+        unreachable = (t.target > 0) & ~t.reachable
         rows.append(
             {
-                "facility_type": key,
-                "target_group": t.ftype.target_label,
-                "target_total": float(target.sum()),
-                "covered_before": float(target[cov["covered_before"].to_numpy()].sum()),
-                "covered_after": float(target[cov["covered_after"].to_numpy()].sum()),
-                "uncoverable_blocks": int(t.uncoverable.sum()),
-                "uncoverable_residents": float(t.target[t.uncoverable].sum()),
-                "facilities_built": int(built[key].sum()),
-                "fitout_cost": float(t.fitout_cost[built[key]].sum()),
+                "facility_type": t.key,
+                "target_group": instance.types[t.key].ftype.target_label,
+                "target_total": float(t.target.sum()),
+                "covered_before": float(t.target @ baseline[t.key]),
+                "covered_after": float(t.target @ served[t.key][K - 1]),
+                "uncoverable_blocks": int(unreachable.sum()),
+                "uncoverable_residents": float(t.target[unreachable].sum()),
+                "facilities_built": int(b.sum()),
+                "capacity_built": float(sol.area[t.key][b].sum() / t.area_per_unit),
+                "capacity_needed": float(t.need.sum()),
+                "fitout_cost": float((t.rate[b] * sol.area[t.key][b]).sum()),
             }
         )
     df = pd.DataFrame(rows)
-    df["covered_before_pct"] = (
-        100 * df["covered_before"] / df["target_total"].where(df["target_total"] > 0)
-    )
-    df["covered_after_pct"] = (
-        100 * df["covered_after"] / df["target_total"].where(df["target_total"] > 0)
-    )
+    total = df["target_total"].where(df["target_total"] > 0)
+    df["covered_before_pct"] = 100 * df["covered_before"] / total
+    df["covered_after_pct"] = 100 * df["covered_after"] / total
     return df
+
+
+def per_year_totals(
+    data: PlanningData, sol: PlanningSolution, served: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """Per plan year: spending, budget, and coverage per type (percent of target residents)."""
+    from optimizer.models.planning import spending
+
+    spent = spending(data, sol)
+    rows = []
+    for k in range(data.n_periods):
+        row: dict[str, object] = {
+            "year": int(data.years[k]) if data.years else None,
+            "spent": float(spent[k]),
+            "budget": float(data.budgets[k]) if data.budgets is not None else None,
+            "sites_opened": int((sol.open_period == k).sum()),
+        }
+        for t in data.types:
+            row[f"coverage_pct:{t.key}"] = round(_pct(t, served[t.key][k]), 4)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -56,6 +56,8 @@ TABLE_SCHEMA: dict[str, Any] = {
 }
 
 DISTANCE_MODES = ("euclidean", "network", "table")
+OBJECTIVES = ("min_cost_cover", "max_coverage")
+_SHARE: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 1}
 
 SCENARIO_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -98,7 +100,43 @@ SCENARIO_SCHEMA: dict[str, Any] = {
         "model": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"objective": {"enum": ["min_cost_cover"]}},
+            "properties": {
+                "objective": {"enum": list(OBJECTIVES)},
+                "years": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1900, "maximum": 2200},
+                    "minItems": 1,
+                    "uniqueItems": True,
+                },
+                "budgets": {
+                    "oneOf": [
+                        {"type": "number", "exclusiveMinimum": 0},
+                        {
+                            "type": "object",
+                            "minProperties": 1,
+                            "propertyNames": {"pattern": "^[0-9]{4}$"},
+                            "additionalProperties": {"type": "number", "minimum": 0},
+                        },
+                    ]
+                },
+                "carry_over": {"type": "boolean"},
+                "coverage_targets": {
+                    "type": "object",
+                    "propertyNames": {"pattern": "^[0-9]{4}$"},
+                    "additionalProperties": {
+                        "oneOf": [
+                            _SHARE,
+                            {"type": "object", "additionalProperties": _SHARE},
+                        ]
+                    },
+                },
+                "priorities": {
+                    "type": "object",
+                    "additionalProperties": {"type": "number", "exclusiveMinimum": 0},
+                },
+                "secondary": {"enum": ["none", "cost", "coverage", "walk"]},
+                "essential_checks": {"type": "integer", "minimum": 0},
+            },
         },
         "solver": {
             "type": "object",
@@ -174,6 +212,44 @@ class SolverSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """What the plan optimises (scenario key ``model``).
+
+    Attributes
+    ----------
+    objective : {"min_cost_cover", "max_coverage"}
+        ``min_cost_cover``: serve every coverable target resident at least cost (if that is
+        impossible, serve the most, then at least cost). ``max_coverage``: serve the most
+        target residents (priority-weighted coverage points) within the budgets.
+    years : list of int or None
+        Plan years; default: the years of ``budgets``. None = one unphased plan.
+    budgets : dict year -> yuan, or None
+        Spending limit per year (a single number = one budget for the whole plan).
+    carry_over : bool
+        Unspent budget carries over to the next year (default false).
+    coverage_targets : dict year -> {type: share}
+        Minimum share (0-1) of each type's coverable target residents served by that year.
+    priorities : dict type -> weight
+        Overrides of the catalog's priorities.
+    secondary : {"none", "cost", "coverage", "walk"}
+        An exact second objective at no loss in the first (default none: cost, or early
+        coverage, only breaks ties).
+    essential_checks : int
+        How many chosen sites to re-solve without, to price doing without them (default 5).
+    """
+
+    objective: str = "min_cost_cover"
+    years: list[int] | None = None
+    budgets: dict[int, float] | None = None
+    carry_over: bool = False
+    coverage_targets: dict[int, dict[str, float]] = field(default_factory=dict)
+    priorities: dict[str, float] = field(default_factory=dict)
+    secondary: str = "none"
+    essential_checks: int = 5
+    single_budget: float | None = None
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario: resolved paths, the catalog after overrides, settings."""
 
@@ -188,7 +264,7 @@ class Scenario:
     known_types: tuple[str, ...]
     distances: DistanceSettings
     solver: SolverSettings
-    objective: str = "min_cost_cover"
+    model: ModelSettings = field(default_factory=ModelSettings)
     output_dir: Path | None = None
     description: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -251,6 +327,7 @@ def load_scenario(path: str | Path) -> Scenario:
             unknown,
             field_kind="key",
         )
+    model = _model_settings(data.get("model", {}), types, label, problems)
     distances = _distance_settings(data.get("distances", {}), specs.get("network"), base)
     _check_distance_sources(distances, label, problems)
     problems.raise_if_any(ScenarioError)
@@ -269,10 +346,93 @@ def load_scenario(path: str | Path) -> Scenario:
         known_types=tuple(catalog),
         distances=distances,
         solver=SolverSettings(**data.get("solver", {})),
-        objective=data.get("model", {}).get("objective", "min_cost_cover"),
+        model=model,
         output_dir=(base / out) if out else None,
         description=data.get("description", ""),
         raw=data,
+    )
+
+
+def _model_settings(
+    entry: Mapping[str, Any], types: list[str], label: str, problems: ProblemCollector
+) -> ModelSettings:
+    """Settings of the ``model`` key, with the checks that span several of its keys."""
+    budgets_raw = entry.get("budgets")
+    single = float(budgets_raw) if isinstance(budgets_raw, int | float) else None
+    budgets = (
+        {int(y): float(v) for y, v in budgets_raw.items()}
+        if isinstance(budgets_raw, dict)
+        else None
+    )
+    years = sorted(entry["years"]) if "years" in entry else (sorted(budgets) if budgets else None)
+    if budgets is not None and years is not None:
+        stray = sorted(set(budgets) - set(years))
+        if stray:
+            problems.add(
+                label, "model.budgets", "years not in model.years", stray, field_kind="key"
+            )
+        budgets = {y: budgets.get(y, 0.0) for y in years}
+    targets: dict[int, dict[str, float]] = {}
+    for year, value in (entry.get("coverage_targets") or {}).items():
+        per_type = value if isinstance(value, dict) else dict.fromkeys(types, value)
+        unknown = sorted(set(per_type) - set(types))
+        if unknown:
+            problems.add(
+                label,
+                f"model.coverage_targets.{year}",
+                "not among the scenario's facility_types",
+                unknown,
+                field_kind="key",
+            )
+        targets[int(year)] = {k: float(v) for k, v in per_type.items() if k in types}
+    if targets and years is None:
+        years = sorted(targets)
+    if targets and years is not None:
+        stray = sorted(set(targets) - set(years))
+        if stray:
+            problems.add(
+                label,
+                "model.coverage_targets",
+                "years not in the plan years",
+                stray,
+                field_kind="key",
+            )
+    unknown_p = sorted(set(entry.get("priorities", {})) - set(types))
+    if unknown_p:
+        problems.add(
+            label,
+            "model.priorities",
+            "not among the scenario's facility_types",
+            unknown_p,
+            field_kind="key",
+        )
+    objective = entry.get("objective", "min_cost_cover")
+    if objective == "max_coverage" and budgets is None and single is None:
+        problems.add(
+            label,
+            "model.budgets",
+            "objective max_coverage needs a budget: a number, or {year: yuan, ...}",
+            field_kind="key",
+        )
+    if single is not None and years is not None and len(years) > 1:
+        problems.add(
+            label,
+            "model.budgets",
+            "a single budget number needs a one-year plan; give {year: yuan} per year",
+            field_kind="key",
+        )
+    if single is not None:
+        budgets = {years[0]: single} if years else None
+    return ModelSettings(
+        objective=objective,
+        years=years,
+        budgets=budgets,
+        carry_over=bool(entry.get("carry_over", False)),
+        coverage_targets=targets,
+        priorities={k: float(v) for k, v in entry.get("priorities", {}).items()},
+        secondary=entry.get("secondary", "none"),
+        essential_checks=int(entry.get("essential_checks", 5)),
+        single_budget=single,
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from optimizer.errors import VerificationError, preview_ids
 from optimizer.instance import PlanningInstance
+from optimizer.models.planning import PlanningData, PlanningSolution, TypeData, served_share
 
 COST_RTOL = 1e-6
 
@@ -38,30 +39,26 @@ class VerifyReport:
         }
 
 
-def plan_cost(
-    instance: PlanningInstance, opened: np.ndarray, built: dict[str, np.ndarray]
-) -> float:
-    """Fixed cost of every opened site plus the fit-out of every facility built."""
-    total = float(instance.fixed_cost[opened].sum())
-    for key, b in built.items():
-        total += float(instance.types[key].fitout_cost[b].sum())
-    return total
+TOL = 1e-6
 
 
-def verify_covering_plan(
+def verify_plan(
     instance: PlanningInstance,
-    opened: np.ndarray,
-    built: dict[str, np.ndarray],
+    data: PlanningData,
+    sol: PlanningSolution,
     reported_cost: float | None = None,
-    left_uncovered: dict[str, np.ndarray] | None = None,
+    must_cover: bool = False,
     raise_on_failure: bool = True,
 ) -> VerifyReport:
-    """Check a covering plan against the inputs.
+    """Check a plan against the instance's inputs, not against the model's rows.
 
-    Checks: every facility sits on an opened site that is eligible for its type; the types on a
-    site fit in its floor area; every coverable unserved block is within its type's walking
-    limit of a built facility, except the blocks in ``left_uncovered`` (those the plan states it
-    cannot cover together); the recomputed cost equals ``reported_cost``.
+    Checks: facilities stand on converted sites that allow their type, in the site's year and
+    not before it is available; sizes within the catalog's bounds; the types on a site fit in
+    its floor area; every served share goes to a facility within the type's walking limit that
+    is built by that year; no facility serves more than its capacity (need recomputed from the
+    blocks and the standards); no block is served more than once; each year's spending within
+    its budget; coverage targets met; with ``must_cover``, every reachable block served in full
+    in the last year; the reported cost equals the cost recomputed from the site table.
 
     Raises
     ------
@@ -70,36 +67,36 @@ def verify_covering_plan(
     """
     rep = VerifyReport()
     ids = instance.site_ids
+    K = data.n_periods
+    period = sol.open_period
+    _check_site_years(instance, data, sol, rep)
     used_area = np.zeros(instance.n_sites)
-    for key, b in built.items():
-        t = instance.types[key]
-        rep.checks.append(f"{key}: facilities only on opened, eligible sites")
-        bad = b & ~(opened & t.eligible)
+    spent = np.zeros(K)
+    np.add.at(spent, period[sol.opened], instance.fixed_cost[sol.opened])
+    for t in data.types:
+        ta = instance.types[t.key]
+        f = ta.ftype
+        b, area = sol.built[t.key], sol.area[t.key]
+        rep.checks.append(f"{t.key}: facilities on converted sites that allow the type")
+        bad = b & ~(sol.opened & ta.eligible)
         if bad.any():
             rep.failures.append(
-                f"{key} built on sites that are not opened or not eligible: {preview_ids(ids[bad])}"
+                f"{t.key} on sites not converted or not allowed: {preview_ids(ids[bad])}"
             )
-        used_area += b * t.ftype.build_area_m2
-
-        rep.checks.append(f"{key}: every coverable block within {t.ftype.walk_limit_m:g} m")
-        pairs = t.reach
-        ok = (pairs.dist <= t.ftype.walk_limit_m + 1e-9) & b[pairs.cols]
-        covered = np.zeros(instance.n_blocks, dtype=bool)
-        covered[pairs.rows[ok]] = True
-        allowed = (left_uncovered or {}).get(key)
-        missed = t.coverable & ~covered & (True if allowed is None else ~allowed)
-        if missed.any():
-            rep.failures.append(
-                f"{key}: {int(missed.sum())} coverable blocks left uncovered: "
-                f"{preview_ids(instance.block_ids[missed])}"
-            )
-
+        rep.checks.append(f"{t.key}: sizes within {f.min_area_m2:g}-{f.max_area_m2:g} m2")
+        small = b & ((area < f.min_area_m2 - TOL) | (area > f.max_area_m2 + TOL))
+        if small.any():
+            rep.failures.append(f"{t.key} facility size out of bounds at {preview_ids(ids[small])}")
+        used_area += np.where(b, area, 0.0)
+        np.add.at(spent, period[b], ta.fitout_rate[b] * area[b])
+        _check_service(instance, data, sol, t, rep)
     rep.checks.append("floor area of each site holds its facilities")
-    over = used_area > instance.floor_area + 1e-6
+    over = used_area > instance.floor_area * (1 + TOL) + TOL
     if over.any():
         rep.failures.append(f"floor area exceeded at sites {preview_ids(ids[over])}")
-
-    rep.recomputed_cost = plan_cost(instance, opened, built)
+    _check_budgets(data, spent, rep)
+    _check_coverage_rules(instance, data, sol, must_cover, rep)
+    rep.recomputed_cost = float(spent.sum())
     if reported_cost is not None:
         rep.checks.append("reported cost equals the cost recomputed from the inputs")
         if not math.isclose(rep.recomputed_cost, reported_cost, rel_tol=COST_RTOL, abs_tol=1e-3):
@@ -110,3 +107,118 @@ def verify_covering_plan(
     if rep.failures and raise_on_failure:
         raise VerificationError("the plan failed verification: " + "; ".join(rep.failures))
     return rep
+
+
+def _check_site_years(
+    instance: PlanningInstance, data: PlanningData, sol: PlanningSolution, rep: VerifyReport
+) -> None:
+    if not data.years:
+        return
+    rep.checks.append("each site converted no earlier than its available_year")
+    opened = sol.opened
+    year = np.asarray(data.years)[np.maximum(sol.open_period, 0)]
+    avail = np.asarray(instance.site_years, dtype=float)
+    early = opened & (year < np.nan_to_num(avail, nan=-np.inf))
+    if early.any():
+        rep.failures.append(
+            f"sites converted before available: {preview_ids(instance.site_ids[early])}"
+        )
+
+
+def _check_service(
+    instance: PlanningInstance,
+    data: PlanningData,
+    sol: PlanningSolution,
+    t: TypeData,
+    rep: VerifyReport,
+) -> None:
+    """Walking limits, built-by-year, capacities and single service of one type."""
+    ta = instance.types[t.key]
+    f = ta.ftype
+    need = ta.need  # recomputed from the blocks by the demand module
+    site = t.sites[t.pair_site]
+    rep.checks.append(
+        f"{t.key}: service within {f.walk_limit_m:g} m, by built facilities, within capacity"
+    )
+    for k in range(data.n_periods):
+        z, zq = sol.serve[t.key][k], sol.serve_existing[t.key][k]
+        used = z > TOL
+        far = used & (t.pair_dist > f.walk_limit_m + 1e-6)
+        unbuilt = used & ~(
+            sol.built[t.key][site] & (sol.open_period[site] <= k) & (sol.open_period[site] >= 0)
+        )
+        far_ex = (zq > TOL) & (t.ex_dist > f.walk_limit_m + 1e-6)
+        if far.any() or far_ex.any():
+            rep.failures.append(f"{t.key}: blocks served beyond the walking limit in period {k}")
+        if unbuilt.any():
+            rep.failures.append(
+                f"{t.key}: blocks served by facilities not built by period {k}: "
+                f"{preview_ids(instance.site_ids[np.unique(site[unbuilt])])}"
+            )
+        load = np.bincount(site, weights=need[t.pair_block] * z, minlength=instance.n_sites)
+        cap = np.where(sol.built[t.key], sol.area[t.key] / f.area_per_unit_m2, 0.0)
+        over = load > cap * (1 + 1e-6) + 1e-6
+        if over.any():
+            rep.failures.append(
+                f"{t.key}: capacity exceeded in period {k} at "
+                f"{preview_ids(instance.site_ids[over])}"
+            )
+        ex_load = np.bincount(
+            t.ex_index[t.ex_fac],
+            weights=need[t.ex_block] * zq,
+            minlength=instance.existing_ids.size,
+        )
+        ex_over = ex_load > instance.existing_capacity * (1 + 1e-6) + 1e-6
+        if ex_over.any():
+            rep.failures.append(
+                f"{t.key}: existing capacity exceeded in period {k} at "
+                f"{preview_ids(instance.existing_ids[ex_over])}"
+            )
+        per_block = np.bincount(t.pair_block, weights=z, minlength=instance.n_blocks)
+        per_block += np.bincount(t.ex_block, weights=zq, minlength=instance.n_blocks)
+        twice = per_block > 1 + 1e-6
+        if twice.any():
+            rep.failures.append(
+                f"{t.key}: blocks served more than once: {preview_ids(instance.block_ids[twice])}"
+            )
+
+
+def _check_budgets(data: PlanningData, spent: np.ndarray, rep: VerifyReport) -> None:
+    if data.budgets is None:
+        return
+    rep.checks.append(
+        "each year's spending within its budget" + (" (with carry-over)" if data.carry_over else "")
+    )
+    use = np.cumsum(spent) if data.carry_over else spent
+    cap = np.cumsum(data.budgets) if data.carry_over else data.budgets
+    over = use > cap * (1 + 1e-7) + 1.0
+    for k in np.flatnonzero(over):
+        label = data.years[k] if data.years else k
+        rep.failures.append(f"spending {use[k]:,.0f} over the {label} budget {cap[k]:,.0f}")
+
+
+def _check_coverage_rules(
+    instance: PlanningInstance,
+    data: PlanningData,
+    sol: PlanningSolution,
+    must_cover: bool,
+    rep: VerifyReport,
+) -> None:
+    share = served_share(data, sol)
+    for i, t in enumerate(data.types):
+        if must_cover:
+            rep.checks.append(f"{t.key}: every reachable block served in full")
+            short = t.reachable & (share[t.key][-1] < 1 - 1e-6)
+            if short.any():
+                rep.failures.append(
+                    f"{t.key}: {int(short.sum())} reachable blocks not served in full: "
+                    f"{preview_ids(instance.block_ids[short])}"
+                )
+        if data.targets is None:
+            continue
+        for k in np.flatnonzero(~np.isnan(data.targets[:, i])):
+            goal = data.targets[k, i] * t.coverable_target
+            got = float(t.target @ share[t.key][k])
+            rep.checks.append(f"{t.key}: coverage target of period {k}")
+            if got < goal * (1 - 1e-6) - 1e-6:
+                rep.failures.append(f"{t.key}: period {k} serves {got:,.0f} < target {goal:,.0f}")

@@ -344,3 +344,13 @@ def solve(
 def _empty_solution(data: CoveringData) -> CoveringSolution:
     none = np.zeros(data.n_sites, dtype=bool)
     return CoveringSolution(none, {k: none.copy() for k in data.type_keys}, 0.0)
+
+
+def coverage_points(instance: PlanningInstance, data: CoveringData) -> list[np.ndarray]:
+    """Weight of each cover row: its target residents as a percentage of the type's total."""
+    weights = []
+    for key, rows in zip(data.type_keys, data.cover_rows, strict=True):
+        t = instance.types[key]
+        total = float(t.target.sum())
+        weights.append(100.0 * t.target[rows] / total if total > 0 else np.zeros(rows.size))
+    return weights

@@ -1,0 +1,867 @@
+r"""The planning model: several facility types at once, shared sites, capacities from the age
+structure, annual budgets and years.
+
+Formulation
+-----------
+Plan years :math:`k = 1..K`, candidate sites :math:`s`, facility types :math:`t`, blocks
+:math:`b`. :math:`E_t` are the sites eligible for type :math:`t` (allowed and large enough);
+:math:`P_t` the pairs :math:`p = (b, s)`, :math:`s \in E_t`, within the type's walking limit;
+:math:`Q_t` the pairs :math:`(b, e)` with an existing facility :math:`e` of the type within the
+limit. Data: fixed cost :math:`f_s` (paid once, in the year the site is converted), fit-out
+:math:`g_{ts}` per m², floor area :math:`F_s`, facility size bounds :math:`m_t \le M_t` (m²),
+floor area per unit of capacity :math:`u_t`, capacity need :math:`n_{tb}` and target residents
+:math:`T_{tb}` of each block (from its age structure and the standards), existing capacity
+:math:`C_e`, budgets :math:`B_k`.
+
+Variables: :math:`y_{sk} \in \{0,1\}` (site converted in year :math:`k`; fixed to 0 before its
+available year), :math:`x_{tsk} \in \{0,1\}` (a facility of type :math:`t` built there that
+year), :math:`a_{tsk} \ge 0` (its floor area) and :math:`z_{tpk} \in [0, 1]` (the share of block
+:math:`b`'s need served through pair :math:`p` in year :math:`k`; binary for types whose demand
+may not be split).
+
+.. math::
+
+    & \textstyle\sum_k y_{sk} \le 1,\quad x_{tsk} \le y_{sk}
+        && \text{one conversion per site; its facilities share its year} \\
+    & m_t\, x_{tsk} \le a_{tsk} \le \min(M_t, F_s)\, x_{tsk}
+        && \text{facility size} \\
+    & \textstyle\sum_t a_{tsk} \le F_s\, y_{sk}
+        && \text{floor area (sites where types could overflow)} \\
+    & \textstyle\sum_{p=(b,s)} n_{tb} z_{tpk} \le u_t^{-1} \sum_{k' \le k} a_{tsk'}
+        && \text{capacity of new facilities} \\
+    & \textstyle\sum_{p=(b,e)} n_{tb} z_{tpk} \le C_e
+        && \text{capacity of existing facilities} \\
+    & \textstyle\sum_{p \ni b} z_{tpk} \le 1,\quad
+      z_{tpk} \le \sum_{k' \le k} x_{tsk'}
+        && \text{served once, only by what is built} \\
+    & \textstyle\sum_s f_s y_{sk} + \sum_{t,s} g_{ts} a_{tsk} \le B_k
+        && \text{annual budget (cumulative sums with carry-over)} \\
+    & \textstyle\sum_{p} T_{tb} z_{tpk} \ge \tau_{tk}\, \bar T_t
+        && \text{coverage targets}
+
+A block counts as *covered* in proportion to the share of its need that is served, so covered
+residents are :math:`\sum_p T_{tb} z_{tpk}`; :math:`\bar T_t` are the type's target residents
+that some candidate or existing facility reaches ("coverable").
+
+Objectives (:class:`Objective`), solved lexicographically, each later one at no loss in the
+earlier ones:
+
+* ``cost``: :math:`\min \sum_{s,k} f_s y_{sk} + \sum_{t,s,k} g_{ts} a_{tsk}`;
+* ``coverage``: :math:`\max \sum_k \sum_t (100\, \pi_t / T_t) \sum_p T_{tb} z_{tpk}`:
+  coverage points summed over the years, where a type's points are its priority :math:`\pi_t`
+  times the percentage of its target residents (:math:`T_t` in all) that are served. Summed over
+  the years this counts covered resident-years, so coverage grows as early as the budgets allow;
+* ``walk``: :math:`\min \sum_{t,p,k} n_{tb} (d_p + L_t [p \text{ new}]) z_{tpk}`, the walk of
+  the served need, where a new facility is charged the walking limit :math:`L_t` extra so that
+  existing facilities serve first.
+
+``min_cost_cover`` requires every coverable block to be served in full in the last year
+(:math:`\sum_{p \ni b} z_{tpK} \ge 1`) and minimises cost; ``max_coverage`` maximises coverage
+under the budgets and then minimises cost. Every block of rows is assembled from index arrays
+in one step; loops run only over facility types and year pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.backends import Backend, Result, SolveOptions, Status
+from optimizer.instance import PlanningInstance
+from optimizer.milp import MILP, RowBuilder
+
+log = logging.getLogger(__name__)
+
+Objective = Literal["cost", "coverage", "walk"]
+OBJECTIVE_SENSE: dict[str, str] = {"cost": "min", "coverage": "max", "walk": "min"}
+# Later lexicographic phases keep earlier objectives within this relative slack (rounding).
+LEX_RTOL = 1e-7
+
+
+@dataclass(frozen=True)
+class TypeData:
+    """One facility type's arrays.
+
+    Attributes
+    ----------
+    key : str
+    priority : float
+        Weight of one covered target resident in the coverage objective.
+    area_per_unit, min_area, max_area : float
+        m² per unit of capacity; facility size bounds (m²).
+    walk_limit : float
+    split : bool
+        May a block's need be shared between facilities (else single sourcing).
+    rate : ndarray (n_sites,)
+        Fit-out cost per m² at each site.
+    sites : ndarray of int (n_e,)
+        Eligible sites (global indices); local index ``e`` below refers to this array.
+    target, need : ndarray (n_blocks,)
+        Target residents and capacity need per block.
+    pair_block, pair_site, pair_dist : ndarray (n_p,)
+        Block, local eligible-site index and distance of each pair within the limit.
+    ex_block, ex_fac, ex_dist : ndarray (n_q,)
+        Block, local existing-facility index and distance of each pair within the limit.
+    ex_capacity : ndarray (n_ex,)
+        Capacity of each existing facility of the type (its unit).
+    ex_index : ndarray of int (n_ex,)
+        Global index of each existing facility (for decoding).
+    """
+
+    key: str
+    priority: float
+    area_per_unit: float
+    min_area: float
+    max_area: float
+    walk_limit: float
+    split: bool
+    rate: np.ndarray
+    sites: np.ndarray
+    target: np.ndarray
+    need: np.ndarray
+    pair_block: np.ndarray
+    pair_site: np.ndarray
+    pair_dist: np.ndarray
+    ex_block: np.ndarray
+    ex_fac: np.ndarray
+    ex_dist: np.ndarray
+    ex_capacity: np.ndarray
+    ex_index: np.ndarray
+
+    @property
+    def n_e(self) -> int:
+        return int(self.sites.size)
+
+    @property
+    def n_p(self) -> int:
+        return int(self.pair_block.size)
+
+    @property
+    def n_q(self) -> int:
+        return int(self.ex_block.size)
+
+    @property
+    def reachable(self) -> np.ndarray:
+        """Blocks with target residents that some candidate or existing facility reaches."""
+        hit = np.zeros(self.target.size, dtype=bool)
+        hit[self.pair_block] = True
+        hit[self.ex_block] = True
+        return hit & (self.target > 0)
+
+    @property
+    def coverable_target(self) -> float:
+        return float(self.target[self.reachable].sum())
+
+
+@dataclass(frozen=True)
+class PlanningData:
+    """Arrays of one planning problem (no tables, no geometry).
+
+    Attributes
+    ----------
+    fixed_cost, floor_area : ndarray (n_sites,)
+    first_period : ndarray of int (n_sites,)
+        First year index in which the site may be converted (``n_periods`` = never).
+    types : list of TypeData
+    n_blocks : int
+    years : list of int or None
+        Plan years (labels of the periods); None for an unphased plan (one period).
+    budgets : ndarray (n_periods,) or None
+        Spending limit per year.
+    carry_over : bool
+        Unspent budget carries over to later years (the limits apply to cumulative sums).
+    targets : ndarray (n_periods, n_types)
+        Coverage target per year and type as a share of coverable target residents (NaN: none).
+    """
+
+    fixed_cost: np.ndarray
+    floor_area: np.ndarray
+    first_period: np.ndarray
+    types: list[TypeData]
+    n_blocks: int
+    years: list[int] | None = None
+    budgets: np.ndarray | None = None
+    carry_over: bool = False
+    targets: np.ndarray | None = None
+
+    @property
+    def n_sites(self) -> int:
+        return int(self.fixed_cost.size)
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.years) if self.years else 1
+
+    @property
+    def type_keys(self) -> list[str]:
+        return [t.key for t in self.types]
+
+    def with_changes(self, **changes: object) -> PlanningData:
+        """A copy with some fields replaced (e.g. budgets removed for a diagnosis)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def from_instance(
+    instance: PlanningInstance,
+    years: list[int] | None = None,
+    budgets: np.ndarray | None = None,
+    carry_over: bool = False,
+    targets: np.ndarray | None = None,
+    priorities: dict[str, float] | None = None,
+) -> PlanningData:
+    """The planning data of an instance.
+
+    Without ``years`` the plan has one period and every site may be used (the construction
+    list then shows each site's available year). With ``years``, a site is available from the
+    first plan year at or after its ``available_year``.
+    """
+    S = instance.n_sites
+    if years:
+        avail = np.asarray(instance.site_years, dtype=float)
+        avail = np.where(np.isnan(avail), years[0], avail)
+        first = np.searchsorted(np.asarray(years, dtype=float), avail, side="left")
+    else:
+        first = np.zeros(S, dtype=np.int64)
+    types = []
+    for key, ta in instance.types.items():
+        f = ta.ftype
+        sites = np.flatnonzero(ta.eligible)
+        local = np.full(S, -1, dtype=np.int64)
+        local[sites] = np.arange(sites.size)
+        reach = ta.reach
+        ok = local[reach.cols] >= 0
+        ex_index = np.unique(ta.existing_reach.cols)
+        ex_local = np.full(max(int(instance.existing_capacity.size), 1), -1, dtype=np.int64)
+        ex_local[ex_index] = np.arange(ex_index.size)
+        er = ta.existing_reach
+        types.append(
+            TypeData(
+                key=key,
+                priority=float((priorities or {}).get(key, f.priority)),
+                area_per_unit=f.area_per_unit_m2,
+                min_area=f.min_area_m2,
+                max_area=f.max_area_m2,
+                walk_limit=f.walk_limit_m,
+                split=f.split_demand,
+                rate=ta.fitout_rate,
+                sites=sites,
+                target=ta.target,
+                need=ta.need,
+                pair_block=reach.rows[ok].astype(np.int64),
+                pair_site=local[reach.cols[ok]],
+                pair_dist=reach.dist[ok].astype(float),
+                ex_block=er.rows.astype(np.int64),
+                ex_fac=ex_local[er.cols],
+                ex_dist=er.dist.astype(float),
+                ex_capacity=instance.existing_capacity[ex_index],
+                ex_index=ex_index,
+            )
+        )
+    return PlanningData(
+        fixed_cost=instance.fixed_cost,
+        floor_area=instance.floor_area,
+        first_period=np.asarray(first, dtype=np.int64),
+        types=types,
+        n_blocks=instance.n_blocks,
+        years=list(years) if years else None,
+        budgets=None if budgets is None else np.asarray(budgets, dtype=float),
+        carry_over=carry_over,
+        targets=targets,
+    )
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Column positions: ``[y | per type: x, a, z (site pairs), q (existing pairs)]``, each
+    block ordered period-major."""
+
+    n_sites: int
+    n_periods: int
+    x0: list[int]
+    a0: list[int]
+    z0: list[int]
+    q0: list[int]
+    n: int
+
+    @classmethod
+    def of(cls, data: PlanningData) -> Layout:
+        k = data.n_periods
+        pos = data.n_sites * k
+        x0, a0, z0, q0 = [], [], [], []
+        for t in data.types:
+            x0.append(pos)
+            pos += k * t.n_e
+            a0.append(pos)
+            pos += k * t.n_e
+            z0.append(pos)
+            pos += k * t.n_p
+            q0.append(pos)
+            pos += k * t.n_q
+        return cls(data.n_sites, k, x0, a0, z0, q0, pos)
+
+    def y(self, k: int | np.ndarray, s: np.ndarray) -> np.ndarray:
+        return np.asarray(k) * self.n_sites + s
+
+    def blocks(self, data: PlanningData) -> dict[str, slice]:
+        out = {"open": slice(0, self.n_sites * self.n_periods)}
+        k = self.n_periods
+        for i, t in enumerate(data.types):
+            out[f"build:{t.key}"] = slice(self.x0[i], self.x0[i] + k * t.n_e)
+            out[f"area:{t.key}"] = slice(self.a0[i], self.a0[i] + k * t.n_e)
+            out[f"serve:{t.key}"] = slice(self.z0[i], self.z0[i] + k * t.n_p)
+            out[f"serve_existing:{t.key}"] = slice(self.q0[i], self.q0[i] + k * t.n_q)
+        return out
+
+
+def _per_period(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Period and item index of every (period, item) entry, period-major."""
+    return np.repeat(np.arange(k), n), np.tile(np.arange(n), k)
+
+
+# --------------------------------------------------------------------------- model
+
+
+def build_model(data: PlanningData, must_cover: bool, name: str = "planning") -> MILP:
+    """Compile the constraints of the planning model (objective: cost; see :func:`objective`).
+
+    ``must_cover`` adds "every coverable block served in full in the last year".
+    """
+    lay = Layout.of(data)
+    K, S = lay.n_periods, lay.n_sites
+    rows = RowBuilder(lay.n)
+    add = rows.add
+    col_upper = np.ones(lay.n)
+    integrality = np.zeros(lay.n, dtype=bool)
+
+    # y: one conversion per site, none before the site is available
+    kk, ss = _per_period(S, K)
+    add(ss, lay.y(kk, ss), np.ones(kk.size), S, -np.inf, 1.0)
+    col_upper[lay.y(kk, ss)] = (kk >= data.first_period[ss]).astype(float)
+    integrality[: S * K] = True
+
+    floor_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for i, t in enumerate(data.types):
+        _type_rows(data, lay, i, t, add, col_upper, integrality, must_cover, floor_parts)
+
+    _floor_rows(data, lay, add, floor_parts)
+    if data.budgets is not None:
+        _budget_rows(data, lay, add)
+
+    A, lo, up = rows.build()
+    return MILP(
+        c=cost_vector(data, lay),
+        A=A,
+        row_lower=lo,
+        row_upper=up,
+        col_lower=np.zeros(lay.n),
+        col_upper=col_upper,
+        integrality=integrality,
+        sense="min",
+        blocks=lay.blocks(data),
+        name=name,
+    )
+
+
+def _type_rows(
+    data: PlanningData,
+    lay: Layout,
+    i: int,
+    t: TypeData,
+    add: object,
+    col_upper: np.ndarray,
+    integrality: np.ndarray,
+    must_cover: bool,
+    floor_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> None:
+    """Rows of one facility type: link, size, capacity, service, strong link, targets."""
+    assert callable(add)
+    K = lay.n_periods
+    n_e, n_p, n_q = t.n_e, t.n_p, t.n_q
+    x = lambda k, e: lay.x0[i] + k * n_e + e  # noqa: E731
+    a = lambda k, e: lay.a0[i] + k * n_e + e  # noqa: E731
+    z = lambda k, p: lay.z0[i] + k * n_p + p  # noqa: E731
+    q = lambda k, j: lay.q0[i] + k * n_q + j  # noqa: E731
+
+    ke, ee = _per_period(n_e, K)
+    site = t.sites[ee]
+    integrality[x(ke, ee)] = True
+    cap_area = np.minimum(t.max_area, data.floor_area[t.sites])
+    col_upper[x(ke, ee)] = (ke >= data.first_period[site]).astype(float)
+    col_upper[a(ke, ee)] = cap_area[ee]
+    one = np.ones(ke.size)
+    r = np.arange(ke.size)
+    # x_tsk <= y_sk
+    add(np.r_[r, r], np.r_[x(ke, ee), lay.y(ke, site)], np.r_[one, -one], r.size, -np.inf, 0.0)
+    # m x <= a <= min(M, F) x
+    add(
+        np.r_[r, r], np.r_[a(ke, ee), x(ke, ee)], np.r_[one, -t.min_area * one], r.size, 0.0, np.inf
+    )
+    add(np.r_[r, r], np.r_[a(ke, ee), x(ke, ee)], np.r_[one, -cap_area[ee]], r.size, -np.inf, 0.0)
+    floor_parts.append((ke, site, a(ke, ee)))
+
+    # capacity of new facilities: need * z - (1/u) * cumulative area <= 0
+    kp, pp = _per_period(n_p, K)
+    cap_r = [kp * n_e + t.pair_site[pp]]
+    cap_c = [z(kp, pp)]
+    cap_v = [t.need[t.pair_block[pp]]]
+    link_r, link_c, link_v = [np.arange(kp.size)], [z(kp, pp)], [np.ones(kp.size)]
+    for k in range(K):
+        for k2 in range(k + 1):
+            e = np.arange(n_e)
+            cap_r.append(k * n_e + e)
+            cap_c.append(a(k2, e))
+            cap_v.append(np.full(n_e, -1.0 / t.area_per_unit))
+            p = np.arange(n_p)
+            link_r.append(k * n_p + p)
+            link_c.append(x(k2, t.pair_site[p]))
+            link_v.append(-np.ones(n_p))
+    add(np.concatenate(cap_r), np.concatenate(cap_c), np.concatenate(cap_v), K * n_e, -np.inf, 0.0)
+    # strong link: z_tpk <= sum_{k' <= k} x_tsk'
+    add(
+        np.concatenate(link_r),
+        np.concatenate(link_c),
+        np.concatenate(link_v),
+        K * n_p,
+        -np.inf,
+        0.0,
+    )
+    if not t.split:
+        integrality[z(kp, pp)] = True
+
+    # capacity of existing facilities
+    kq, qq = _per_period(n_q, K)
+    n_ex = int(t.ex_capacity.size)
+    if n_q:
+        add(
+            kq * n_ex + t.ex_fac[qq],
+            q(kq, qq),
+            t.need[t.ex_block[qq]],
+            K * n_ex,
+            -np.inf,
+            np.tile(t.ex_capacity, K),
+        )
+        if not t.split:
+            integrality[q(kq, qq)] = True
+
+    # service: each block at most once (in full in the last year when it must be covered)
+    B = data.n_blocks
+    lower = np.zeros((K, B))
+    if must_cover:
+        lower[K - 1] = t.reachable
+    add(
+        np.r_[kp * B + t.pair_block[pp], kq * B + t.ex_block[qq]],
+        np.r_[z(kp, pp), q(kq, qq)],
+        np.ones(kp.size + kq.size),
+        K * B,
+        lower.ravel(),
+        1.0,
+    )
+
+    # coverage targets: covered target residents >= share * coverable target residents
+    if data.targets is not None:
+        goal = data.targets[:, i] * t.coverable_target
+        ks = np.flatnonzero(~np.isnan(goal))
+        if ks.size:
+            row_of = np.full(K, -1)
+            row_of[ks] = np.arange(ks.size)
+            sel_p, sel_q = np.isin(kp, ks), np.isin(kq, ks)
+            add(
+                np.r_[row_of[kp[sel_p]], row_of[kq[sel_q]]],
+                np.r_[z(kp[sel_p], pp[sel_p]), q(kq[sel_q], qq[sel_q])],
+                np.r_[t.target[t.pair_block[pp[sel_p]]], t.target[t.ex_block[qq[sel_q]]]],
+                ks.size,
+                goal[ks] * (1 - 1e-9),
+                np.inf,
+            )
+
+
+def _floor_rows(
+    data: PlanningData,
+    lay: Layout,
+    add: object,
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> None:
+    """sum_t a_tsk <= F_s y_sk, only at sites where the eligible types could overflow."""
+    assert callable(add)
+    could = np.zeros(data.n_sites)
+    for t in data.types:
+        np.add.at(could, t.sites, np.minimum(t.max_area, data.floor_area[t.sites]))
+    tight = could > data.floor_area + 1e-9
+    if not tight.any():
+        return
+    S, K = lay.n_sites, lay.n_periods
+    row_of = np.full(S, -1)
+    row_of[tight] = np.arange(int(tight.sum()))
+    n_t = int(tight.sum())
+    kk, ss = _per_period(S, K)
+    keep = tight[ss]
+    r = [kk[keep] * n_t + row_of[ss[keep]]]
+    c = [lay.y(kk[keep], ss[keep])]
+    v = [-data.floor_area[ss[keep]]]
+    for k_arr, site, cols in parts:
+        sel = tight[site]
+        r.append(k_arr[sel] * n_t + row_of[site[sel]])
+        c.append(cols[sel])
+        v.append(np.ones(int(sel.sum())))
+    add(np.concatenate(r), np.concatenate(c), np.concatenate(v), K * n_t, -np.inf, 0.0)
+
+
+def _budget_rows(data: PlanningData, lay: Layout, add: object) -> None:
+    """Spending per year within its budget (cumulative with carry-over)."""
+    assert callable(add) and data.budgets is not None
+    K = lay.n_periods
+    c = cost_vector(data, lay)
+    period = period_of_columns(data, lay)
+    cols = np.flatnonzero((c != 0) & (period >= 0))
+    if data.carry_over:
+        # row k holds every cost of periods <= k
+        r = np.concatenate([np.full(int((period[cols] <= k).sum()), k) for k in range(K)])
+        cc = np.concatenate([cols[period[cols] <= k] for k in range(K)])
+        add(r, cc, c[cc], K, -np.inf, np.cumsum(data.budgets))
+    else:
+        add(period[cols], cols, c[cols], K, -np.inf, data.budgets)
+
+
+def period_of_columns(data: PlanningData, lay: Layout) -> np.ndarray:
+    """Year index of every column (all columns are period-major within their block)."""
+    out = np.full(lay.n, -1, dtype=np.int64)
+    K = lay.n_periods
+    out[: lay.n_sites * K] = np.repeat(np.arange(K), lay.n_sites)
+    for i, t in enumerate(data.types):
+        for start, n in ((lay.x0[i], t.n_e), (lay.a0[i], t.n_e), (lay.z0[i], t.n_p)):
+            out[start : start + K * n] = np.repeat(np.arange(K), n)
+        out[lay.q0[i] : lay.q0[i] + K * t.n_q] = np.repeat(np.arange(K), t.n_q)
+    return out
+
+
+def cost_vector(data: PlanningData, lay: Layout | None = None) -> np.ndarray:
+    """Cost of each column: fixed cost on ``y``, fit-out per m² on ``a``."""
+    lay = lay or Layout.of(data)
+    c = np.zeros(lay.n)
+    c[: lay.n_sites * lay.n_periods] = np.tile(data.fixed_cost, lay.n_periods)
+    for i, t in enumerate(data.types):
+        c[lay.a0[i] : lay.a0[i] + lay.n_periods * t.n_e] = np.tile(t.rate[t.sites], lay.n_periods)
+    return c
+
+
+def coverage_weight(t: TypeData) -> float:
+    """Coverage points of one served target resident of ``t``: ``100 * priority / T_t``.
+
+    So a type's points are its priority times the percentage of its target residents served;
+    each type counts by its priority, whatever the size of its target group (otherwise the
+    whole population served by shops would swamp the 60+ residents served by elder care).
+    """
+    total = float(t.target.sum())
+    return 100.0 * t.priority / total if total > 0 else 0.0
+
+
+def coverage_vector(data: PlanningData, lay: Layout | None = None) -> np.ndarray:
+    """Coverage points on every service column, summed over the years (point-years)."""
+    lay = lay or Layout.of(data)
+    c = np.zeros(lay.n)
+    K = lay.n_periods
+    for i, t in enumerate(data.types):
+        w = coverage_weight(t)
+        c[lay.z0[i] : lay.z0[i] + K * t.n_p] = np.tile(w * t.target[t.pair_block], K)
+        c[lay.q0[i] : lay.q0[i] + K * t.n_q] = np.tile(w * t.target[t.ex_block], K)
+    return c
+
+
+def walk_vector(data: PlanningData, lay: Layout | None = None) -> np.ndarray:
+    """Walk of the served need; a new facility is charged its type's walking limit on top."""
+    lay = lay or Layout.of(data)
+    c = np.zeros(lay.n)
+    K = lay.n_periods
+    for i, t in enumerate(data.types):
+        new = t.need[t.pair_block] * (t.pair_dist + t.walk_limit)
+        c[lay.z0[i] : lay.z0[i] + K * t.n_p] = np.tile(new, K)
+        c[lay.q0[i] : lay.q0[i] + K * t.n_q] = np.tile(t.need[t.ex_block] * t.ex_dist, K)
+    return c
+
+
+def objective(data: PlanningData, kind: Objective, lay: Layout | None = None) -> np.ndarray:
+    """The objective vector of ``kind`` (see the module docstring)."""
+    return {"cost": cost_vector, "coverage": coverage_vector, "walk": walk_vector}[kind](data, lay)
+
+
+def tiebreak_weight(data: PlanningData, primary: Objective, secondary: Objective) -> float:
+    """Weight of a tie-breaking objective: its largest possible value is worth 1e-4 coverage
+    points (when coverage is primary) or one yuan (when cost is), so it never buys a worse
+    primary value beyond that."""
+    c2 = np.abs(objective(data, secondary))
+    top = float(c2.sum()) if secondary != "cost" else _cost_scale(data, c2)
+    unit = 1e-4 if primary == "coverage" else 1.0
+    return unit / top if top > 0 else 0.0
+
+
+def _cost_scale(data: PlanningData, c: np.ndarray) -> float:
+    """A cap on any plan's cost: the budgets when given, else every site at full size."""
+    if data.budgets is not None:
+        return float(np.sum(data.budgets))
+    area_cost = sum(
+        float((t.rate[t.sites] * np.minimum(t.max_area, data.floor_area[t.sites])).sum())
+        for t in data.types
+    )
+    return float(data.fixed_cost.sum()) + area_cost
+
+
+def with_objective(milp: MILP, c: np.ndarray, sense: str, name: str) -> MILP:
+    """The same constraints with another objective."""
+    return replace(milp, c=c, sense=sense, name=name)  # type: ignore[arg-type]
+
+
+def with_row(milp: MILP, coeffs: np.ndarray, lower: float, upper: float) -> MILP:
+    """The model plus one dense-coefficient row (kept sparse)."""
+    row = sp.csr_matrix(coeffs.reshape(1, -1))
+    return replace(
+        milp,
+        A=sp.vstack([milp.A, row], format="csr"),
+        row_lower=np.r_[milp.row_lower, lower],
+        row_upper=np.r_[milp.row_upper, upper],
+    )
+
+
+def fixed_builds(milp: MILP, x: np.ndarray) -> MILP:
+    """The model with every build decision (open, build, area) fixed to ``x``'s values."""
+    lo, up = milp.col_lower.copy(), milp.col_upper.copy()
+    for name, sl in milp.blocks.items():
+        if name.startswith("area:"):
+            v = np.clip(x[sl], lo[sl], up[sl])
+        elif name == "open" or name.startswith("build:"):
+            v = np.round(x[sl])
+        else:
+            continue
+        lo[sl] = v
+        up[sl] = v
+    return replace(milp, col_lower=lo, col_upper=up)
+
+
+# --------------------------------------------------------------------------- solution
+
+
+@dataclass(frozen=True)
+class PlanningSolution:
+    """What to build, when, and who is served.
+
+    Attributes
+    ----------
+    open_period : ndarray of int (n_sites,)
+        Year index in which each site is converted, -1 if unused.
+    built : dict type -> bool ndarray (n_sites,)
+    area : dict type -> ndarray (n_sites,), floor area of the facility (0 if none)
+    serve : dict type -> ndarray (n_periods, n_p), served share of each site pair
+    serve_existing : dict type -> ndarray (n_periods, n_q)
+    """
+
+    open_period: np.ndarray
+    built: dict[str, np.ndarray]
+    area: dict[str, np.ndarray]
+    serve: dict[str, np.ndarray]
+    serve_existing: dict[str, np.ndarray]
+
+    @property
+    def opened(self) -> np.ndarray:
+        return self.open_period >= 0
+
+
+def decode(data: PlanningData, milp: MILP, x: np.ndarray) -> PlanningSolution:
+    """Read the plan from a solver's ``x`` (rounding binaries; tiny shares cleaned)."""
+    x = np.asarray(x, dtype=float)
+    K, S = data.n_periods, data.n_sites
+    y = x[milp.blocks["open"]].reshape(K, S) > 0.5
+    open_period = np.where(y.any(axis=0), y.argmax(axis=0), -1)
+    built, area, serve, serve_ex = {}, {}, {}, {}
+    for t in data.types:
+        xb = x[milp.blocks[f"build:{t.key}"]].reshape(K, t.n_e) > 0.5
+        ab = x[milp.blocks[f"area:{t.key}"]].reshape(K, t.n_e)
+        b = np.zeros(S, dtype=bool)
+        b[t.sites] = xb.any(axis=0)
+        ar = np.zeros(S)
+        ar[t.sites] = np.where(xb, ab, 0.0).sum(axis=0)
+        built[t.key], area[t.key] = b, ar
+        zs = np.clip(x[milp.blocks[f"serve:{t.key}"]].reshape(K, t.n_p), 0.0, 1.0)
+        zq = np.clip(x[milp.blocks[f"serve_existing:{t.key}"]].reshape(K, t.n_q), 0.0, 1.0)
+        serve[t.key] = np.where(zs < 1e-7, 0.0, zs)
+        serve_ex[t.key] = np.where(zq < 1e-7, 0.0, zq)
+    return PlanningSolution(open_period, built, area, serve, serve_ex)
+
+
+def served_share(data: PlanningData, sol: PlanningSolution) -> dict[str, np.ndarray]:
+    """Served share of each block's need, per type and year: ``(n_periods, n_blocks)``."""
+    out = {}
+    for t in data.types:
+        share = np.zeros((data.n_periods, data.n_blocks))
+        for k in range(data.n_periods):
+            share[k] = np.bincount(
+                t.pair_block, weights=sol.serve[t.key][k], minlength=data.n_blocks
+            ) + np.bincount(
+                t.ex_block, weights=sol.serve_existing[t.key][k], minlength=data.n_blocks
+            )
+        out[t.key] = np.minimum(share, 1.0)
+    return out
+
+
+def spending(data: PlanningData, sol: PlanningSolution) -> np.ndarray:
+    """Cost per year index (fixed cost in the conversion year, fit-out by area)."""
+    out = np.zeros(data.n_periods)
+    opened = sol.opened
+    np.add.at(out, sol.open_period[opened], data.fixed_cost[opened])
+    for t in data.types:
+        b = sol.built[t.key]
+        np.add.at(out, sol.open_period[b], t.rate[b] * sol.area[t.key][b])
+    return out
+
+
+# --------------------------------------------------------------------------- solve
+
+
+@dataclass
+class PlanningOutcome:
+    """A solved planning problem: the primary phase's result (status, bound, gap), the
+    decoded plan, and every phase run (lexicographic objectives, re-assignment)."""
+
+    result: Result
+    milp: MILP
+    solution: PlanningSolution | None
+    phases: list[tuple[str, Result]] = field(default_factory=list)
+    objectives: dict[str, float] = field(default_factory=dict)
+    fell_back: bool = False
+
+    @property
+    def build_s(self) -> float:
+        return float(sum(r.build_s for _, r in self.phases))
+
+    @property
+    def solve_s(self) -> float:
+        return float(sum(r.solve_s for _, r in self.phases))
+
+
+def solve(
+    data: PlanningData,
+    objectives: list[Objective],
+    backend: Backend,
+    options: SolveOptions,
+    must_cover: bool = False,
+    name: str = "planning",
+    reassign: bool = True,
+    tiebreak: Objective | None = None,
+) -> PlanningOutcome:
+    """Solve lexicographically over ``objectives``; then, with the build decisions fixed,
+    re-assign blocks (coverage kept, walk minimised, existing facilities first).
+
+    The outcome's ``result`` is the first phase's (its status, bound and gap describe the
+    primary objective); a later phase that stops early weakens the status to FEASIBLE.
+    ``tiebreak`` adds a second objective to the first phase at a weight too small to trade
+    against the primary one (:func:`tiebreak_weight`), so that among plans of equal primary
+    value the solver prefers the cheaper (or earlier-covering) one without a second MIP.
+    """
+    t0 = time.perf_counter()
+    base = build_model(data, must_cover=must_cover, name=name)
+    build_s = time.perf_counter() - t0
+    lay = Layout.of(data)
+    phases: list[tuple[str, Result]] = []
+    achieved: dict[str, float] = {}
+    model = base
+    first: Result | None = None
+    x_best: np.ndarray | None = None
+    for i, kind in enumerate(objectives):
+        c = objective(data, kind, lay)
+        c_solve = c
+        if i == 0 and tiebreak is not None and tiebreak != kind:
+            c2 = objective(data, tiebreak, lay)
+            sign = 1.0 if OBJECTIVE_SENSE[kind] == OBJECTIVE_SENSE[tiebreak] else -1.0
+            c_solve = c + sign * tiebreak_weight(data, kind, tiebreak) * c2
+        m = with_objective(model, c_solve, OBJECTIVE_SENSE[kind], f"{name}:{kind}")
+        opts = options if x_best is None else replace(options, warm_start=x_best)
+        res = backend.solve(m, opts)
+        res.build_s = build_s if i == 0 else 0.0
+        phases.append((kind, res))
+        if first is None:
+            first = res
+        if not res.status.has_solution or res.x is None:
+            if i == 0:
+                return PlanningOutcome(res, m, None, phases, achieved)
+            break  # keep the earlier phase's plan
+        x_best = np.asarray(res.x)
+        value = float(c @ x_best)
+        achieved[kind] = value
+        slack = LEX_RTOL * max(1.0, abs(value))
+        lo, up = (
+            (value - slack, np.inf) if OBJECTIVE_SENSE[kind] == "max" else (-np.inf, value + slack)
+        )
+        model = with_row(model, c, lo, up)
+    assert first is not None and x_best is not None
+    if tiebreak is not None and tiebreak != objectives[0]:
+        _strip_tiebreak(first, objectives[0], achieved[objectives[0]])
+    if reassign:
+        x_best = _reassign(data, model, lay, backend, options, x_best, phases, achieved, name)
+    result = first
+    if (
+        any(r.status is not Status.OPTIMAL for _, r in phases[1:])
+        and result.status is Status.OPTIMAL
+    ):
+        result.status = Status.FEASIBLE
+        result.message = "a later objective or the re-assignment stopped before proving optimality"
+    return PlanningOutcome(result, base, decode(data, base, x_best), phases, achieved)
+
+
+def _strip_tiebreak(result: Result, primary: Objective, value: float) -> None:
+    """Report the primary objective alone.
+
+    The solver's bound is for primary + tie-break; the tie-break is worth at most one unit
+    (:func:`tiebreak_weight`: 1 yuan, or 1e-4 coverage points), so the reported bound is exact
+    to within that unit. It is capped at the primary value so the gap is never negative.
+    """
+    result.objective = value
+    if np.isfinite(result.bound):
+        if OBJECTIVE_SENSE[primary] == "min":
+            result.bound = min(result.bound, value)
+        else:
+            result.bound = max(result.bound, value)
+
+
+def _reassign(
+    data: PlanningData,
+    model: MILP,
+    lay: Layout,
+    backend: Backend,
+    options: SolveOptions,
+    x: np.ndarray,
+    phases: list[tuple[str, Result]],
+    achieved: dict[str, float],
+    name: str,
+) -> np.ndarray:
+    """With builds fixed: most coverage, then the shortest walks with existing facilities first.
+
+    Only the assignment moves, so the plan's cost is unchanged and its coverage can only grow.
+    """
+    fixed = fixed_builds(model, x)
+    x_cur = x
+    kinds: tuple[Objective, ...] = ("coverage", "walk")
+    for kind in kinds:
+        c = objective(data, kind, lay)
+        m = with_objective(fixed, c, OBJECTIVE_SENSE[kind], f"{name}:assign-{kind}")
+        res = backend.solve(m, replace(options, warm_start=x_cur))
+        phases.append((f"assign-{kind}", res))
+        if not res.status.has_solution or res.x is None:
+            log.warning(
+                "re-assignment (%s) ended %s; keeping the solver's assignment",
+                kind,
+                res.status.value,
+            )
+            return x_cur
+        x_cur = np.asarray(res.x)
+        value = float(c @ x_cur)
+        achieved[f"assign-{kind}"] = value
+        if kind == "coverage":
+            slack = LEX_RTOL * max(1.0, abs(value))
+            fixed = with_row(fixed, c, value - slack, np.inf)
+    return x_cur
