@@ -239,7 +239,7 @@ def _reason(r: Any, t: TypeData, hosts: list[str], first: bool) -> str:
             f"only candidate site within {t.walk_limit:g} m of {f_sole} block"
             f"{'s' * (f_sole != 1)} that no existing facility reaches"
         )
-    parts.append(f"adds capacity {cap:,.0f} for {newly:,.0f} newly served ({t.key})")
+    parts.append(f"capacity {cap:,.0f} serves {newly:,.0f} more {t.target_label}")
     others = [h for h in hosts if h != t.key]
     if others:
         parts.append(

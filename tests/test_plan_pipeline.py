@@ -167,3 +167,28 @@ def test_geoparquet_and_shapefile_inputs(tmp_path: Path) -> None:
     run = run_plan(path, write=False)
     # stores sized to the need: 50 m2 per 1,000 residents (S1: B1 + B2, S2: B3), 1,500 yuan/m2
     assert run.result.objective == pytest.approx(1000 + 2000 + (100 + 50) * 1500)
+
+
+PHASED = SAMPLE.parent / "sample-city-phased.yaml"
+
+
+def test_phased_sample_city_meets_the_acceptance_rules(tmp_path: Path) -> None:
+    run = run_plan(PHASED, out_dir=tmp_path / "phased")
+    cl, cov, summary = _check_outputs(tmp_path / "phased")
+    # each year's spending within its budget, recomputed from the list
+    spent = cl.groupby("year")["cost"].sum()
+    for year, entry in summary["budgets"].items():
+        assert spent.get(int(year), 0.0) <= entry["budget"] + 1e-6
+    assert sorted(spent.index) == [2026, 2027, 2028]
+    # at least one site hosts two or more facility types
+    assert (cl.groupby("site_id")["facility_type"].nunique() >= 2).any()
+    assert summary["sites_with_several_types"] >= 1
+    # capacities and every other rule were checked from the inputs
+    assert summary["verify"]["passed"]
+    assert any("capacity" in c for c in summary["verify"]["checks"])
+    # coverage never drops from year to year, and the status states its gap
+    per_year = run.plan.per_year
+    for key in ("elder_care", "nursery", "convenience"):
+        assert (np.diff(per_year[f"coverage_pct:{key}"]) >= -1e-9).all()
+    assert summary["status"] in ("OPTIMAL", "FEASIBLE") and summary["gap"] <= 0.005 + 1e-9
+    assert cov["covered_from_year"].dropna().isin([2026, 2027, 2028]).all()

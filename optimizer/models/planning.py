@@ -132,6 +132,7 @@ class TypeData:
     ex_dist: np.ndarray
     ex_capacity: np.ndarray
     ex_index: np.ndarray
+    target_label: str = "target residents"
 
     @property
     def n_e(self) -> int:
@@ -260,6 +261,7 @@ def from_instance(
                 ex_dist=er.dist.astype(float),
                 ex_capacity=instance.existing_capacity[ex_index],
                 ex_index=ex_index,
+                target_label=f.target_label,
             )
         )
     return PlanningData(
