@@ -20,6 +20,8 @@ from rich.table import Table
 
 from optimizer import __version__
 from optimizer.errors import InfeasibleError, InputError, SitingError
+from optimizer.progress import capture_log, progress_display
+from optimizer.runs import add_runs_parser
 
 log = logging.getLogger("optimizer")
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 2, 3, 4
@@ -66,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: reports/<scenario name>)")
     p.add_argument("--solver", help="solver backend (default: the scenario's, else highs)")
     p.add_argument("--time-limit", type=float, help="solver time limit in seconds")
+    p.add_argument(
+        "--lang", choices=("zh", "en"), default="zh", help="language of the report (default: zh)"
+    )
     p.set_defaults(func=_cmd_plan)
 
     v = sub.add_parser(
@@ -96,12 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_distances)
     _add_solve_parser(sub, common)
     _add_bench_parser(sub, common)
+    add_runs_parser(sub, common)
     return parser
 
 
 def _setup_logging(verbose: bool, quiet: bool, console: Console) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
+    handler.setLevel(level)  # the terminal's level; a run's log file may keep more
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
 
 
@@ -167,9 +174,19 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from optimizer.pipeline import run_plan
 
     started = time.perf_counter()
-    run = run_plan(
-        args.scenario, out_dir=args.out, solver=args.solver, time_limit_s=args.time_limit
+    console = next(
+        (h.console for h in logging.getLogger().handlers if isinstance(h, RichHandler)),
+        Console(stderr=True),
     )
+    level = logging.DEBUG if args.verbose else logging.INFO
+    with capture_log(level), progress_display(console, not args.quiet and console.is_terminal):
+        run = run_plan(
+            args.scenario,
+            out_dir=args.out,
+            solver=args.solver,
+            time_limit_s=args.time_limit,
+            lang=args.lang,
+        )
     elapsed = time.perf_counter() - started
     if not args.quiet:
         _print_plan_summary(run.summary, run.out_dir, elapsed)
@@ -206,7 +223,10 @@ def _print_plan_summary(summary: dict[str, object], out_dir: Path | None, elapse
         f"distances: {summary['distance_note']}; whole run {elapsed:.1f} s"
     )
     if out_dir is not None:
-        console.print(f"outputs: {out_dir}/construction_list.csv, coverage.csv, summary.json")
+        console.print(
+            f"outputs: {out_dir}/report.html, plan.xlsx, plan.gpkg, construction_list.csv, "
+            "coverage.csv, summary.json, maps/, run.log"
+        )
 
 
 def _solve_models() -> tuple[str, ...]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from optimizer import __version__
 from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend
+from optimizer.deliverables import write_deliverables
 from optimizer.distances import make_engine
 from optimizer.errors import InfeasibleError, SolverError, preview_ids
 from optimizer.inputs import Inputs, file_sha256, read_inputs
@@ -22,6 +23,7 @@ from optimizer.models import planning
 from optimizer.models.planning import Objective, PlanningData, PlanningOutcome
 from optimizer.outputs import staged_run, write_csv, write_json
 from optimizer.plan import Plan, make_plan
+from optimizer.runs import record_run, run_parameters
 from optimizer.scenario import ModelSettings, Scenario, load_scenario
 from optimizer.verify import VerifyReport, verify_plan
 
@@ -61,8 +63,11 @@ def run_plan(
     solver: str | None = None,
     time_limit_s: float | None = None,
     write: bool = True,
+    lang: str = "zh",
 ) -> PlanRun:
     """Run the planning pipeline on a scenario file and (by default) write its outputs.
+
+    ``lang`` (``zh`` | ``en``) is the language of the report, maps and workbook.
 
     Raises
     ------
@@ -161,7 +166,11 @@ def run_plan(
             write_csv(stage / "construction_list.csv", plan.construction_list)
             write_csv(stage / "coverage.csv", plan.coverage)
             write_json(stage / "summary.json", summary)
+            write_deliverables(stage, scenario, inputs, plan, summary, lang=lang)
         log.info("outputs written to %s", target)
+        record_run(
+            summary, target, scenario.path, run_parameters(scenario, solver, time_limit_s, lang)
+        )
     return PlanRun(
         scenario=scenario,
         inputs=inputs,
