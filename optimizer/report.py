@@ -135,7 +135,7 @@ def status_html(summary: dict[str, Any], lang: Lang) -> tuple[str, str]:
         return "ok", f'<span class="badge ok">{_e(word)}</span> {gap_text}'
     if status == "FEASIBLE":
         bound = summary.get("bound")
-        extra = f" · {label('bound', lang)} {_num(bound, 2)}" if bound is not None else ""
+        extra = f" · {label('bound', lang).lower()} {_num(bound, 2)}" if bound is not None else ""
         return "warn", (
             f'<span class="badge warn">{_e(label("status_FEASIBLE", lang))}</span> '
             f"{gap_text}{extra}"
@@ -628,7 +628,8 @@ def _solver_block(run: RunOutputs, lang: Lang) -> str:
             label("verify", lang),
             verdict
             + (
-                f"<details><summary>{len(verify.get('checks') or [])}</summary>"
+                f"<details><summary>{_e(label('checks', lang, n=len(verify.get('checks') or [])))}"
+                "</summary>"
                 f'<ul class="small">{checks}</ul></details>'
                 if checks
                 else ""
@@ -642,7 +643,7 @@ def _solver_block(run: RunOutputs, lang: Lang) -> str:
             [
                 (_e(label("objective", lang)), False),
                 (_e(label("status", lang)), False),
-                (_e(label("gap", lang)), True),
+                (_e(label("gap_header", lang)), True),
                 (_e(label("time_s", lang)), True),
             ],
             [
