@@ -223,3 +223,19 @@ def test_random_tiny_instances_match_brute_force(tmp_path: Path, seed: int) -> N
     assert out.result.objective == pytest.approx(expected, rel=1e-7)
     assert out.solution is not None
     assert planning.spending(data, out.solution).sum() == pytest.approx(expected, rel=1e-7)
+
+
+def test_a_converted_site_without_facilities_is_dropped(tmp_path: Path) -> None:
+    # A time-limited incumbent can open a site and build nothing on it: that only spends
+    # money, so decoding drops it and the listed cost equals the recomputed cost.
+    path = write_scenario(tmp_path, blocks_frame([0]), sites_frame([0], floor=[500], fixed=[1]))
+    scenario = load_scenario(path)
+    inputs = read_inputs(scenario)
+    inst = build_instance(inputs, scenario.catalog, make_engine(scenario.distances, inputs))
+    data = planning.from_instance(inst)
+    milp = planning.build_model(data, must_cover=False)
+    x = np.zeros(milp.num_vars)
+    x[milp.blocks["open"]] = 1.0
+    sol = planning.decode(data, milp, x)
+    assert not sol.opened.any()
+    assert planning.spending(data, sol).sum() == 0.0

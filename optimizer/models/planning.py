@@ -693,6 +693,10 @@ def decode(data: PlanningData, milp: MILP, x: np.ndarray) -> PlanningSolution:
         zq = np.clip(x[milp.blocks[f"serve_existing:{t.key}"]].reshape(K, t.n_q), 0.0, 1.0)
         serve[t.key] = np.where(zs < 1e-7, 0.0, zs)
         serve_ex[t.key] = np.where(zq < 1e-7, 0.0, zq)
+    # A site converted with no facility on it only spends money (a time-limited incumbent can
+    # hold one): drop it. The plan stays feasible and serves the same blocks.
+    hosts = np.logical_or.reduce(list(built.values())) if built else np.zeros(S, dtype=bool)
+    open_period = np.where(hosts, open_period, -1)
     return PlanningSolution(open_period, built, area, serve, serve_ex)
 
 
