@@ -31,6 +31,12 @@ certified gap, OPTIMAL only when the bound closes it) and ``pmedian-warm`` (the 
 MIP warm-started from its solution) take the uncapacitated ``PMedianData`` too
 (:mod:`optimizer.heuristics`, :mod:`optimizer.lagrangian`).
 
+``lscp-heuristic`` / ``mclp-heuristic`` (exact reductions, Lagrangian heuristic or greedy + swaps,
+Lagrangian / LP bound, no MIP) and ``lscp-warm`` / ``mclp-warm`` (the same, then the MIP
+warm-started from the heuristic beside a large-neighbourhood search) take ``LscpData`` /
+``MclpData`` (:mod:`optimizer.cover_solver`, :mod:`optimizer.reductions`,
+:mod:`optimizer.cover_heuristics`).
+
 Every solution is checked by :mod:`optimizer.verify_classic` (feasibility and objective
 recomputed from the input arrays) before it is returned; a failed check raises
 :class:`~optimizer.errors.VerificationError`.
@@ -380,6 +386,40 @@ def _run_pmedian_lagrangian(warm: bool) -> Callable[[Any, Backend, SolveOptions]
     return run
 
 
+def _run_cover_fast(model: str, warm: bool) -> Callable[[Any, Backend, SolveOptions], _Run]:
+    """LSCP / MCLP beyond a plain MIP (:mod:`optimizer.cover_solver`): exact reductions, a
+    heuristic with a certified bound (``*-heuristic``: no MIP; FEASIBLE, or OPTIMAL when the
+    bound closes the gap), and for ``*-warm`` the MIP warm-started from the heuristic beside a
+    large-neighbourhood search (the bound is the better of the MIP's and the heuristic's)."""
+
+    def run(data: Any, backend: Backend, options: SolveOptions) -> _Run:
+        from optimizer import cover_solver
+
+        mip = backend if warm else None
+        if model == "lscp":
+            out = cover_solver.solve_lscp(
+                data.reach,
+                data.cost,
+                required=data.required,
+                forbidden=data.forbidden,
+                backend=mip,
+                options=options,
+            )
+            coverage = data.reach
+        else:
+            out = cover_solver.solve_mclp(data, backend=mip, options=options, lp_backend=backend)
+            coverage = data.coverage
+        result = out.as_result()
+        if out.selected is None:
+            return _Run(result, None, None)
+        selected = out.selected
+        return _Run(
+            result, None, selected, _first_cover(coverage, selected), _count(coverage, selected)
+        )
+
+    return run
+
+
 # -- checks (independent: optimizer.verify_classic)
 
 
@@ -433,7 +473,37 @@ MODELS: dict[str, ClassicModel] = {
     for m in (
         ClassicModel("lscp", "location set covering", LscpData, _run_lscp, _check_lscp),
         ClassicModel(
+            "lscp-heuristic",
+            "location set covering: reductions + Lagrangian heuristic and bound (no MIP)",
+            LscpData,
+            _run_cover_fast("lscp", warm=False),
+            _check_lscp,
+        ),
+        ClassicModel(
+            "lscp-warm",
+            "location set covering: reductions, Lagrangian, warm-started MIP + LNS",
+            LscpData,
+            _run_cover_fast("lscp", warm=True),
+            _check_lscp,
+        ),
+        ClassicModel(
             "mclp", "maximal covering", mclp.MclpData, _run_coverage(mclp), _check_mclp, "max"
+        ),
+        ClassicModel(
+            "mclp-heuristic",
+            "maximal covering: reductions, greedy + swaps, Lagrangian / LP bound (no MIP)",
+            mclp.MclpData,
+            _run_cover_fast("mclp", warm=False),
+            _check_mclp,
+            "max",
+        ),
+        ClassicModel(
+            "mclp-warm",
+            "maximal covering: reductions, greedy + swaps, warm-started MIP + LNS",
+            mclp.MclpData,
+            _run_cover_fast("mclp", warm=True),
+            _check_mclp,
+            "max",
         ),
         ClassicModel(
             "pmedian",
@@ -534,7 +604,7 @@ def solve_classic(
         raise ValueError(
             f"unknown model '{model_name}'; choose one of: {', '.join(MODELS)}"
         ) from None
-    if model_name == "lscp" and isinstance(data, covering.CoveringData):
+    if model_name in LSCP_VARIANTS and isinstance(data, covering.CoveringData):
         data = LscpData.wrap(data)
     if not isinstance(data, spec.data_type):
         raise ValueError(
@@ -579,9 +649,11 @@ def solve_classic(
 # --------------------------------------------------------------------------- tables
 
 
-COVERAGE_MODELS = frozenset({"lscp", "mclp", "backup"})
+LSCP_VARIANTS = frozenset({"lscp", "lscp-heuristic", "lscp-warm"})
+MCLP_VARIANTS = frozenset({"mclp", "mclp-heuristic", "mclp-warm"})
+COVERAGE_MODELS = LSCP_VARIANTS | MCLP_VARIANTS | {"backup"}
 PMEDIAN_VARIANTS = frozenset({"pmedian", "pmedian-heuristic", "pmedian-warm"})
-COUNT_MODELS = PMEDIAN_VARIANTS | {"mclp", "cpmedian", "pcenter", "pcenter-mip", "backup"}
+COUNT_MODELS = PMEDIAN_VARIANTS | MCLP_VARIANTS | {"cpmedian", "pcenter", "pcenter-mip", "backup"}
 ASSIGN_MODELS = PMEDIAN_VARIANTS | {"cpmedian", "pcenter", "pcenter-mip"}
 
 
@@ -697,7 +769,7 @@ def from_tables(
     allowed = np.ones(site_ids.size, dtype=bool)
     allowed[forb] = False
     usable = pairs.subset(allowed[pairs.cols])
-    if model_name in COVERAGE_MODELS - {"mclp"}:
+    if model_name in COVERAGE_MODELS - MCLP_VARIANTS:
         assert radius is not None
         lonely = usable.within(radius).demand_without_pair()
         what = f"demand points with no allowed site within the radius {radius:g}"
@@ -763,9 +835,9 @@ def _make_data(
     if model_name in COVERAGE_MODELS:
         assert radius is not None
         reach = pairs.within(radius).reach_matrix()
-        if model_name == "lscp":
+        if model_name in LSCP_VARIANTS:
             return LscpData.from_arrays(reach, c, **rules)
-        if model_name == "mclp":
+        if model_name in MCLP_VARIANTS:
             cost = c if has_cost else None
             return mclp.MclpData.from_arrays(
                 reach, w, p, cost=cost, budget=budget, p_exact=p_exact, **rules
@@ -804,9 +876,9 @@ def _check_options(
             bad("radius", "a service radius is required")
         elif not (math.isfinite(radius) and radius >= 0):
             bad("radius", "the radius must be a non-negative number")
-    if model_name == "mclp" and p is None and budget is None:
+    if model_name in MCLP_VARIANTS and p is None and budget is None:
         bad("p, budget", "give a facility count p, a budget, or both")
-    elif model_name in COUNT_MODELS - {"mclp"} and p is None:
+    elif model_name in COUNT_MODELS - MCLP_VARIANTS and p is None:
         bad("p", "the number of facilities p is required")
     if p is not None and (p != int(p) or p < 1 or (n_sites is not None and p > n_sites)):
         bad("p", f"p must be an integer between 1 and the number of sites ({n_sites})")

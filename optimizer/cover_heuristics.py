@@ -1,0 +1,1089 @@
+r"""Heuristics and bounds for the covering models: LSCP (Lagrangian) and MCLP (greedy + swaps).
+
+LSCP: :func:`lscp_lagrangian`
+------------------------------
+Relaxing the cover rows :math:`\sum_{j \in J_i} x_j \ge 1` with multipliers :math:`u_i \ge 0`
+(Beasley 1990) leaves
+
+.. math::
+
+    L(u) = \sum_i u_i + \sum_j \min(0, \tilde c_j), \qquad
+    \tilde c_j = c_j - \sum_{i \in I_j} u_i ,
+
+a lower bound for every :math:`u \ge 0`. The multipliers follow subgradient optimisation
+(:math:`s_i = 1 - \sum_{j:\tilde c_j < 0} a_{ij}`, step
+:math:`\lambda (UB - L) / \lVert s \rVert^2`, the step factor adapted every few iterations as in
+Caprara, Fischetti & Toth 1999); one iteration is two sparse products. Every few iterations a
+greedy construction on the Lagrangian scores (CFT: :math:`\gamma_j / \mu_j` when
+:math:`\gamma_j > 0`, else :math:`\gamma_j \mu_j`, with :math:`\gamma_j` the reduced cost over the
+uncovered rows and :math:`\mu_j` their number), followed by redundancy removal (most expensive
+first), gives an upper bound.
+
+*Reduced-cost fixing*: a solution that opens :math:`j` costs at least :math:`L(u) + \tilde c_j`
+(:math:`\tilde c_j \ge 0`), one that closes it at least :math:`L(u) - \tilde c_j`
+(:math:`\tilde c_j < 0`). Where that exceeds :math:`UB - \delta` (:math:`\delta = 1` when every cost
+is an integer, a solution must then be at least one better; 0 otherwise), no solution better
+than the incumbent opens (closes) :math:`j`; the test runs at every iteration, so the fixings of
+all multipliers seen add up. Sites of the incumbent are never fixed closed, so the incumbent
+stays feasible in the restricted problem and warm-starts its MIP; a MIP bound on the restricted
+problem is then a bound of the whole problem.
+
+MCLP: :func:`mclp_greedy`, :func:`mclp_local_search`, :func:`mclp_heuristic`
+-----------------------------------------------------------------------------
+Greedy adds the site with the largest covered weight not yet covered (per unit of cost under a
+budget, keeping the better of that and the plain greedy); the gains are updated only over the
+rows a new site covers. The swap local search uses the Resende–Werneck accounting for one
+insertion :math:`s` and one removal :math:`r`:
+
+.. math::
+
+    \text{profit}(s, r) = \text{gain}(s) - \text{loss}(r) + \text{extra}(s, r),
+
+:math:`\text{gain}(s)` the uncovered weight :math:`s` covers, :math:`\text{loss}(r)` the weight
+covered by :math:`r` alone, :math:`\text{extra}(s, r)` the weight covered by :math:`r` alone that
+:math:`s` also covers (a sparse site x site matrix built from the rows covered once); the best
+pair is found with whole-array operations. The bound is the Lagrangian relaxation of the rows
+:math:`z_i \le \sum_{j \in N_i} y_j` (count only: :math:`\max_y` picks the :math:`p` best
+:math:`\sum_{i \in I_j} \lambda_i`, so it equals the LP bound) with the same kind of reduced-cost
+fixing, or the LP relaxation when a budget is given (:func:`mclp_lp_bound`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.backends.base import Backend, SolveOptions, Status, relative_gap
+from optimizer.milp import MILP
+from optimizer.reductions import binary_csr
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "LscpBounds",
+    "MclpBounds",
+    "greedy_cover",
+    "lscp_lagrangian",
+    "mclp_greedy",
+    "mclp_heuristic",
+    "mclp_local_search",
+    "mclp_lp_bound",
+    "remove_redundant",
+]
+
+
+def _ranges(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Positions ``indptr[r] .. indptr[r+1]-1`` of every ``r`` in ``rows``, concatenated."""
+    starts = indptr[rows]
+    lens = indptr[rows + 1] - starts
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offs = np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens)
+    return np.arange(total, dtype=np.int64) + offs
+
+
+def _is_integral(values: np.ndarray) -> bool:
+    return bool(np.all(values == np.round(values)))
+
+
+# --------------------------------------------------------------------------- LSCP
+
+
+@dataclass(frozen=True)
+class _Cover:
+    """An LSCP as rows (``a``: row -> sites) and columns (``at``: site -> rows)."""
+
+    a: sp.csr_matrix
+    at: sp.csr_matrix
+    cost: np.ndarray
+
+    @classmethod
+    def of(cls, reach: sp.spmatrix, cost: np.ndarray) -> _Cover:
+        a = binary_csr(reach)
+        return cls(a, a.T.tocsr(), np.asarray(cost, dtype=float))
+
+    @property
+    def m(self) -> int:
+        return int(self.a.shape[0])
+
+    @property
+    def n(self) -> int:
+        return int(self.a.shape[1])
+
+    def count(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.a @ x.astype(np.int32)).ravel()
+
+
+def greedy_cover(
+    reach: sp.spmatrix | _Cover,
+    cost: np.ndarray | None = None,
+    multipliers: np.ndarray | None = None,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
+    """A cover built greedily (bool mask of sites), then made irredundant.
+
+    With ``multipliers`` the score is CFT's Lagrangian score; without, Chvátal's
+    ``cost / rows newly covered``. ``start`` (bool mask) opens those sites first.
+
+    Raises
+    ------
+    ValueError
+        When some row has no site.
+    """
+    cov = reach if isinstance(reach, _Cover) else _Cover.of(reach, np.asarray(cost))
+    order = _greedy_order(cov, multipliers, start)
+    x = np.zeros(cov.n, dtype=bool) if start is None else np.asarray(start, dtype=bool).copy()
+    x[order] = True
+    return remove_redundant(cov, x)
+
+
+def _greedy_order(
+    cov: _Cover, multipliers: np.ndarray | None, start: np.ndarray | None = None
+) -> np.ndarray:
+    """The sites the greedy opens, in the order it opens them (rows with a site in ``start``
+    count as covered)."""
+    m, n = cov.m, cov.n
+    u = np.zeros(m) if multipliers is None else np.asarray(multipliers, dtype=float)
+    x = np.zeros(n, dtype=bool) if start is None else np.asarray(start, dtype=bool).copy()
+    uncovered = cov.count(x) == 0
+    mu = np.asarray(cov.at @ uncovered.astype(np.float64)).ravel()
+    gamma = cov.cost - np.asarray(cov.at @ np.where(uncovered, u, 0.0)).ravel()
+    left = int(uncovered.sum())
+    a, at = cov.a, cov.at
+    picks: list[int] = []
+    row_len = np.diff(a.indptr)
+    while left > 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = np.where(gamma > 0, gamma / mu, gamma * mu)
+        score[(mu <= 0) | x] = np.inf
+        j = int(np.argmin(score))
+        if not math.isfinite(score[j]):
+            raise ValueError(f"{left} rows cannot be covered by any site")
+        x[j] = True
+        picks.append(j)
+        rows_j = at.indices[at.indptr[j] : at.indptr[j + 1]]
+        new = rows_j[uncovered[rows_j]]
+        uncovered[new] = False
+        left -= new.size
+        cols = a.indices[_ranges(a.indptr, new)]
+        mu -= np.bincount(cols, minlength=n)
+        gamma += np.bincount(cols, weights=np.repeat(u[new], row_len[new]), minlength=n)
+    return np.asarray(picks, dtype=np.int64)
+
+
+def remove_redundant(reach: sp.spmatrix | _Cover, x: np.ndarray, cost: np.ndarray | None = None):
+    """Close open sites whose rows stay covered without them, most expensive first."""
+    cov = reach if isinstance(reach, _Cover) else _Cover.of(reach, np.asarray(cost))
+    x = np.asarray(x, dtype=bool).copy()
+    cnt = cov.count(x)
+    opened = np.flatnonzero(x)
+    order = opened[np.lexsort((-opened, -cov.cost[opened]))]
+    at = cov.at
+    for j in order:
+        rows_j = at.indices[at.indptr[j] : at.indptr[j + 1]]
+        if rows_j.size == 0 or cnt[rows_j].min() >= 2:
+            x[j] = False
+            cnt[rows_j] -= 1
+    return x
+
+
+@dataclass(frozen=True)
+class LscpBounds:
+    """What :func:`lscp_lagrangian` found.
+
+    Attributes
+    ----------
+    selected : ndarray of bool (n,)
+        The best cover found (upper bound).
+    objective : float
+        Its cost.
+    bound : float
+        The best Lagrangian lower bound (rounded up when every cost is an integer).
+    greedy_objective : float
+        The first greedy cover's cost.
+    multipliers : ndarray (m,)
+        Multipliers of the best bound.
+    fix_zero, fix_one : ndarray of bool (n,)
+        Sites that no solution better than ``objective`` opens / closes (fix_zero never holds
+        a site of ``selected``; fix_one only sites of ``selected``).
+    iterations : int
+    seconds : float
+    """
+
+    selected: np.ndarray
+    objective: float
+    bound: float
+    greedy_objective: float
+    multipliers: np.ndarray
+    fix_zero: np.ndarray
+    fix_one: np.ndarray
+    iterations: int
+    seconds: float
+
+    @property
+    def gap(self) -> float:
+        return relative_gap(self.objective, self.bound)
+
+    @property
+    def proven_optimal(self) -> bool:
+        return self.gap == 0.0
+
+
+def lscp_lagrangian(
+    reach: sp.spmatrix,
+    cost: np.ndarray,
+    *,
+    time_limit_s: float | None = 10.0,
+    max_iter: int = 20_000,
+    heuristic_every: int = 10,
+    step0: float = 1.0,
+    patience: int = 60,
+    step_min: float = 1e-4,
+    seed: int = 0,
+    upper: tuple[np.ndarray, float] | None = None,
+) -> LscpBounds:
+    """Subgradient optimisation of the LSCP Lagrangian with a greedy Lagrangian heuristic.
+
+    Parameters
+    ----------
+    reach : sparse (m x n)
+        Nonzero where site ``j`` covers row ``i``; every row must have a site.
+    cost : ndarray (n,)
+        Site costs (non-negative).
+    time_limit_s : float, optional
+        Wall-clock limit.
+    max_iter : int
+        Subgradient iterations at most.
+    heuristic_every : int
+        Greedy from the current multipliers every this many iterations.
+    step0 : float
+        Initial step factor (Held–Karp step ``step * (UB - L) / ||s||^2``).
+    patience : int
+        Iterations without a better bound before the step factor is halved (Beasley 1990).
+    step_min : float
+        Stop once the step factor falls below this.
+    seed : int
+        Seed for the small random perturbation of the multipliers given to the greedy.
+    upper : (mask, value), optional
+        A known cover to start from.
+
+    Returns
+    -------
+    LscpBounds
+    """
+    t0 = time.perf_counter()
+    deadline = None if time_limit_s is None else t0 + time_limit_s
+    cov = _Cover.of(reach, cost)
+    m, n = cov.m, cov.n
+    c = cov.cost
+    if m == 0:
+        none = np.zeros(n, dtype=bool)
+        return LscpBounds(none, 0.0, 0.0, 0.0, np.zeros(0), ~none, none, 0, 0.0)
+    if np.any(np.diff(cov.a.indptr) == 0):
+        raise ValueError("a row has no site: the covering problem is infeasible")
+    integral = _is_integral(c)
+    delta = 1.0 if integral else 0.0
+    rng = np.random.default_rng(seed)
+
+    best_x = greedy_cover(cov)
+    ub = float(c[best_x].sum())
+    greedy_obj = ub
+    if upper is not None and upper[1] < ub:
+        best_x, ub = np.asarray(upper[0], dtype=bool).copy(), float(upper[1])
+
+    col_len = np.diff(cov.at.indptr)
+    ratio = np.where(col_len > 0, c / np.maximum(col_len, 1), np.inf)
+    u = np.minimum.reduceat(ratio[cov.a.indices], cov.a.indptr[:-1])
+    best_u, lb = u.copy(), -math.inf
+    fix0 = np.zeros(n, dtype=bool)
+    fix1 = np.zeros(n, dtype=bool)
+    step, it, since = step0, 0, 0
+
+    def rounded(v: float) -> float:
+        if integral and math.isfinite(v):
+            return float(math.ceil(v - 1e-6))
+        return v
+
+    def tol() -> float:
+        return 1e-7 * max(1.0, abs(ub))
+
+    while it < max_iter:
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        if rounded(lb) >= ub - tol():
+            break
+        it += 1
+        cr = c - np.asarray(cov.at @ u).ravel()
+        x = cr < 0
+        value = float(u.sum() + cr[x].sum())
+        if value > lb + 1e-12 * max(1.0, abs(value)):
+            lb, best_u = value, u.copy()
+            since = 0
+        else:
+            since += 1
+            if since >= patience:
+                step, since = step / 2.0, 0
+                if step < step_min:
+                    break
+        # reduced-cost fixing against the incumbent
+        limit = ub - delta + tol()
+        fix0 |= (value + cr > limit) & ~x
+        fix1 |= (value - cr > limit) & x
+        # Lagrangian heuristic
+        if it % heuristic_every == 1 or heuristic_every <= 1:
+            noise = 1.0 + 0.02 * rng.standard_normal(m) if it > 1 else 1.0
+            cand = greedy_cover(cov, multipliers=u * noise)
+            val = float(c[cand].sum())
+            if val < ub - tol():
+                ub, best_x = val, cand
+                log.debug("lscp lagrangian: new cover %.10g at iteration %d", ub, it)
+        # subgradient
+        g = 1.0 - cov.count(x)
+        g[(u <= 0) & (g < 0)] = 0.0
+        norm = float(g @ g)
+        if norm == 0.0:  # x covers every row with u_i > 0 exactly once: optimal for L
+            break
+        u = np.maximum(0.0, u + step * max(ub - value, 1e-9 * max(1.0, ub)) / norm * g)
+    bound = min(rounded(lb), ub)
+    fix0 &= ~best_x
+    fix1 &= best_x
+    out = LscpBounds(
+        best_x, ub, bound, greedy_obj, best_u, fix0, fix1, it, time.perf_counter() - t0
+    )
+    log.info(
+        "lscp lagrangian: %d x %d, cover %.10g (greedy %.10g), bound %.10g, gap %.3g, "
+        "%d iterations, %.2f s; fixed %d closed, %d open",
+        m,
+        n,
+        ub,
+        greedy_obj,
+        bound,
+        out.gap,
+        it,
+        out.seconds,
+        int(fix0.sum()),
+        int(fix1.sum()),
+    )
+    return out
+
+
+def _subgradient(
+    cov: _Cover,
+    u: np.ndarray,
+    target: float,
+    *,
+    iters: int,
+    step: float,
+    patience: int,
+    step_min: float,
+) -> tuple[np.ndarray, float]:
+    """A short subgradient run (Beasley's step halving) from ``u``: best multipliers and
+    bound."""
+    c = cov.cost
+    lb, best, since = -math.inf, u.copy(), 0
+    for _ in range(iters):
+        cr = c - np.asarray(cov.at @ u).ravel()
+        x = cr < 0
+        value = float(u.sum() + cr[x].sum())
+        if value > lb + 1e-9:
+            lb, best, since = value, u.copy(), 0
+        else:
+            since += 1
+            if since >= patience:
+                step, since = step / 2.0, 0
+                if step < step_min:
+                    break
+        g = 1.0 - cov.count(x)
+        g[(u <= 0) & (g < 0)] = 0.0
+        norm = float(g @ g)
+        if norm == 0.0:
+            break
+        u = np.maximum(0.0, u + step * max(target - value, 1e-6) / norm * g)
+    return best, lb
+
+
+def _set_cover_milp(a: sp.csr_matrix, cost: np.ndarray, name: str = "set-cover") -> MILP:
+    """min c x, A x >= 1, x binary: the LSCP without site rules, straight from the arrays."""
+    m, n = a.shape
+    return MILP(
+        c=cost,
+        A=a,
+        row_lower=np.ones(m),
+        row_upper=np.full(m, np.inf),
+        col_lower=np.zeros(n),
+        col_upper=np.ones(n),
+        integrality=np.ones(n, dtype=bool),
+        name=name,
+    )
+
+
+@dataclass(frozen=True)
+class LnsResult:
+    """What :func:`lscp_lns` reached."""
+
+    selected: np.ndarray
+    objective: float
+    rounds: int
+    improved: int
+    seconds: float
+
+
+def lscp_lns(
+    reach: sp.spmatrix,
+    cost: np.ndarray,
+    start: np.ndarray,
+    multipliers: np.ndarray,
+    backend: Backend,
+    *,
+    time_limit_s: float,
+    sub_limit_s: float = 2.0,
+    keep_share: tuple[float, float] = (0.6, 0.9),
+    seed: int = 0,
+    lower: float = -math.inf,
+    stop: Callable[[], bool] | None = None,
+) -> LnsResult:
+    r"""Large-neighbourhood search for the LSCP: keep part of the incumbent, re-solve the rest
+    exactly (a small MIP), repeat.
+
+    Each round keeps incumbent sites covering a random share (``keep_share``) of the rows,
+    chosen either by CFT's score (:math:`\delta_j = \max(\tilde c_j, 0) + \sum_{i \in I_j}
+    u_i (k_i - 1)/k_i`, :math:`k_i` the incumbent's cover count of row :math:`i`; randomised) or
+    around a random row (the rows and sites a breadth-first walk reaches are freed). The free
+    rows get a short subgradient run; when their bound shows that no better completion exists,
+    the round ends; otherwise sites that cannot be in a better completion are dropped by their
+    reduced cost and the rest is solved by ``backend`` (warm-started with the incumbent's part,
+    ``sub_limit_s`` at most). A completion of equal cost is accepted too (a plateau move).
+    The search ends at the time limit, when the cover reaches ``lower`` (a known bound) or
+    when ``stop()`` turns true.
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
+    cov = _Cover.of(reach, cost)
+    m, n, c = cov.m, cov.n, cov.cost
+    x = remove_redundant(cov, np.asarray(start, dtype=bool))
+    ub = float(c[x].sum())
+    integral = _is_integral(c)
+    delta = 1.0 if integral else 0.0
+    rng = np.random.default_rng(seed)
+    u0 = np.asarray(multipliers, dtype=float)
+    cr0 = c - np.asarray(cov.at @ u0).ravel()
+    rounds = improved = 0
+    while time.perf_counter() < deadline - 0.05 and m > 0 and ub > lower + 1e-9:
+        if stop is not None and stop():
+            break
+        rounds += 1
+        kept = _destroy(cov, x, u0, cr0, rng, keep_share)
+        rows = np.flatnonzero(cov.count(kept) == 0)
+        if rows.size == 0:
+            continue
+        fc = float(c[kept].sum())
+        sub = cov.a[rows]
+        res = _Cover(sub, sub.T.tocsr(), c)
+        ub_r = ub - fc
+        u_r, lb_r = _subgradient(
+            res, u0[rows].copy(), ub_r, iters=300, step=0.5, patience=20, step_min=1e-3
+        )
+        need = ub_r - delta  # a better completion costs at most this
+        if (math.ceil(lb_r - 1e-6) if integral else lb_r) > need + 1e-9:
+            # no better completion: only a plateau move could come out of the MIP; skip
+            continue
+        cr_r = c - np.asarray(res.at @ u_r).ravel()
+        cols = (np.diff(res.at.indptr) > 0) & ~kept
+        cols &= (lb_r + cr_r <= ub_r + 1e-6) | x
+        left = deadline - time.perf_counter()
+        if left < 0.1:
+            break
+        milp = _set_cover_milp(sub[:, cols], c[cols], name="lscp-lns")
+        opts = SolveOptions(
+            time_limit_s=min(sub_limit_s, left),
+            threads=1,
+            seed=seed + rounds,
+            warm_start=x[cols].astype(float),
+        )
+        result = backend.solve(milp, opts)
+        log.debug(
+            "lns round %d: %d free rows, %d sites, bound %.4g (need %.4g): %s %.4g in %.2f s",
+            rounds,
+            rows.size,
+            milp.num_vars,
+            lb_r,
+            need,
+            result.status.value,
+            result.objective,
+            result.solve_s,
+        )
+        if not result.status.has_solution or result.x is None:
+            continue
+        cand = kept.copy()
+        cand[np.flatnonzero(cols)[np.asarray(result.x) > 0.5]] = True
+        if np.any(cov.count(cand) == 0):
+            continue
+        cand = remove_redundant(cov, cand)
+        value = float(c[cand].sum())
+        if value < ub - 1e-9 * max(1.0, ub):
+            ub, x = value, cand
+            improved += 1
+            log.debug("lscp lns: %.10g after %d rounds", ub, rounds)
+        elif value <= ub + 1e-9 * max(1.0, ub):
+            x = cand
+    out = LnsResult(x, ub, rounds, improved, time.perf_counter() - t0)
+    log.info(
+        "lscp lns: %d x %d, cover %.10g, %d rounds (%d improving), %.2f s",
+        m,
+        n,
+        ub,
+        rounds,
+        improved,
+        out.seconds,
+    )
+    return out
+
+
+def _destroy(
+    cov: _Cover,
+    x: np.ndarray,
+    u: np.ndarray,
+    cr: np.ndarray,
+    rng: np.random.Generator,
+    keep_share: tuple[float, float],
+) -> np.ndarray:
+    """Incumbent sites to keep (bool mask): a prefix of an order of the incumbent's sites
+    that covers a random share of the rows. The order is CFT's score (randomised) or the
+    distance from a random incumbent site in the row-site graph (farthest first)."""
+    cols = np.flatnonzero(x)
+    if rng.random() < 0.5:
+        cnt = cov.count(x)
+        share = np.where(cnt > 0, (cnt - 1) / np.maximum(cnt, 1), 0.0) * u
+        score = np.maximum(cr, 0.0) + np.asarray(cov.at @ share).ravel()
+        order = cols[np.argsort(score[cols] * (1.0 + rng.random(cols.size)))]
+    else:
+        hops = _hops_from(cov, int(rng.choice(cols)))[cols]
+        order = cols[np.lexsort((rng.random(cols.size), -hops))]
+    # rows newly covered by each site of the order (first occurrence in the concatenation)
+    rows = cov.at.indices[_ranges(cov.at.indptr, order)]
+    site_of = np.repeat(np.arange(order.size), np.diff(cov.at.indptr)[order])
+    _, first = np.unique(rows, return_index=True)
+    new = np.bincount(site_of[first], minlength=order.size)
+    n_keep = int(np.searchsorted(np.cumsum(new), rng.uniform(*keep_share) * cov.m))
+    kept = np.zeros(cov.n, dtype=bool)
+    kept[order[:n_keep]] = True
+    return kept
+
+
+def _hops_from(cov: _Cover, site: int) -> np.ndarray:
+    """Breadth-first distance (in site-row-site steps) of every site from ``site``."""
+    dist = np.full(cov.n, np.iinfo(np.int64).max, dtype=np.int64)
+    dist[site] = 0
+    seen_rows = np.zeros(cov.m, dtype=bool)
+    front, d = np.array([site]), 0
+    while front.size:
+        d += 1
+        rows = np.unique(cov.at.indices[_ranges(cov.at.indptr, front)])
+        rows = rows[~seen_rows[rows]]
+        seen_rows[rows] = True
+        sites = np.unique(cov.a.indices[_ranges(cov.a.indptr, rows)])
+        front = sites[dist[sites] > d]
+        dist[front] = d
+    return dist
+
+
+# --------------------------------------------------------------------------- MCLP
+
+
+@dataclass(frozen=True)
+class _Mclp:
+    """An MCLP as arrays: ``a`` (row -> sites), ``at`` (site -> rows), weights, costs and the
+    limits (``p`` with ``p_exact``; ``budget``)."""
+
+    a: sp.csr_matrix
+    at: sp.csr_matrix
+    weight: np.ndarray
+    cost: np.ndarray
+    p: int | None
+    p_exact: bool
+    budget: float | None
+
+    @classmethod
+    def of(
+        cls,
+        coverage: sp.spmatrix,
+        weight: np.ndarray,
+        cost: np.ndarray,
+        p: int | None,
+        p_exact: bool = True,
+        budget: float | None = None,
+    ) -> _Mclp:
+        a = binary_csr(coverage)
+        return cls(
+            a,
+            a.T.tocsr(),
+            np.asarray(weight, dtype=float),
+            np.asarray(cost, dtype=float),
+            p,
+            p_exact,
+            budget,
+        )
+
+    @property
+    def m(self) -> int:
+        return int(self.a.shape[0])
+
+    @property
+    def n(self) -> int:
+        return int(self.a.shape[1])
+
+    def count(self, y: np.ndarray) -> np.ndarray:
+        return np.asarray(self.a @ y.astype(np.int32)).ravel()
+
+    def value(self, y: np.ndarray) -> float:
+        return float(self.weight[self.count(y) > 0].sum())
+
+    def room(self, y: np.ndarray) -> tuple[int, float]:
+        """Sites still allowed by the count, and budget left."""
+        k = self.n if self.p is None else self.p - int(y.sum())
+        b = math.inf if self.budget is None else self.budget - float(self.cost[y].sum())
+        return k, b
+
+
+def mclp_greedy(problem: _Mclp, by_ratio: bool = False) -> np.ndarray:
+    """Open the site with the largest uncovered weight (per unit cost when ``by_ratio``)
+    while the count and the budget allow and something is gained; then fill an exact count
+    with the cheapest sites. With an exact count and a budget, a site is taken only if the
+    cheapest sites can still complete the count within the budget."""
+    n = problem.n
+    y = np.zeros(n, dtype=bool)
+    uncovered = np.ones(problem.m, dtype=bool)
+    gain = np.asarray(problem.at @ problem.weight).ravel()
+    w, a, at, c = problem.weight, problem.a, problem.at, problem.cost
+    row_len = np.diff(a.indptr)
+    k_left, b_left = problem.room(y)
+    reserve = problem.p_exact and problem.p is not None and problem.budget is not None
+    while k_left > 0:
+        ok = ~y & (c <= b_left + 1e-9) & (gain > 0)
+        if reserve and k_left > 1:
+            ok &= c + _cheapest_rest(c, y, k_left - 1) <= b_left + 1e-9
+        if not ok.any():
+            break
+        score = np.where(ok, gain / np.maximum(c, 1e-12) if by_ratio else gain, -np.inf)
+        j = int(np.argmax(score))
+        y[j] = True
+        k_left -= 1
+        b_left -= c[j]
+        rows_j = at.indices[at.indptr[j] : at.indptr[j + 1]]
+        new = rows_j[uncovered[rows_j]]
+        uncovered[new] = False
+        cols = a.indices[_ranges(a.indptr, new)]
+        gain -= np.bincount(cols, weights=np.repeat(w[new], row_len[new]), minlength=n)
+    return _fill_count(problem, y)
+
+
+def _cheapest_rest(c: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """For every site ``j``: the cost of the ``k`` cheapest closed sites other than ``j``."""
+    free = np.flatnonzero(~y)
+    costs = np.sort(c[free])
+    if costs.size <= k:  # not enough other sites
+        return np.full(c.size, np.inf)
+    base = float(costs[:k].sum())
+    kth = costs[k - 1] if k > 0 else -np.inf
+    # a site among the k cheapest is replaced by the (k+1)-th
+    return np.where(c <= kth, base - c + costs[k], base)
+
+
+def _fill_count(problem: _Mclp, y: np.ndarray) -> np.ndarray:
+    """Complete an exact count with the cheapest closed sites."""
+    if problem.p is None or not problem.p_exact:
+        return y
+    short = problem.p - int(y.sum())
+    if short > 0:
+        free = np.flatnonzero(~y)
+        y = y.copy()
+        y[free[np.argsort(problem.cost[free], kind="stable")[:short]]] = True
+    return y
+
+
+def mclp_local_search(
+    problem: _Mclp,
+    start: np.ndarray,
+    *,
+    deadline: float | None = None,
+    top: int = 64,
+    max_moves: int = 500,
+) -> tuple[np.ndarray, int]:
+    """Swap (one in, one out) local search with the fast-interchange accounting; several
+    improving swaps that touch disjoint rows are applied at once. Free capacity (count and
+    budget) is first used by single insertions. Returns the solution and the swaps made."""
+    y = np.asarray(start, dtype=bool).copy()
+    at, w, c = problem.at, problem.weight, problem.cost
+    moves = 0
+    while moves < max_moves:
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        cnt = problem.count(y)
+        gain = np.asarray(at @ np.where(cnt == 0, w, 0.0)).ravel()
+        k_left, b_left = problem.room(y)
+        if k_left > 0:  # an insertion alone
+            ok = ~y & (c <= b_left + 1e-9) & (gain > 1e-12)
+            if ok.any():
+                y[int(np.argmax(np.where(ok, gain, -np.inf)))] = True
+                moves += 1
+                continue
+        batch = _best_swaps(problem, y, cnt, gain, b_left, top)
+        if not batch:
+            break
+        for s, r in batch:
+            y[s], y[r] = True, False
+        moves += len(batch)
+    return y, moves
+
+
+def _best_swaps(
+    problem: _Mclp,
+    y: np.ndarray,
+    cnt: np.ndarray,
+    gain: np.ndarray,
+    b_left: float,
+    top: int,
+) -> list[tuple[int, int]]:
+    """Improving swaps (in, out) touching disjoint rows, best first."""
+    a, at, w, c = problem.a, problem.at, problem.weight, problem.cost
+    n = problem.n
+    once = np.flatnonzero(cnt == 1)
+    # the open site of each row covered once
+    pos = _ranges(a.indptr, once)
+    cols = a.indices[pos]
+    open_pos = y[cols]
+    phi = np.empty(problem.m, dtype=np.int64)
+    phi[np.repeat(once, np.diff(a.indptr)[once])[open_pos]] = cols[open_pos]
+    loss = np.bincount(phi[once], weights=w[once], minlength=n)
+    # extra(s, r): weight of rows covered only by r that s also covers
+    rows_rep = np.repeat(once, np.diff(a.indptr)[once])
+    keep = ~open_pos
+    extra = sp.csr_matrix((w[rows_rep[keep]], (cols[keep], phi[rows_rep[keep]])), shape=(n, n))
+    extra.sum_duplicates()
+    closed = np.flatnonzero(~y)
+    opened = np.flatnonzero(y)
+    if closed.size == 0 or opened.size == 0:
+        return []
+    # candidates: the support of extra, and the best gains against the smallest losses
+    ec = extra.tocoo()
+    s_top = closed[np.argsort(-gain[closed], kind="stable")[:top]]
+    r_top = opened[np.argsort(loss[opened], kind="stable")[:top]]
+    ss, rr = np.meshgrid(s_top, r_top, indexing="ij")
+    cand_s = np.r_[ec.row, ss.ravel()].astype(np.int64)
+    cand_r = np.r_[ec.col, rr.ravel()].astype(np.int64)
+    ok = ~y[cand_s] & y[cand_r]
+    cand_s, cand_r = cand_s[ok], cand_r[ok]
+    ex = np.asarray(extra[cand_s, cand_r]).ravel()
+    profit = gain[cand_s] - loss[cand_r] + ex
+    fits = c[cand_s] - c[cand_r] <= b_left + 1e-9
+    tol = 1e-9 * max(1.0, float(w.sum()))
+    good = np.flatnonzero((profit > tol) & fits)
+    if good.size == 0:
+        return []
+    order = good[np.argsort(-profit[good], kind="stable")]
+    touched = np.zeros(problem.m, dtype=bool)
+    used = np.zeros(n, dtype=bool)
+    batch: list[tuple[int, int]] = []
+    spent = 0.0
+    for k in order[: 4 * top]:
+        s, r = int(cand_s[k]), int(cand_r[k])
+        if used[s] or used[r]:
+            continue
+        rows = np.r_[
+            at.indices[at.indptr[s] : at.indptr[s + 1]], at.indices[at.indptr[r] : at.indptr[r + 1]]
+        ]
+        if touched[rows].any() or spent + c[s] - c[r] > b_left + 1e-9:
+            continue
+        touched[rows] = True
+        used[s] = used[r] = True
+        spent += c[s] - c[r]
+        batch.append((s, r))
+    return batch
+
+
+@dataclass(frozen=True)
+class MclpBounds:
+    """Upper bound of an MCLP (count only) from the Lagrangian relaxation of the coverage
+    rows, and the sites fixed by it.
+
+    Attributes
+    ----------
+    bound : float
+        The best (smallest) Lagrangian value, rounded down when all weights are integers.
+    fix_zero, fix_one : ndarray of bool
+        Sites no solution better than ``lower`` opens / closes (never against ``selected``).
+    iterations : int
+    seconds : float
+    """
+
+    bound: float
+    fix_zero: np.ndarray
+    fix_one: np.ndarray
+    iterations: int
+    seconds: float
+
+
+def mclp_lagrangian(
+    problem: _Mclp,
+    selected: np.ndarray,
+    *,
+    time_limit_s: float | None = 10.0,
+    max_iter: int = 3000,
+    step0: float = 1.0,
+    patience: int = 40,
+    step_min: float = 1e-4,
+) -> MclpBounds:
+    r"""Subgradient optimisation of the MCLP Lagrangian (facility count, no budget):
+    :math:`L(\lambda) = \sum_i \max(0, w_i - \lambda_i) + \text{top}_p \sum_{i \in I_j}
+    \lambda_i`, an upper bound for every :math:`0 \le \lambda \le w`; ``selected`` (a
+    feasible solution) gives the target and the fixing threshold."""
+    if problem.p is None or problem.budget is not None:
+        raise ValueError("the MCLP Lagrangian takes a facility count and no budget")
+    t0 = time.perf_counter()
+    deadline = None if time_limit_s is None else t0 + time_limit_s
+    w, n = problem.weight, problem.n
+    p = min(problem.p, n)
+    lower = problem.value(np.asarray(selected, dtype=bool))
+    integral = _is_integral(w)
+    delta = 1.0 if integral else 0.0
+    fix0 = np.zeros(n, dtype=bool)
+    fix1 = np.zeros(n, dtype=bool)
+    if p <= 0 or problem.m == 0:
+        return MclpBounds(lower, fix0, fix1, 0, 0.0)
+    lam = 0.5 * w
+    best, step, since, it = math.inf, step0, 0, 0
+    tol = 1e-7 * max(1.0, abs(lower))
+
+    def rounded(v: float) -> float:
+        return float(math.floor(v + 1e-6)) if integral and math.isfinite(v) else v
+
+    while it < max_iter:
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        if rounded(best) <= lower + tol:
+            break
+        it += 1
+        s = np.asarray(problem.at @ lam).ravel()
+        order = np.argpartition(-s, p - 1) if p < n else np.arange(n)
+        top = np.zeros(n, dtype=bool)
+        top[order[:p]] = True
+        z = w > lam
+        value = float((w - lam)[z].sum() + s[top].sum())
+        if value < best - 1e-12 * max(1.0, abs(value)):
+            best, since = value, 0
+        else:
+            since += 1
+            if since >= patience:
+                step, since = step / 2.0, 0
+                if step < step_min:
+                    break
+        # fixing against the incumbent: L with y_j forced open / closed
+        s_p = float(s[top].min())
+        s_q = float(s[~top].max()) if p < n else 0.0
+        need = lower + delta - tol
+        fix0 |= ~top & (value - s_p + s < need)
+        fix1 |= top & (value - s + max(s_q, 0.0) < need)
+        g = problem.count(top) - z  # dL/dlambda
+        norm = float(g @ g)
+        if norm == 0.0:
+            break
+        lam = np.clip(lam - step * max(value - lower, 1e-9 * max(1.0, value)) / norm * g, 0.0, w)
+    sel = np.asarray(selected, dtype=bool)
+    out = MclpBounds(
+        max(rounded(best), lower), fix0 & ~sel, fix1 & sel, it, time.perf_counter() - t0
+    )
+    log.info(
+        "mclp lagrangian: %d x %d, p %d: bound %.10g vs %.10g, %d iterations, %.2f s; "
+        "fixed %d closed, %d open",
+        problem.m,
+        n,
+        p,
+        out.bound,
+        lower,
+        it,
+        out.seconds,
+        int(out.fix_zero.sum()),
+        int(out.fix_one.sum()),
+    )
+    return out
+
+
+def mclp_lp_bound(problem: _Mclp, backend: Backend, time_limit_s: float | None) -> float:
+    """The LP relaxation's value (an upper bound), or ``inf`` when the backend has no LP or
+    does not finish."""
+    if "lp" not in type(backend).capabilities:
+        return math.inf
+    milp = _mclp_milp(problem, integral=False)
+    milp.integrality[:] = False
+    res = backend.solve(milp, SolveOptions(time_limit_s=time_limit_s, threads=1))
+    if res.status is not Status.OPTIMAL:
+        return math.inf
+    value = float(res.objective)
+    return float(math.floor(value + 1e-6)) if _is_integral(problem.weight) else value
+
+
+def _mclp_milp(
+    problem: _Mclp,
+    integral: bool,
+    fix_zero: np.ndarray | None = None,
+    fix_one: np.ndarray | None = None,
+) -> MILP:
+    from optimizer.models import mclp
+
+    data = mclp.MclpData.from_arrays(
+        problem.a,
+        problem.weight,
+        problem.p,
+        cost=problem.cost if problem.budget is not None else None,
+        budget=problem.budget,
+        p_exact=problem.p_exact,
+        required=None if fix_one is None else np.flatnonzero(fix_one),
+        forbidden=None if fix_zero is None else np.flatnonzero(fix_zero),
+    )
+    return mclp.build_model(data, integral=integral, name="mclp-reduced")
+
+
+def mclp_heuristic(problem: _Mclp, deadline: float | None = None) -> tuple[np.ndarray, dict]:
+    """Greedy (and the cost-ratio greedy under a budget), then the swap local search."""
+    t0 = time.perf_counter()
+    cands = [mclp_greedy(problem)]
+    if problem.budget is not None:
+        cands.append(mclp_greedy(problem, by_ratio=True))
+    values = [problem.value(y) for y in cands]
+    y = cands[int(np.argmax(values))]
+    greedy_value = max(values)
+    t1 = time.perf_counter()
+    y, moves = mclp_local_search(problem, y, deadline=deadline)
+    value = problem.value(y)
+    info = {
+        "greedy_objective": greedy_value,
+        "greedy_s": t1 - t0,
+        "local_search_objective": value,
+        "local_search_moves": moves,
+        "local_search_s": time.perf_counter() - t1,
+    }
+    log.info(
+        "mclp heuristic: greedy %.10g (%.2f s), swaps %.10g after %d moves (%.2f s)",
+        greedy_value,
+        t1 - t0,
+        value,
+        moves,
+        info["local_search_s"],
+    )
+    return y, info
+
+
+def mclp_lns(
+    problem: _Mclp,
+    start: np.ndarray,
+    backend: Backend,
+    *,
+    time_limit_s: float,
+    sub_limit_s: float = 2.0,
+    open_in_region: tuple[int, int] = (6, 20),
+    max_region_sites: int = 400,
+    seed: int = 0,
+    stop: Callable[[], bool] | None = None,
+) -> tuple[np.ndarray, int, int]:
+    """Large-neighbourhood search for the MCLP: free the sites around a random open site (a
+    breadth-first walk over the site-row graph until it holds a random number of open sites),
+    keep every other site as it is, and re-solve the freed region exactly (a small MCLP over
+    the rows the kept sites leave uncovered, with the region's share of the count and the
+    budget), warm-started with the incumbent. Stops at the time limit or when ``stop()`` turns
+    true. Returns the solution, the rounds and the improving rounds."""
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
+    rng = np.random.default_rng(seed)
+    y = np.asarray(start, dtype=bool).copy()
+    value = problem.value(y)
+    a, w, c = problem.a, problem.weight, problem.cost
+    rounds = improved = 0
+    while time.perf_counter() < deadline - 0.05 and not (stop is not None and stop()):
+        opened = np.flatnonzero(y)
+        if opened.size == 0:
+            break
+        rounds += 1
+        free = _region(problem, y, int(rng.choice(opened)), rng, open_in_region, max_region_sites)
+        kept = y & ~free
+        k_left, b_left = problem.room(y)
+        cov_kept = problem.count(kept) > 0
+        fcols = np.flatnonzero(free)
+        rows = np.unique(problem.at.indices[_ranges(problem.at.indptr, fcols)])
+        rows = rows[~cov_kept[rows]]
+        if rows.size == 0:
+            continue
+        k_sub = int(y[fcols].sum())
+        sub = _Mclp.of(
+            a[rows][:, fcols],
+            w[rows],
+            c[fcols],
+            None if problem.p is None else k_sub + (0 if problem.p_exact else k_left),
+            problem.p_exact,
+            None if problem.budget is None else float(c[fcols][y[fcols]].sum()) + b_left,
+        )
+        milp = _mclp_milp(sub, integral="lp" not in type(backend).capabilities)
+        ys = y[fcols]
+        x0 = np.r_[ys.astype(float), (sub.count(ys) > 0).astype(float)]
+        left = deadline - time.perf_counter()
+        if left < 0.1:
+            break
+        res = backend.solve(
+            milp,
+            SolveOptions(
+                time_limit_s=min(sub_limit_s, left), threads=1, seed=seed + rounds, warm_start=x0
+            ),
+        )
+        if not res.status.has_solution or res.x is None:
+            continue
+        cand = kept.copy()
+        cand[fcols] = np.asarray(res.x)[: fcols.size] > 0.5
+        if problem.p is not None and (
+            cand.sum() > problem.p or (problem.p_exact and cand.sum() != problem.p)
+        ):
+            continue
+        if problem.budget is not None and c[cand].sum() > problem.budget + 1e-9:
+            continue
+        v = problem.value(cand)
+        if v > value + 1e-9 * max(1.0, value):
+            y, value = cand, v
+            improved += 1
+        elif v >= value - 1e-9 * max(1.0, value):
+            y = cand
+    log.info(
+        "mclp lns: %d x %d, covered %.10g, %d rounds (%d improving), %.2f s",
+        problem.m,
+        problem.n,
+        value,
+        rounds,
+        improved,
+        time.perf_counter() - t0,
+    )
+    return y, rounds, improved
+
+
+def _region(
+    problem: _Mclp,
+    y: np.ndarray,
+    site: int,
+    rng: np.random.Generator,
+    open_in_region: tuple[int, int],
+    max_sites: int,
+) -> np.ndarray:
+    """Sites nearest ``site`` in the site-row graph, up to a random number of open ones."""
+    hops = _hops_from(problem, site)  # type: ignore[arg-type]
+    reach = np.flatnonzero(hops < np.iinfo(np.int64).max)
+    order = reach[np.lexsort((rng.random(reach.size), hops[reach]))]
+    want = int(rng.integers(open_in_region[0], open_in_region[1] + 1))
+    n_open = np.cumsum(y[order])
+    cut = int(np.searchsorted(n_open, want)) + 1
+    cut = min(cut, max_sites, order.size)
+    free = np.zeros(problem.n, dtype=bool)
+    free[order[:cut]] = True
+    return free

@@ -1,0 +1,488 @@
+r"""Covering models beyond a plain MIP call: reductions, heuristics, bounds, warm-started MIP.
+
+LSCP (:func:`solve_lscp`), each step stopping as soon as the gap is closed:
+
+1. **Reductions** (:func:`optimizer.reductions.reduce_lscp`): exact; the rest is solved per
+   independent component (:func:`optimizer.reductions.lscp_components`), each with a share of
+   the time in proportion to its size.
+2. **Lagrangian heuristic** (:func:`optimizer.cover_heuristics.lscp_lagrangian`): a cover
+   (upper bound), a certified lower bound, sites fixed by their reduced costs.
+3. With a MIP backend (``lscp-warm``): the MIP on the sites left after fixing, warm-started
+   with the cover, for the bound (its bound is a bound of the whole component, since the fixed
+   sites cannot be in a better cover), side by side with a large-neighbourhood search
+   (:func:`optimizer.cover_heuristics.lscp_lns`) that improves the cover.
+
+MCLP (:func:`solve_mclp`):
+
+1. **Reductions** (:func:`optimizer.reductions.reduce_mclp`).
+2. **Greedy + swap local search** (:func:`optimizer.cover_heuristics.mclp_heuristic`) and an
+   upper bound: the Lagrangian relaxation of the coverage rows with a facility count, the LP
+   relaxation when there is a budget.
+3. With a MIP backend (``mclp-warm``): the MIP on the reduced problem warm-started with the
+   heuristic's solution, for the bound, side by side with a large-neighbourhood search
+   (:func:`optimizer.cover_heuristics.mclp_lns`).
+
+"Side by side": the MIP runs in a worker thread (the solver releases the interpreter lock)
+while the search runs in the calling thread, unless ``options.threads == 1``, in which case
+the search runs first (60 % of the time left) and the MIP after it. Without a time limit the
+search is skipped and the MIP runs to optimality.
+
+The answer is FEASIBLE unless the bound meets the objective (then OPTIMAL); the bound is the
+best of the Lagrangian / LP bound and the MIP's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.backends import Backend, Result, SolveOptions, Status, relative_gap
+from optimizer.cover_heuristics import (
+    _Mclp,
+    _mclp_milp,
+    _set_cover_milp,
+    lscp_lagrangian,
+    lscp_lns,
+    mclp_heuristic,
+    mclp_lagrangian,
+    mclp_lns,
+    mclp_lp_bound,
+)
+from optimizer.models.common import IndexLike
+from optimizer.models.mclp import MclpData
+from optimizer.reductions import InfeasibleCover, lscp_components, reduce_lscp, reduce_mclp
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CoverRun", "solve_lscp", "solve_mclp"]
+
+SEARCH_SHARE = 0.6
+"""Share of the time left that the search gets when it cannot run beside the MIP."""
+
+
+@dataclass
+class CoverRun:
+    """Outcome of :func:`solve_lscp` / :func:`solve_mclp`.
+
+    Attributes
+    ----------
+    status : Status
+        OPTIMAL only when the bound meets the objective.
+    selected : ndarray of bool or None
+        Opened sites of the original problem (None without a solution).
+    objective, bound : float
+        Of the original problem (LSCP: cost, a lower bound; MCLP: covered weight, an upper
+        bound).
+    build_s : float
+        Reductions and model building.
+    solve_s : float
+        Everything else.
+    solver : str
+        What produced the answer (e.g. ``highs+lns``).
+    message : str
+    info : dict
+        Figures of each step (reductions, heuristic, bound, search, MIP).
+    """
+
+    status: Status
+    selected: np.ndarray | None
+    objective: float
+    bound: float
+    build_s: float
+    solve_s: float
+    solver: str
+    message: str = ""
+    info: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        return relative_gap(self.objective, self.bound)
+
+    def as_result(self) -> Result:
+        """The normalised :class:`~optimizer.backends.Result` (no ``x``: the model is not one
+        MILP)."""
+        res = Result(
+            self.status,
+            self.objective,
+            self.bound,
+            None,
+            self.solver,
+            self.build_s,
+            self.solve_s,
+            message=self.message,
+        )
+        res.extra.update(self.info)
+        return res
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.perf_counter())
+
+
+def _side_by_side(
+    mip: Callable[[float | None], Result],
+    search: Callable[[float, Callable[[], bool]], object],
+    deadline: float | None,
+    parallel: bool,
+) -> Result:
+    """Run ``mip`` (for the bound) and ``search`` (until the deadline, or until the MIP is
+    done when they run side by side); see the module notes."""
+    if deadline is None:
+        return mip(None)
+    left = _left(deadline) or 0.0
+    if parallel:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            fut: Future[Result] = pool.submit(mip, left)
+            search(left, fut.done)
+            return fut.result()
+    search(SEARCH_SHARE * left, lambda: False)
+    return mip(_left(deadline))
+
+
+# --------------------------------------------------------------------------- LSCP
+
+
+def solve_lscp(
+    reach: sp.spmatrix,
+    cost: np.ndarray,
+    *,
+    required: IndexLike | None = None,
+    forbidden: IndexLike | None = None,
+    backend: Backend | None = None,
+    options: SolveOptions | None = None,
+) -> CoverRun:
+    """Least-cost cover of every row of ``reach`` (see the module docstring).
+
+    Parameters
+    ----------
+    reach : sparse (m x n)
+        Nonzero where a site covers a row.
+    cost : ndarray (n,)
+        Site costs.
+    required, forbidden : index arrays, optional
+    backend : Backend, optional
+        The MIP backend for the search and the bound; None: reductions and the Lagrangian
+        heuristic only.
+    options : SolveOptions
+        ``time_limit_s`` for everything, ``threads``, ``seed``.
+    """
+    options = options or SolveOptions()
+    t0 = time.perf_counter()
+    deadline = None if options.time_limit_s is None else t0 + options.time_limit_s
+    try:
+        red = reduce_lscp(reach, cost, required, forbidden)
+    except InfeasibleCover as exc:
+        return CoverRun(
+            Status.INFEASIBLE,
+            None,
+            math.nan,
+            math.nan,
+            time.perf_counter() - t0,
+            0.0,
+            _name(backend, "lscp"),
+            str(exc),
+        )
+    build_s = red.seconds
+    parts = lscp_components(red)
+    chosen = np.zeros(red.n_sites, dtype=bool)
+    objective = bound = red.offset
+    info: dict[str, object] = {
+        "reductions": red.summary(),
+        "reduced_rows": red.n_rows,
+        "reduced_sites": red.n_sites,
+        "components": len(parts),
+    }
+    sizes = np.array([red.reach[r].nnz for r, _ in parts], dtype=float)
+    notes = []
+    for k, (rows, cols) in enumerate(parts):
+        share = None
+        if deadline is not None:
+            share = (_left(deadline) or 0.0) * sizes[k] / max(sizes[k:].sum(), 1.0)
+        sub = red.reach[rows][:, cols]
+        part = _lscp_part(sub, red.cost[cols], backend, options, share)
+        chosen[cols[part.selected]] = True
+        objective += part.objective
+        bound += part.bound
+        build_s += part.build_s
+        if k == 0:
+            info.update(part.info)
+        notes.append(part.note)
+    selected = red.lift(chosen)
+    objective = float(np.asarray(cost, dtype=float)[selected].sum())
+    bound = min(bound, objective)
+    status = Status.OPTIMAL if relative_gap(objective, bound) == 0.0 else Status.FEASIBLE
+    message = f"reduced to {red.n_rows} x {red.n_sites} in {len(parts)} components"
+    if len(parts) == 1:
+        message += f"; {notes[0]}"
+    total = time.perf_counter() - t0
+    return CoverRun(
+        status,
+        selected,
+        objective,
+        bound,
+        build_s,
+        total - build_s,
+        _name(backend, "lscp"),
+        message,
+        info,
+    )
+
+
+def _name(backend: Backend | None, model: str) -> str:
+    if backend is None:
+        return f"{model}-heuristic"
+    return f"{backend.name}+lagrangian+lns"
+
+
+@dataclass
+class _Part:
+    selected: np.ndarray
+    objective: float
+    bound: float
+    build_s: float
+    note: str
+    info: dict[str, object]
+
+
+def _lscp_part(
+    a: sp.csr_matrix,
+    c: np.ndarray,
+    backend: Backend | None,
+    options: SolveOptions,
+    limit: float | None,
+) -> _Part:
+    """One component: Lagrangian, then (with a backend) the MIP beside the search."""
+    t0 = time.perf_counter()
+    deadline = None if limit is None else t0 + limit
+    integral = bool(np.all(c == np.round(c)))
+    lag_limit = None if limit is None else (limit if backend is None else 0.15 * limit)
+    lag = lscp_lagrangian(a, c, time_limit_s=lag_limit, seed=options.seed)
+    info: dict[str, object] = {
+        "greedy_objective": lag.greedy_objective,
+        "lagrangian_objective": lag.objective,
+        "lagrangian_bound": lag.bound,
+        "lagrangian_iterations": lag.iterations,
+        "lagrangian_s": round(lag.seconds, 3),
+        "fixed_closed": int(lag.fix_zero.sum()),
+        "fixed_open": int(lag.fix_one.sum()),
+    }
+    x, ub, lb = lag.selected, lag.objective, lag.bound
+    if lag.proven_optimal or backend is None:
+        note = "proven by the Lagrangian bound" if lag.proven_optimal else "Lagrangian heuristic"
+        return _Part(x, ub, lb, 0.0, note, info)
+
+    tb = time.perf_counter()
+    keep = ~lag.fix_zero
+    milp = _set_cover_milp(a[:, keep], c[keep], name="lscp-warm")
+    milp.col_lower[lag.fix_one[keep]] = 1.0
+    build_s = time.perf_counter() - tb
+    x0 = x[keep].astype(float)
+    found: list[tuple[np.ndarray, float]] = []
+
+    def mip(left: float | None) -> Result:
+        return backend.solve(milp, replace(options, time_limit_s=left, warm_start=x0))
+
+    def search(left: float, stop: Callable[[], bool]) -> None:
+        if left < 0.5:
+            return
+        out = lscp_lns(
+            a,
+            c,
+            x,
+            lag.multipliers,
+            backend,
+            time_limit_s=left,
+            seed=options.seed,
+            lower=lb,
+            stop=stop,
+        )
+        found.append((out.selected, out.objective))
+        info.update(lns_objective=out.objective, lns_rounds=out.rounds, lns_improved=out.improved)
+
+    res = _side_by_side(mip, search, deadline, options.threads != 1)
+    info.update(mip_status=res.status.value, mip_objective=res.objective, mip_bound=res.bound)
+    if res.status.has_solution and res.x is not None:
+        cand = np.zeros(a.shape[1], dtype=bool)
+        cand[np.flatnonzero(keep)[np.asarray(res.x) > 0.5]] = True
+        found.append((cand, float(c[cand].sum())))
+    for cand, value in found:
+        covered = np.asarray(a @ cand.astype(np.int32)).ravel() > 0
+        if covered.all() and value < ub - 1e-9 * max(1.0, ub):
+            x, ub = cand, value
+    if math.isfinite(res.bound):
+        mip_bound = min(res.bound, lag.objective)  # fixed sites: only covers >= that incumbent
+        if res.status is Status.OPTIMAL:
+            mip_bound = min(res.objective, lag.objective)
+        if integral:
+            mip_bound = math.ceil(mip_bound - 1e-6)
+        lb = max(lb, mip_bound)
+    lb = min(lb, ub)
+    note = f"MIP {res.status.value} beside the search"
+    return _Part(x, ub, lb, build_s, note, info)
+
+
+# --------------------------------------------------------------------------- MCLP
+
+
+def solve_mclp(
+    data: MclpData,
+    *,
+    backend: Backend | None = None,
+    options: SolveOptions | None = None,
+    lp_backend: Backend | None = None,
+) -> CoverRun:
+    """Maximal covering (see the module docstring).
+
+    Parameters
+    ----------
+    data : MclpData
+    backend : Backend, optional
+        The MIP backend for the search and the bound; None: reductions, heuristic and the
+        Lagrangian (or LP) bound only.
+    options : SolveOptions
+    lp_backend : Backend, optional
+        Solves the LP relaxation for the bound under a budget when there is no ``backend``.
+    """
+    options = options or SolveOptions()
+    t0 = time.perf_counter()
+    deadline = None if options.time_limit_s is None else t0 + options.time_limit_s
+    red = reduce_mclp(
+        data.coverage,
+        data.weight,
+        data.cost,
+        data.p,
+        p_exact=data.p_exact,
+        budget=data.budget,
+        required=data.required,
+        forbidden=data.forbidden,
+    )
+    build_s = red.seconds
+    name = _name(backend, "mclp")
+    if _over_budget(red.cost, red.fill_from, data.cost, red.p, red.budget, data.p_exact):
+        return CoverRun(
+            Status.INFEASIBLE,
+            None,
+            math.nan,
+            math.nan,
+            build_s,
+            0.0,
+            name,
+            "no selection of the required count fits the budget",
+        )
+    prob = _Mclp.of(red.coverage, red.weight, red.cost, red.p, red.p_exact, red.budget)
+    info: dict[str, object] = {
+        "reductions": red.summary(),
+        "reduced_rows": red.n_rows,
+        "reduced_sites": red.n_sites,
+    }
+    y, hinfo = mclp_heuristic(prob, deadline)
+    info.update(hinfo)
+    value = prob.value(y)
+    bound = _mclp_bound(prob, y, backend or lp_backend, deadline, info)
+    note = "heuristic"
+    if backend is not None and relative_gap(value, bound) > 0.0:
+        tb = time.perf_counter()
+        milp = _mclp_milp(prob, integral="lp" not in type(backend).capabilities)
+        build_s += time.perf_counter() - tb
+        x0 = np.r_[y.astype(float), (prob.count(y) > 0).astype(float)]
+        found: list[np.ndarray] = []
+
+        def mip(left: float | None) -> Result:
+            return backend.solve(milp, replace(options, time_limit_s=left, warm_start=x0))
+
+        def search(left: float, stop: Callable[[], bool]) -> None:
+            if left < 0.5:
+                return
+            y2, rounds, improved = mclp_lns(
+                prob, y, backend, time_limit_s=left, seed=options.seed, stop=stop
+            )
+            found.append(y2)
+            info.update(lns_objective=prob.value(y2), lns_rounds=rounds, lns_improved=improved)
+
+        res = _side_by_side(mip, search, deadline, options.threads != 1)
+        info.update(mip_status=res.status.value, mip_objective=res.objective, mip_bound=res.bound)
+        if res.status.has_solution and res.x is not None:
+            found.append(np.asarray(res.x)[: prob.n] > 0.5)
+        for cand in found:
+            v = prob.value(cand)
+            if _mclp_feasible(prob, cand) and v > value + 1e-9 * max(1.0, value):
+                y, value = cand, v
+        if math.isfinite(res.bound):
+            mip_bound = res.objective if res.status is Status.OPTIMAL else res.bound
+            if bool(np.all(prob.weight == np.round(prob.weight))):
+                mip_bound = math.floor(mip_bound + 1e-6)
+            bound = min(bound, mip_bound)
+        note = f"MIP {res.status.value} beside the search"
+    selected = red.lift(y)
+    covered = np.asarray(data.coverage @ selected.astype(np.int32)).ravel() > 0
+    objective = float(data.weight[covered].sum())
+    bound = max(bound + red.offset, objective)
+    status = Status.OPTIMAL if relative_gap(objective, bound) == 0.0 else Status.FEASIBLE
+    total = time.perf_counter() - t0
+    return CoverRun(
+        status,
+        selected,
+        objective,
+        bound,
+        build_s,
+        total - build_s,
+        name,
+        f"reduced to {red.n_rows} x {red.n_sites}; {note}",
+        info,
+    )
+
+
+def _over_budget(
+    cost: np.ndarray,
+    fill_from: np.ndarray,
+    all_cost: np.ndarray,
+    p: int | None,
+    budget: float | None,
+    exact: bool,
+) -> bool:
+    """True when no selection can respect the budget (required sites too dear, or an exact
+    count whose cheapest sites already exceed it)."""
+    if budget is None:
+        return False
+    if budget < -1e-9:
+        return True
+    if not exact or p is None or p <= 0:
+        return False
+    costs = np.sort(np.r_[cost, all_cost[fill_from]])
+    return costs.size < p or float(costs[:p].sum()) > budget + 1e-9
+
+
+def _mclp_feasible(prob: _Mclp, y: np.ndarray) -> bool:
+    k = int(y.sum())
+    if prob.p is not None and (k > prob.p or (prob.p_exact and k != prob.p)):
+        return False
+    return prob.budget is None or float(prob.cost[y].sum()) <= prob.budget + 1e-9
+
+
+def _mclp_bound(
+    prob: _Mclp,
+    y: np.ndarray,
+    lp: Backend | None,
+    deadline: float | None,
+    info: dict[str, object],
+) -> float:
+    """Lagrangian bound (count only) or the LP bound (budget), on the reduced problem."""
+    total = float(prob.weight.sum())
+    if prob.p is not None and prob.budget is None:
+        left = _left(deadline)
+        lag = mclp_lagrangian(prob, y, time_limit_s=None if left is None else 0.1 * left)
+        info.update(lagrangian_bound=lag.bound, lagrangian_iterations=lag.iterations)
+        return min(lag.bound, total)
+    if lp is None:
+        return total
+    left = _left(deadline)
+    lp_bound = mclp_lp_bound(prob, lp, None if left is None else 0.2 * left)
+    info.update(lp_bound=lp_bound)
+    return min(lp_bound, total)
