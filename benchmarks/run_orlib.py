@@ -5,6 +5,11 @@
     .venv/bin/python benchmarks/run_orlib.py                      # both suites, in turn
     .venv/bin/python benchmarks/run_orlib.py --suite pmed         # one suite
     .venv/bin/python benchmarks/run_orlib.py --report-only        # rebuild orlib.md
+    .venv/bin/python benchmarks/run_orlib.py --suite scp --model lscp-warm   # another model
+
+Rows are kept per (instance, backend, model): a run with ``--model`` adds its rows beside the
+plain model's, and the report shows each configuration and, for set covering, a side-by-side
+comparison.
 
 Writes ``benchmarks/results/orlib_pmed.csv`` and ``orlib_scp.csv`` (rewritten atomically after
 every instance, so an interrupted run keeps what finished) and ``orlib.md`` (machine, versions,
@@ -44,27 +49,52 @@ def csv_path(suite: str) -> Path:
     return RESULTS / f"orlib_{suite}.csv"
 
 
-def run(suite: str, backend: str, time_limit: float, threads: int | None) -> None:
+DEFAULT_MODEL = {"pmed": "pmedian", "scp": "lscp"}
+
+
+def _read(suite: str) -> pd.DataFrame:
+    df = pd.read_csv(csv_path(suite), encoding="utf-8-sig")
+    if "model" not in df:
+        df["model"] = DEFAULT_MODEL[suite]
+    df["model"] = df["model"].fillna(DEFAULT_MODEL[suite])
+    return df
+
+
+def run(
+    suite: str,
+    backend: str,
+    time_limit: float,
+    threads: int | None,
+    model: str | None = None,
+    only: list[str] | None = None,
+) -> None:
+    model = model or DEFAULT_MODEL[suite]
     rows: list[dict[str, Any]] = []
     done: set[str] = set()
     path = csv_path(suite)
-    if path.exists():  # resume: keep finished instances
-        old = pd.read_csv(path, encoding="utf-8-sig")
-        old = old[(old["backend"] == backend) & (old["status"] != "ERROR")]
-        rows = old.to_dict("records")
-        done = set(old["instance"])
-    todo = [n for n in INSTANCES[suite] if n not in done]
+    if path.exists():  # resume: keep finished instances of this configuration, and the others
+        old = _read(suite)
+        mine = (old["backend"] == backend) & (old["model"] == model)
+        if only:
+            mine &= ~old["instance"].isin(only)  # asked for again: rerun them
+        keep = old[~mine | (old["status"] != "ERROR")]
+        rows = keep.to_dict("records")
+        done = set(keep.loc[mine.loc[keep.index], "instance"])
+    todo = [n for n in (only or INSTANCES[suite]) if n not in done]
     log.info("%s: %d done, %d to run", suite, len(done), len(todo))
 
     def flush(row: dict[str, Any]) -> None:
         rows.append({**row, "time_limit_s": time_limit, "threads": threads, "command": COMMAND})
         order = {n: i for i, n in enumerate(INSTANCES[suite])}
-        df = pd.DataFrame(rows).sort_values("instance", key=lambda s: s.map(order))
+        df = pd.DataFrame(rows)
+        df = df.sort_values(
+            ["model", "instance"], key=lambda s: s.map(order) if s.name == "instance" else s
+        )
         write_csv(path, df)
         write_report()
 
     for name in todo:  # one at a time, so each row is flushed as soon as it is ready
-        run_suite(suite, [name], [backend], time_limit, threads=threads, on_row=flush)
+        run_suite(suite, [name], [backend], time_limit, threads=threads, on_row=flush, model=model)
 
 
 def _counts(df: pd.DataFrame, suite: str) -> list[str]:
@@ -136,18 +166,65 @@ def write_report() -> None:
         if not path.exists():
             lines += ["", f"## {suite}", "", "not run yet"]
             continue
-        df = pd.read_csv(path, encoding="utf-8-sig")
-        commands = df["command"].dropna().unique() if "command" in df else []
-        ran = ", ".join(f"`{c}`" for c in commands) or "not recorded"
-        limits = ", ".join(
-            f"{c} {', '.join(str(v) for v in df[c].dropna().unique()) or 'solver default'}"
-            for c in ("time_limit_s", "threads")
-            if c in df
-        )
-        lines += ["", f"## {suite}", "", f"Command: {ran}; {limits or 'settings not recorded'}", ""]
-        lines += [*_counts(df, suite), "", markdown_table(df)]
+        full = _read(suite)
+        configs = full[["model", "backend"]].drop_duplicates().itertuples(index=False)
+        configs = sorted(configs, key=lambda mb: (mb[0] != DEFAULT_MODEL[suite], mb[0], mb[1]))
+        if suite == "scp" and len(configs) > 1:
+            lines += ["", "## scp: configurations side by side", "", *_side_by_side(full)]
+        for model, backend in configs:
+            df = full[(full["model"] == model) & (full["backend"] == backend)]
+            commands = df["command"].dropna().unique() if "command" in df else []
+            ran = ", ".join(f"`{c}`" for c in commands) or "not recorded"
+            limits = ", ".join(
+                f"{c} {', '.join(str(v) for v in df[c].dropna().unique()) or 'solver default'}"
+                for c in ("time_limit_s", "threads")
+                if c in df
+            )
+            lines += [
+                "",
+                f"## {suite}: {model} on {backend}",
+                "",
+                f"Command: {ran}; {limits or 'settings not recorded'}",
+                "",
+            ]
+            lines += [*_counts(df, suite), "", markdown_table(df)]
     text = "\n".join(lines) + "\n"
     atomic_write(RESULTS / "orlib.md", lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def _side_by_side(df: pd.DataFrame) -> list[str]:
+    """One row per instance: the reference value and each configuration's answer."""
+    configs = sorted(
+        df[["model", "backend"]].drop_duplicates().itertuples(index=False),
+        key=lambda mb: (mb[0] != "lscp", mb[0], mb[1]),
+    )
+    head = ["instance", "known optimum", "best known"]
+    for model, backend in configs:
+        head += [f"{model}/{backend} status", "objective", "bound", "solve_s"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    order = {n: i for i, n in enumerate(INSTANCES["scp"])}
+    names = sorted(df["instance"].unique(), key=lambda n: order.get(n, 999))
+    for name in names:
+        rows = df[df["instance"] == name]
+        first = rows.iloc[0]
+        cells = [name, _num(first["known_optimum"]), _num(first["best_known"])]
+        for model, backend in configs:
+            r = rows[(rows["model"] == model) & (rows["backend"] == backend)]
+            if not len(r):
+                cells += ["", "", "", ""]
+                continue
+            x = r.iloc[-1]
+            cells += [str(x["status"]), _num(x["objective"]), _num(x["bound"]), _num(x["solve_s"])]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def _num(v: Any) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return "" if math.isnan(f) else f"{f:.6g}"
 
 
 COMMAND = "python benchmarks/run_orlib.py"
@@ -160,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="highs")
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--model", help="a classic model in place of the suite's (lscp-warm)")
+    parser.add_argument("--instance", action="append", help="run only these (again)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     COMMAND = "python benchmarks/run_orlib.py " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -167,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         for suite in args.suite or sorted(INSTANCES):
-            run(suite, args.backend, args.time_limit, args.threads)
+            run(suite, args.backend, args.time_limit, args.threads, args.model, args.instance)
     write_report()
     return 0
 

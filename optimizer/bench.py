@@ -194,6 +194,7 @@ COLUMNS = [
     "n_sites",
     "p",
     "backend",
+    "model",
     "status",
     "objective",
     "bound",
@@ -214,8 +215,10 @@ def run_instance(
     instance: str,
     backends: Sequence[str],
     options: SolveOptions,
+    model: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Solve one instance with each backend; a failure becomes an ``ERROR`` row."""
+    """Solve one instance with each backend; a failure becomes an ``ERROR`` row. ``model``
+    replaces the suite's model (e.g. ``lscp-warm`` for ``scp``)."""
     from optimizer.classic import solve_classic
 
     base: dict[str, Any] = {"suite": suite, "instance": instance}
@@ -229,7 +232,9 @@ def run_instance(
             for b in backends
         ]
     load_s = time.perf_counter() - started
+    model_name = model or loaded.model
     base.update(
+        model=model_name,
         n_demand=loaded.n_demand,
         n_sites=loaded.n_sites,
         p=loaded.p,
@@ -243,7 +248,7 @@ def run_instance(
             "%s %s on %s (%d x %d)...", suite, instance, backend, loaded.n_demand, loaded.n_sites
         )
         try:
-            res = solve_classic(loaded.model, loaded.data, backend=backend, options=options)
+            res = solve_classic(model_name, loaded.data, backend=backend, options=options)
         except Exception as exc:  # MemoryError, solver or verification failure: record it
             log.error("%s on %s failed: %s: %s", instance, backend, type(exc).__name__, exc)
             rows.append(_row(base, backend, status="ERROR", message=f"{type(exc).__name__}: {exc}"))
@@ -300,6 +305,7 @@ def run_suite(
     threads: int | None = None,
     *,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    model: str | None = None,
 ) -> pd.DataFrame:
     """Solve the chosen instances of ``suite`` with every backend.
 
@@ -315,6 +321,9 @@ def run_suite(
         Passed to every solve.
     on_row : callable, optional
         Called with each row as soon as it is ready (to write partial results).
+    model : str, optional
+        A model of :data:`optimizer.classic.MODELS` that takes the suite's data, in place of
+        the suite's own (e.g. ``lscp-warm`` for ``scp``, ``pmedian-warm`` for ``pmed``).
 
     Returns
     -------
@@ -327,7 +336,7 @@ def run_suite(
     rows = []
     log.info("%s: %d instances x %d backends", suite, len(names), len(backends))
     for name in names:
-        for row in run_instance(suite, name, backends, options):
+        for row in run_instance(suite, name, backends, options, model):
             row.update(machine)
             rows.append(row)
             if on_row is not None:
@@ -379,6 +388,7 @@ def markdown_table(df: pd.DataFrame) -> str:
         "n_sites",
         "p",
         "backend",
+        "model",
         "status",
         "objective",
         "bound",

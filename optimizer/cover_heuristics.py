@@ -145,10 +145,15 @@ def greedy_cover(
 
 
 def _greedy_order(
-    cov: _Cover, multipliers: np.ndarray | None, start: np.ndarray | None = None
+    cov: _Cover,
+    multipliers: np.ndarray | None,
+    start: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+    noise: float = 0.0,
 ) -> np.ndarray:
     """The sites the greedy opens, in the order it opens them (rows with a site in ``start``
-    count as covered)."""
+    count as covered); with ``rng``, every score is scaled by a random factor in
+    ``[1, 1 + noise)`` (a randomised greedy)."""
     m, n = cov.m, cov.n
     u = np.zeros(m) if multipliers is None else np.asarray(multipliers, dtype=float)
     x = np.zeros(n, dtype=bool) if start is None else np.asarray(start, dtype=bool).copy()
@@ -163,6 +168,8 @@ def _greedy_order(
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(gamma > 0, gamma / mu, gamma * mu)
         score[(mu <= 0) | x] = np.inf
+        if rng is not None:
+            score *= 1.0 + noise * rng.random(n)
         j = int(np.argmin(score))
         if not math.isfinite(score[j]):
             raise ValueError(f"{left} rows cannot be covered by any site")
@@ -445,6 +452,7 @@ def lscp_lns(
     time_limit_s: float,
     sub_limit_s: float = 2.0,
     keep_share: tuple[float, float] = (0.6, 0.9),
+    repair_share: float = 0.5,
     seed: int = 0,
     lower: float = -math.inf,
     stop: Callable[[], bool] | None = None,
@@ -460,6 +468,9 @@ def lscp_lns(
     the round ends; otherwise sites that cannot be in a better completion are dropped by their
     reduced cost and the rest is solved by ``backend`` (warm-started with the incumbent's part,
     ``sub_limit_s`` at most). A completion of equal cost is accepted too (a plateau move).
+    A share ``repair_share`` of the rounds are instead batches of fast *greedy-repair* moves:
+    close a few random sites of the incumbent, re-cover with the randomised greedy (cost per
+    newly covered row), drop redundant sites, keep the result when it costs no more.
     The search ends at the time limit, when the cover reaches ``lower`` (a known bound) or
     when ``stop()`` turns true.
     """
@@ -479,6 +490,12 @@ def lscp_lns(
         if stop is not None and stop():
             break
         rounds += 1
+        if rng.random() < repair_share:
+            x2, v2 = _repair_moves(cov, x, rng, deadline)
+            if v2 < ub - 1e-9 * max(1.0, ub):
+                improved += 1
+            x, ub = x2, v2
+            continue
         kept = _destroy(cov, x, u0, cr0, rng, keep_share)
         rows = np.flatnonzero(cov.count(kept) == 0)
         if rows.size == 0:
@@ -546,6 +563,34 @@ def lscp_lns(
     return out
 
 
+def _repair_moves(
+    cov: _Cover,
+    x: np.ndarray,
+    rng: np.random.Generator,
+    deadline: float,
+    moves: int = 100,
+    noise: float = 0.5,
+) -> tuple[np.ndarray, float]:
+    """Up to ``moves`` greedy-repair moves from ``x`` (see :func:`lscp_lns`); the best cover
+    and its cost (ties move the incumbent: a plateau walk)."""
+    c = cov.cost
+    best = float(c[x].sum())
+    for _ in range(moves):
+        if time.perf_counter() >= deadline:
+            break
+        cols = np.flatnonzero(x)
+        kmax = max(3, min(15, cols.size // 2))
+        out = rng.choice(cols, size=min(int(rng.integers(1, kmax + 1)), cols.size), replace=False)
+        y = x.copy()
+        y[out] = False
+        y[_greedy_order(cov, None, y, rng, noise)] = True
+        y = remove_redundant(cov, y)
+        v = float(c[y].sum())
+        if v <= best + 1e-9 * max(1.0, best):
+            x, best = y, min(best, v)
+    return x, best
+
+
 def _destroy(
     cov: _Cover,
     x: np.ndarray,
@@ -577,13 +622,15 @@ def _destroy(
     return kept
 
 
-def _hops_from(cov: _Cover, site: int) -> np.ndarray:
-    """Breadth-first distance (in site-row-site steps) of every site from ``site``."""
+def _hops_from(cov: _Cover, site: int, enough: int | None = None) -> np.ndarray:
+    """Breadth-first distance (in site-row-site steps) of every site from ``site``; with
+    ``enough``, the walk stops after the layer where that many sites are reached (the others
+    keep the largest int64)."""
     dist = np.full(cov.n, np.iinfo(np.int64).max, dtype=np.int64)
     dist[site] = 0
     seen_rows = np.zeros(cov.m, dtype=bool)
-    front, d = np.array([site]), 0
-    while front.size:
+    front, d, reached = np.array([site]), 0, 1
+    while front.size and (enough is None or reached < enough):
         d += 1
         rows = np.unique(cov.at.indices[_ranges(cov.at.indptr, front)])
         rows = rows[~seen_rows[rows]]
@@ -591,6 +638,7 @@ def _hops_from(cov: _Cover, site: int) -> np.ndarray:
         sites = np.unique(cov.a.indices[_ranges(cov.a.indptr, rows)])
         front = sites[dist[sites] > d]
         dist[front] = d
+        reached += front.size
     return dist
 
 
@@ -1077,7 +1125,7 @@ def _region(
     max_sites: int,
 ) -> np.ndarray:
     """Sites nearest ``site`` in the site-row graph, up to a random number of open ones."""
-    hops = _hops_from(problem, site)  # type: ignore[arg-type]
+    hops = _hops_from(problem, site, max_sites)  # type: ignore[arg-type]
     reach = np.flatnonzero(hops < np.iinfo(np.int64).max)
     order = reach[np.lexsort((rng.random(reach.size), hops[reach]))]
     want = int(rng.integers(open_in_region[0], open_in_region[1] + 1))
