@@ -73,6 +73,10 @@ class CostPairs:
         Sizes and facility count.
     required, allowed : ndarray of bool (n_sites,)
         Sites fixed open; sites that may be open (not forbidden).
+    cap : ndarray (n_demand,) or None
+        Set by :meth:`truncated`: the cost of each point's cheapest pair that was left out
+        (``inf`` where none was). A Lagrangian bound of the truncated pairs is a bound of the
+        full problem as long as every multiplier stays at most its cap.
     """
 
     rows: np.ndarray
@@ -85,6 +89,7 @@ class CostPairs:
     p: int
     required: np.ndarray
     allowed: np.ndarray
+    cap: np.ndarray | None = None
 
     @classmethod
     def from_data(cls, data: PMedianData) -> CostPairs:
@@ -109,6 +114,53 @@ class CostPairs:
             penalised = False
         return cls(
             rows, cols, cost, fallback, penalised, data.n_demand, m, data.p, required, allowed
+        )
+
+    @property
+    def size(self) -> int:
+        return int(self.rows.size)
+
+    def truncated(self, keep: int) -> CostPairs:
+        """The ``keep`` cheapest pairs of every demand point (ties: lowest site index).
+
+        The result's ``cap`` holds, per point, the cost of its cheapest pair left out. With
+        all pairs of a dense ``n x m`` problem a per-row partition is used, otherwise one
+        sort of all pairs.
+        """
+        n, m, k = self.n_demand, self.n_sites, self.size
+        if keep <= 0:
+            raise ValueError("keep must be positive")
+        cap = np.full(n, math.inf)
+        if k == n * m and np.array_equal(self.cols[:m], np.arange(m)) and keep < m:
+            cost = self.cost.reshape(n, m)
+            part = np.argpartition(cost, keep, axis=1)
+            inside = np.sort(part[:, :keep], axis=1)
+            sel = (np.arange(n)[:, None] * m + inside).ravel()
+            cap = np.take_along_axis(cost, part[:, keep : keep + 1], axis=1).ravel()
+            # the kept ones must not be dearer than the cap (argpartition guarantees it)
+        else:
+            order = np.lexsort((self.cols, self.cost, self.rows))
+            rows_s = self.rows[order]
+            starts = group_starts(rows_s)
+            counts = np.diff(np.r_[starts, rows_s.size])
+            rank = np.arange(rows_s.size) - np.repeat(starts, counts)
+            first_out = np.flatnonzero(rank == keep)
+            cap[rows_s[first_out]] = self.cost[order[first_out]]
+            sel = np.sort(order[rank < keep])
+        if self.cap is not None:
+            cap = np.minimum(cap, self.cap)
+        return CostPairs(
+            self.rows[sel],
+            self.cols[sel],
+            self.cost[sel],
+            self.fallback,
+            self.penalised,
+            n,
+            m,
+            self.p,
+            self.required,
+            self.allowed,
+            cap,
         )
 
     def objective(self, opened: np.ndarray) -> float:
@@ -165,7 +217,7 @@ def heuristic_cost(data: PMedianData, opened: np.ndarray) -> float:
     return solution_cost(data, assign_nearest(data, opened))
 
 
-def _group_starts(rows: np.ndarray) -> np.ndarray:
+def group_starts(rows: np.ndarray) -> np.ndarray:
     if rows.size == 0:
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
@@ -182,7 +234,7 @@ def best_two(cp: CostPairs, opened: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     if keep.size == 0:
         return d1, d2, phi1
     rows, cols, cost = cp.rows[keep], cp.cols[keep], cp.cost[keep]
-    starts = _group_starts(rows)
+    starts = group_starts(rows)
     r_of = rows[starts]
     best = np.minimum.reduceat(cost, starts)
     # first position (lowest site index: pairs are sorted) attaining the minimum per row

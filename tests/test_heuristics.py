@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from optimizer import benchdata
-from optimizer.backends import SolveOptions, Status
+from optimizer.backends import SolveOptions, Status, get_backend
 from optimizer.classic import solve_classic
 from optimizer.heuristics import (
     CostPairs,
@@ -20,9 +20,12 @@ from optimizer.heuristics import (
     solve_heuristic,
     warm_start_vector,
 )
-from optimizer.lagrangian import solve_lagrangian
+from optimizer.lagrangian import reduced_cost_fixing, solve_lagrangian
+from optimizer.lagrangian_bnb import lagrangian_branch_and_bound
 from optimizer.models import pmedian
+from optimizer.models.common import nearest_open
 from optimizer.models.pmedian import PMedianData
+from optimizer.pmedian_solver import solve_pmedian, window_search
 
 OPTS = SolveOptions(time_limit_s=30)
 
@@ -201,3 +204,125 @@ def test_warm_started_mip_on_instances_the_bound_does_not_close(seed: int) -> No
     assert float(warm.result.extra["lagrangian_bound"]) < plain.objective  # type: ignore[arg-type]
     assert heur.status is Status.FEASIBLE and heur.gap > 0.0
     assert heur.bound <= plain.objective + 1e-9 <= heur.objective + 2e-9
+
+
+# -- reduced-cost fixing, truncated pairs, Lagrangian branch-and-bound, the exact path
+
+
+def _all_solutions(data: PMedianData) -> list[tuple[np.ndarray, float]]:
+    """Every feasible selection with its cost (brute force)."""
+    m = data.n_sites
+    free = np.setdiff1d(np.setdiff1d(np.arange(m), data.forbidden), data.required)
+    out = []
+    for combo in itertools.combinations(free.tolist(), data.p - data.required.size):
+        opened = np.zeros(m, dtype=bool)
+        opened[data.required] = True
+        opened[list(combo)] = True
+        out.append((opened, heuristic_cost(data, opened)))
+    return out
+
+
+def _random_data(seed: int, metric: bool) -> PMedianData:
+    if metric:
+        return _instance(300 + seed, n=16, m=10, p=2 + seed % 3)
+    rng = np.random.default_rng(seed)
+    dist = rng.integers(0, 60, (16, 10)).astype(float)
+    return PMedianData.from_arrays(dist, 2 + seed % 3, rng.integers(1, 5, 16).astype(float))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_reduced_cost_fixing_never_removes_an_optimal_site_or_pair(seed: int) -> None:
+    data = _random_data(seed, metric=seed % 2 == 0)
+    cp = CostPairs.from_data(data)
+    sols = _all_solutions(data)
+    opt = min(c for _, c in sols)
+    lag = solve_lagrangian(data, time_limit_s=5)
+    rng = np.random.default_rng(seed)
+    for lam in (lag.multipliers, rng.uniform(0, 2, data.n_demand) * lag.multipliers):
+        for upper in (opt, lag.objective, opt * 1.02):
+            fix = reduced_cost_fixing(cp, lam, upper)
+            kept = set(zip(cp.rows[fix.keep].tolist(), cp.cols[fix.keep].tolist(), strict=True))
+            for opened, cost in sols:
+                if cost > upper + 1e-9:
+                    continue
+                assert not np.any(opened & fix.closed)
+                assert np.all(opened[fix.opened])
+                assign = nearest_open(data.pairs, opened)
+                assert {(i, int(j)) for i, j in enumerate(assign)} <= kept
+
+
+def test_reduced_cost_fixing_fixes_something_with_a_tight_bound() -> None:
+    data = _instance(11, n=60, m=30, p=4)
+    lag = solve_lagrangian(data, time_limit_s=5)
+    fix = reduced_cost_fixing(CostPairs.from_data(data), lag.multipliers, lag.objective)
+    assert fix.closed.sum() > 0 and fix.keep.sum() < fix.keep.size
+
+
+@pytest.mark.parametrize("keep", [1, 2, 4])
+def test_truncated_pairs_keep_the_bound_valid(keep: int) -> None:
+    data = _instance(21, n=40, m=20, p=3)
+    cp = CostPairs.from_data(data)
+    small = cp.truncated(keep)
+    assert small.size == 40 * keep and small.cap is not None
+    # every point keeps its `keep` cheapest pairs; the cap is the next cheapest cost
+    c = np.sort(cp.cost.reshape(40, 20), axis=1)
+    assert np.allclose(np.sort(small.cost.reshape(40, keep), axis=1), c[:, :keep])
+    assert np.allclose(small.cap, c[:, keep])
+    res = solve_lagrangian(small, time_limit_s=5, keep_per_demand=None)
+    assert res.bound <= _brute(data) + 1e-9
+    assert np.all(res.multipliers <= small.cap + 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lagrangian_tree_reaches_the_brute_force_optimum(seed: int) -> None:
+    data = _random_data(seed, metric=seed % 2 == 0)
+    opt = min(c for _, c in _all_solutions(data))
+    cp = CostPairs.from_data(data)
+    heur = solve_heuristic(cp)
+    lag = solve_lagrangian(data, time_limit_s=5)
+    tree = lagrangian_branch_and_bound(cp, lag.multipliers, heur.selected, heur.objective)
+    assert tree.complete and tree.objective == pytest.approx(opt)
+    assert tree.bound == pytest.approx(opt)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("exact", ["tree", "mip"])
+def test_solve_pmedian_is_exact(seed: int, exact: str) -> None:
+    data = _random_data(seed, metric=seed % 2 == 1)
+    opt = min(c for _, c in _all_solutions(data))
+    run = solve_pmedian(data, options=OPTS, exact=exact)
+    assert run.status is Status.OPTIMAL
+    assert run.objective == pytest.approx(opt) and run.bound == pytest.approx(opt)
+    assert run.proven_by in ("lagrangian", exact)
+
+
+def test_solve_pmedian_with_penalty_and_required_sites() -> None:
+    data = _instance(5, n=18, m=10, p=3, max_distance=40.0, unserved_penalty=45.0, required=[2])
+    run = solve_pmedian(data, options=OPTS)
+    assert run.status is Status.OPTIMAL and run.selected[2]
+    assert run.objective == pytest.approx(_brute(data))
+    res = solve_classic("pmedian-exact", data, options=OPTS)
+    assert res.report.passed and res.objective == pytest.approx(_brute(data))
+
+
+def test_window_search_never_worsens_and_reaches_small_optima() -> None:
+    data = _instance(8, n=40, m=14, p=4)
+    cp = CostPairs.from_data(data)
+    start = greedy(cp)
+    backend = get_backend("highs")
+    sel, obj, stats = window_search(cp, start, backend, None, window_sites=14)
+    assert obj <= cp.objective(start) + 1e-9 and int(sel.sum()) == data.p
+    assert obj == pytest.approx(cp.objective(sel))
+    assert obj == pytest.approx(_brute(data))  # one window holds every site: exact
+    assert stats.windows >= 1
+    small, small_obj, _ = window_search(cp, start, backend, None, window_sites=5)
+    assert small_obj <= cp.objective(start) + 1e-9 and int(small.sum()) == data.p
+
+
+@needs_orlib
+def test_pmedian_exact_proves_orlib_pmed2() -> None:
+    """pmed2 (p = 10): the Lagrangian bound alone leaves a gap; the tree closes it."""
+    inst = benchdata.read_pmed("pmed2")
+    res = solve_classic("pmedian-exact", inst.data(), options=OPTS)
+    assert res.status is Status.OPTIMAL and res.objective == 4093.0 and res.gap == 0.0
+    assert res.report.passed

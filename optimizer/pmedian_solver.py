@@ -1,0 +1,503 @@
+r"""Uncapacitated p-median to a certified gap: heuristic, Lagrangian bound, fixing, exact search.
+
+The path, in order, each step skipped once the gap is closed:
+
+1. **Heuristic + Lagrangian** (:func:`optimizer.lagrangian.solve_lagrangian`): greedy + fast
+   interchange, subgradient optimisation of the Lagrangian dual (on each point's cheapest pairs
+   for large instances, the multipliers capped so that the bound stays valid), Lagrangian
+   heuristic. Gives an incumbent (UB) and a certified bound (LB).
+2. **Reduced-cost fixing** (:func:`optimizer.lagrangian.reduced_cost_fixing`): sites and pairs
+   that cannot occur in any solution of cost at most UB are removed; every optimal solution and
+   the incumbent survive, so the reduced problem has the same optimum.
+3. **Window search** (:func:`window_search`), when fixing leaves most sites free (large p,
+   many near-equivalent sites: the gap is then the incumbent's, not the bound's): p-median
+   sub-MIPs on windows of ~100 neighbouring sites re-choose their open sites optimally, swap
+   local search rebalances between windows; then fixing again with the better UB.
+4. **Exact search on the reduced problem** for the time left (at once when fixing leaves few
+   free sites, as with small p):
+   Lagrangian branch-and-bound (:mod:`optimizer.lagrangian_bnb`, default) or the strong
+   formulation (:func:`optimizer.models.pmedian.build_model`) on a MIP backend, warm-started
+   from the incumbent. Either bound is a bound of the full problem (the reduced problem keeps
+   every solution of cost at most UB); the reported bound is the best one found.
+
+The returned selection is re-assigned on the full pairs (each point to its nearest open site,
+or unserved where the penalty is cheaper), so its cost is recomputed from the input arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.backends import Backend, SolveOptions, Status, get_backend, relative_gap
+from optimizer.heuristics import (
+    CostPairs,
+    assign_nearest,
+    best_two,
+    group_starts,
+    local_search,
+    warm_start_vector,
+)
+from optimizer.lagrangian import (
+    Fixing,
+    LagrangianResult,
+    integral_costs,
+    pairs_to_keep,
+    reduced_cost_fixing,
+    solve_lagrangian,
+)
+from optimizer.lagrangian_bnb import lagrangian_branch_and_bound
+from optimizer.models import pmedian
+from optimizer.models.common import Pairs
+from optimizer.models.pmedian import PMedianData, build_model
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PMedianRun", "WindowStats", "reduce_data", "solve_pmedian", "window_search"]
+
+
+@dataclass
+class PMedianRun:
+    """Outcome of :func:`solve_pmedian`.
+
+    Attributes
+    ----------
+    status : Status
+        OPTIMAL when the bound meets the objective (within the requested gap), FEASIBLE on a
+        time-limit stop, NO_SOLUTION when nothing feasible was found.
+    objective, bound : float
+        Cost of ``selected`` (full pairs) and the certified lower bound.
+    selected : ndarray of bool (n_sites,)
+        Open sites.
+    assignment : ndarray of int (n_demand,)
+        Site serving each point (``-1``: unserved).
+    lagrangian : LagrangianResult
+        The first phase.
+    fixing : Fixing or None
+        Reduced-cost fixing (when the first phase left a gap).
+    mip_status : Status or None
+        Status of the reduced MIP (when it ran).
+    phases : dict
+        Seconds per phase (``setup``, ``lagrangian``, ``fixing``, ``mip_build``, ``mip``),
+        sizes of the reduced problem and the MIP's message.
+    """
+
+    status: Status
+    objective: float
+    bound: float
+    selected: np.ndarray
+    assignment: np.ndarray
+    lagrangian: LagrangianResult
+    fixing: Fixing | None = None
+    mip_status: Status | None = None
+    phases: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        return relative_gap(self.objective, self.bound)
+
+    @property
+    def proven_by(self) -> str:
+        """What closed the gap: ``lagrangian`` (the root bound, possibly after the window
+        search improved the incumbent), ``tree`` (Lagrangian branch-and-bound), ``mip`` (the
+        reduced MIP) or ``""`` (not closed)."""
+        if self.status is not Status.OPTIMAL:
+            return ""
+        if "tree" in self.phases:
+            return "tree"
+        if "mip" in self.phases:
+            return "mip"
+        return "lagrangian"
+
+
+def reduce_data(data: PMedianData, cp: CostPairs, fixing: Fixing) -> PMedianData:
+    """``data`` restricted to the sites and pairs that survive ``fixing``.
+
+    ``cp`` must be the untruncated :meth:`CostPairs.from_data` of ``data`` (same pair order).
+    """
+    pairs = data.pairs
+    allowed_pair = cp.allowed[pairs.cols]
+    keep = np.zeros(pairs.size, dtype=bool)
+    keep[np.flatnonzero(allowed_pair)[fixing.keep]] = True
+    sub = Pairs(pairs.rows[keep], pairs.cols[keep], pairs.dist[keep], *pairs.shape)
+    return replace(
+        data,
+        pairs=sub,
+        required=np.flatnonzero(fixing.opened),
+        forbidden=np.flatnonzero(fixing.closed),
+    )
+
+
+def _finish(
+    data: PMedianData,
+    selected: np.ndarray,
+    bound: float,
+    mip_gap: float,
+    integral: bool,
+) -> tuple[Status, float, float, np.ndarray]:
+    assignment = assign_nearest(data, selected)
+    objective = pmedian.solution_cost(data, assignment)
+    if not math.isfinite(objective):
+        return Status.NO_SOLUTION, math.nan, bound, assignment
+    if integral and math.isfinite(bound):  # an integer optimum: round the bound up
+        bound = float(math.ceil(bound - 1e-6 * max(1.0, abs(bound))))
+    bound = min(bound, objective)  # noise only: a bound never beats a solution
+    closed = relative_gap(objective, bound) <= max(mip_gap, 0.0)
+    return (Status.OPTIMAL if closed else Status.FEASIBLE), objective, bound, assignment
+
+
+def solve_pmedian(
+    data: PMedianData,
+    backend: str | Backend = "highs",
+    options: SolveOptions | None = None,
+    *,
+    lagrangian_share: float = 0.4,
+    run_mip: bool = True,
+    mip_share_sites: float = 0.5,
+    window_sites: int = 100,
+    exact: str = "tree",
+    keep_per_demand: int | str | None = "auto",
+) -> PMedianRun:
+    """Solve an uncapacitated p-median problem to a certified gap (module docstring).
+
+    Parameters
+    ----------
+    data : PMedianData
+        Uncapacitated data.
+    backend : str or Backend
+        MIP backend for the reduced problem and the windows.
+    options : SolveOptions, optional
+        ``time_limit_s`` for everything, ``mip_gap`` (relative gap at which to stop),
+        ``threads``, ``seed``.
+    lagrangian_share : float
+        Share of the time limit for the heuristic + Lagrangian phase.
+    run_mip : bool
+        Allow the MIP phases (reduced MIP, window search); without them the run stops after
+        the Lagrangian phase.
+    mip_share_sites : float
+        When fixing leaves more than this share of the allowed sites free, improve the
+        incumbent by window search first (and fix again); the exact phase then gets the time
+        left.
+    window_sites : int
+        Sites per window of :func:`window_search`.
+    exact : {"tree", "mip"}
+        How the reduced problem is solved: Lagrangian branch-and-bound
+        (:mod:`optimizer.lagrangian_bnb`) or the strong formulation on the MIP backend.
+    keep_per_demand : int, "auto" or None
+        Pair truncation of the relaxation and the heuristics
+        (:func:`optimizer.lagrangian.pairs_to_keep`).
+
+    Raises
+    ------
+    ValueError
+        Capacitated data, or compulsory service with a point out of reach.
+    """
+    options = options or SolveOptions()
+    t0 = time.perf_counter()
+    limit = options.time_limit_s
+    deadline = None if limit is None else t0 + limit
+    cp = CostPairs.from_data(data)
+    integral = integral_costs(cp)
+    keep = pairs_to_keep(cp, keep_per_demand)
+    work = cp if keep is None else cp.truncated(keep)
+    phases: dict[str, object] = {"setup": time.perf_counter() - t0, "pairs_used": work.size}
+    lag_limit = None if limit is None else lagrangian_share * limit
+    lag = solve_lagrangian(work, time_limit_s=lag_limit, seed=options.seed, keep_per_demand=None)
+    phases["lagrangian"] = lag.total_s
+    selected = lag.selected
+    status, objective, bound, assignment = _finish(
+        data, selected, lag.bound, options.mip_gap, integral
+    )
+    run = PMedianRun(status, objective, bound, selected, assignment, lag, phases=phases)
+    if status is not Status.FEASIBLE or not run_mip:
+        return run
+    solver = get_backend(backend) if isinstance(backend, str) else backend
+    fixing, reduced = _fix(data, cp, lag.multipliers, objective, phases)
+    free_sites = int((~fixing.closed & ~fixing.opened).sum())
+    if free_sites > mip_share_sites * max(1, int(cp.allowed.sum())) and _left(deadline) > 1.0:
+        t1 = time.perf_counter()
+        selected, _, stats = window_search(
+            work, selected, solver, deadline, window_sites=window_sites, seed=options.seed
+        )
+        phases["windows"] = time.perf_counter() - t1
+        phases["windows_solved"] = stats.windows
+        phases["windows_improved"] = stats.improved
+        status, objective, bound, assignment = _finish(
+            data, selected, bound, options.mip_gap, integral
+        )
+        if status is not Status.FEASIBLE:
+            return _record(run, status, objective, bound, selected, assignment)
+        fixing, reduced = _fix(data, cp, lag.multipliers, objective, phases)
+        free_sites = int((~fixing.closed & ~fixing.opened).sum())
+    run.fixing = fixing
+    if _left(deadline) > 1.0:
+        if exact == "tree":
+            selected, bound = _tree(cp, fixing, lag, selected, objective, bound, deadline, run)
+        else:
+            selected, bound = _reduced_mip(
+                data, reduced, selected, objective, bound, solver, options, deadline, run
+            )
+    status, objective, bound, assignment = _finish(data, selected, bound, options.mip_gap, integral)
+    return _record(run, status, objective, bound, selected, assignment)
+
+
+def _tree(
+    cp: CostPairs,
+    fixing: Fixing,
+    lag: LagrangianResult,
+    selected: np.ndarray,
+    objective: float,
+    bound: float,
+    deadline: float | None,
+    run: PMedianRun,
+) -> tuple[np.ndarray, float]:
+    """Lagrangian branch-and-bound on the reduced pairs; the better selection and bound."""
+    reduced = replace(
+        cp,
+        rows=cp.rows[fixing.keep],
+        cols=cp.cols[fixing.keep],
+        cost=cp.cost[fixing.keep],
+        allowed=cp.allowed & ~fixing.closed,
+        required=cp.required | fixing.opened,
+    )
+    tree = lagrangian_branch_and_bound(
+        reduced, lag.multipliers, selected, objective, deadline=deadline, full=cp
+    )
+    run.phases["tree"] = tree.time_s
+    run.phases["tree_nodes"] = tree.nodes
+    run.mip_status = Status.OPTIMAL if tree.complete else Status.FEASIBLE
+    if tree.objective < objective:
+        selected = tree.selected
+    return selected, max(bound, tree.bound)
+
+
+def _left(deadline: float | None) -> float:
+    return math.inf if deadline is None else deadline - time.perf_counter()
+
+
+def _fix(
+    data: PMedianData,
+    cp: CostPairs,
+    lam: np.ndarray,
+    upper: float,
+    phases: dict[str, object],
+) -> tuple[Fixing, PMedianData]:
+    t1 = time.perf_counter()
+    fixing = reduced_cost_fixing(cp, lam, upper)
+    reduced = reduce_data(data, cp, fixing)
+    phases["fixing"] = time.perf_counter() - t1
+    phases["reduced_sites"] = int(data.n_sites - fixing.closed.sum())
+    phases["reduced_pairs"] = reduced.pairs.size
+    return fixing, reduced
+
+
+def _reduced_mip(
+    data: PMedianData,
+    reduced: PMedianData,
+    selected: np.ndarray,
+    objective: float,
+    bound: float,
+    solver: Backend,
+    options: SolveOptions,
+    deadline: float | None,
+    run: PMedianRun,
+) -> tuple[np.ndarray, float]:
+    """Solve the reduced MIP warm-started from ``selected``; the better selection and bound."""
+    t2 = time.perf_counter()
+    milp = pmedian.build_model(reduced, name="pmedian-reduced")
+    x0 = warm_start_vector(reduced, milp, selected)
+    run.phases["mip_build"] = time.perf_counter() - t2
+    left = None if deadline is None else max(1.0, deadline - time.perf_counter())
+    result = solver.solve(milp, replace(options, time_limit_s=left, warm_start=x0))
+    run.phases["mip"] = result.solve_s
+    run.phases["mip_message"] = result.message
+    run.mip_status = result.status
+    if result.status.has_solution and result.x is not None:
+        mip_sel = pmedian.decode(reduced, milp, result.x).selected
+        if pmedian.solution_cost(data, assign_nearest(data, mip_sel)) < objective:
+            selected = mip_sel
+    mip_bound = result.bound
+    if result.status is Status.OPTIMAL and math.isnan(mip_bound):
+        mip_bound = result.objective
+    if math.isfinite(mip_bound) and mip_bound > bound:
+        bound = mip_bound
+    if result.status is Status.INFEASIBLE:  # nothing at most UB beyond the incumbent: optimal
+        bound = objective
+    return selected, bound
+
+
+def _record(
+    run: PMedianRun,
+    status: Status,
+    objective: float,
+    bound: float,
+    selected: np.ndarray,
+    assignment: np.ndarray,
+) -> PMedianRun:
+    run.status, run.objective, run.bound = status, objective, bound
+    run.selected, run.assignment = selected, assignment
+    log.info(
+        "p-median: %s, objective %.10g, bound %.10g, gap %.3g (%s)",
+        status.value,
+        objective,
+        bound,
+        run.gap,
+        ", ".join(f"{k} {v:.2f} s" for k, v in run.phases.items() if isinstance(v, float)),
+    )
+    return run
+
+
+# --------------------------------------------------------------------------- window search
+
+
+@dataclass
+class WindowStats:
+    """What :func:`window_search` did."""
+
+    windows: int = 0
+    improved: int = 0
+    passes: int = 0
+    mip_s: float = 0.0
+    start_objective: float = math.nan
+    objective: float = math.nan
+
+
+def site_neighbours(cp: CostPairs, nearest: int = 8) -> sp.csr_matrix:
+    """Site adjacency: two sites are neighbours when one demand point has both among its
+    ``nearest`` cheapest pairs (a coordinate-free notion of "close", also for graph data)."""
+    order = np.lexsort((cp.cost, cp.rows))
+    rows_s = cp.rows[order]
+    starts = group_starts(rows_s)
+    counts = np.diff(np.r_[starts, rows_s.size])
+    rank = np.arange(rows_s.size) - np.repeat(starts, counts)
+    sel = order[rank < nearest]
+    r = sp.csr_matrix(
+        (np.ones(sel.size), (cp.rows[sel], cp.cols[sel])), shape=(cp.n_demand, cp.n_sites)
+    )
+    adj = (r.T @ r).tocsr()
+    adj.setdiag(0)
+    adj.eliminate_zeros()
+    return adj
+
+
+def _window_pairs(
+    cp: CostPairs, by_site: tuple[np.ndarray, np.ndarray], window: np.ndarray, outside: np.ndarray
+) -> Pairs | None:
+    """Pairs of the p-median on the sites of ``window``: the points they can serve for less
+    than ``outside`` (each point's cost at its nearest open site outside the window, or its
+    fallback), which stays available as a dummy site (index ``window.size``, to be required).
+    ``None`` when the window cannot serve any point better."""
+    order, starts = by_site
+    lo, hi = starts[window], starts[window + 1]
+    length = hi - lo
+    first = np.r_[0, np.cumsum(length)[:-1]]
+    idx = order[np.repeat(lo - first, length) + np.arange(int(length.sum()))]
+    rows, cost = cp.rows[idx], cp.cost[idx]
+    local_site = np.repeat(np.arange(window.size), length)
+    useful = cost < outside[rows]
+    rows, cost, local_site = rows[useful], cost[useful], local_site[useful]
+    if rows.size == 0:
+        return None
+    points, local_row = np.unique(rows, return_inverse=True)
+    k = points.size
+    all_rows = np.r_[local_row, np.arange(k)]
+    all_cols = np.r_[local_site, np.full(k, window.size)]
+    all_cost = np.r_[cost, outside[points]]
+    return Pairs.from_coo(all_rows, all_cols, all_cost, (k, window.size + 1))
+
+
+def window_search(
+    cp: CostPairs,
+    opened: np.ndarray,
+    backend: Backend,
+    deadline: float | None,
+    *,
+    window_sites: int = 100,
+    sub_time_s: float = 10.0,
+    seed: int = 0,
+    adjacency: sp.csr_matrix | None = None,
+) -> tuple[np.ndarray, float, WindowStats]:
+    """Improve a solution by solving p-median sub-MIPs on windows of neighbouring sites.
+
+    A window is the ``window_sites`` sites nearest (breadth-first in :func:`site_neighbours`)
+    to a seed site; its open sites are re-chosen optimally (their count kept) for the points
+    they can serve, every other site staying as it is. Windows are seeded at the open sites in
+    random order; after a pass with an improvement a swap local search rebalances the sites
+    between windows, and passes repeat until none improves or the deadline.
+
+    Returns
+    -------
+    opened, objective, stats
+    """
+    from scipy.sparse.csgraph import breadth_first_order
+
+    rng = np.random.default_rng(seed)
+    opened = opened.copy()
+    adj = site_neighbours(cp) if adjacency is None else adjacency
+    order = np.argsort(cp.cols, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(cp.cols, minlength=cp.n_sites))]
+    obj = cp.objective(opened)
+    stats = WindowStats(start_objective=obj, objective=obj)
+    free = cp.allowed & ~cp.required
+    while deadline is None or time.perf_counter() < deadline:
+        stats.passes += 1
+        improved_pass = False
+        seen = np.zeros(cp.n_sites, dtype=bool)
+        for s in rng.permutation(np.flatnonzero(opened & free)):
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            if seen[s] or not opened[s]:
+                continue
+            ball = breadth_first_order(adj, int(s), directed=False, return_predecessors=False)
+            window = np.sort(ball[free[ball]][:window_sites])
+            count = int(opened[window].sum())
+            seen[window[opened[window]]] = True
+            if count == 0 or count == window.size:
+                continue
+            rest = opened.copy()
+            rest[window] = False
+            outside, _, _ = best_two(cp, rest)
+            pairs = _window_pairs(cp, (order, starts), window, outside)
+            if pairs is None:
+                continue
+            data = PMedianData.from_arrays(pairs, count + 1, required=[window.size])
+            milp = build_model(data, name="pmedian-window")
+            current = np.r_[opened[window], True]
+            x0 = warm_start_vector(data, milp, current)
+            left = sub_time_s
+            if deadline is not None:
+                left = min(sub_time_s, deadline - time.perf_counter())
+            if left <= 0.05:
+                break
+            res = backend.solve(milp, SolveOptions(time_limit_s=left, warm_start=x0, threads=1))
+            stats.windows += 1
+            stats.mip_s += res.solve_s
+            if not res.status.has_solution or res.x is None:
+                continue
+            chosen = res.x[milp.blocks["open"]][: window.size] > 0.5
+            trial = rest.copy()
+            trial[window] = chosen
+            new = cp.objective(trial)
+            if new < obj - 1e-9 * max(1.0, abs(obj)):
+                opened, obj = trial, new
+                stats.improved += 1
+                improved_pass = True
+        if not improved_pass:
+            break
+        opened, obj, _ = local_search(cp, opened, deadline)
+    stats.objective = obj
+    log.info(
+        "window search: %.10g -> %.10g, %d windows (%d improved), %d passes, MIP %.2f s",
+        stats.start_objective,
+        obj,
+        stats.windows,
+        stats.improved,
+        stats.passes,
+        stats.mip_s,
+    )
+    return opened, obj, stats
