@@ -58,6 +58,9 @@ from optimizer.models.pmedian import PMedianData, build_model
 
 log = logging.getLogger(__name__)
 
+TIME_PHASES = ("setup", "lagrangian", "fixing", "windows", "mip_build", "mip", "tree")
+"""Keys of :attr:`PMedianRun.phases` that hold seconds."""
+
 __all__ = ["PMedianRun", "WindowStats", "reduce_data", "solve_pmedian", "window_search"]
 
 
@@ -209,6 +212,10 @@ def solve_pmedian(
     lag_limit = None if limit is None else lagrangian_share * limit
     lag = solve_lagrangian(work, time_limit_s=lag_limit, seed=options.seed, keep_per_demand=None)
     phases["lagrangian"] = lag.total_s
+    phases["heuristic_objective"] = lag.heuristic_objective
+    phases["lagrangian_upper"] = lag.objective
+    phases["lagrangian_bound"] = lag.bound
+    phases["lagrangian_iterations"] = lag.iterations
     selected = lag.selected
     status, objective, bound, assignment = _finish(
         data, selected, lag.bound, options.mip_gap, integral
@@ -347,7 +354,7 @@ def _record(
         objective,
         bound,
         run.gap,
-        ", ".join(f"{k} {v:.2f} s" for k, v in run.phases.items() if isinstance(v, float)),
+        ", ".join(f"{k} {run.phases[k]:.2f} s" for k in TIME_PHASES if k in run.phases),
     )
     return run
 
@@ -428,7 +435,8 @@ def window_search(
     to a seed site; its open sites are re-chosen optimally (their count kept) for the points
     they can serve, every other site staying as it is. Windows are seeded at the open sites in
     random order; after a pass with an improvement a swap local search rebalances the sites
-    between windows, and passes repeat until none improves or the deadline.
+    between windows; a pass without one makes the windows 1.5 times larger. Passes repeat
+    until the deadline or until a window holding every free site brings nothing.
 
     Returns
     -------
@@ -448,8 +456,10 @@ def window_search(
         stats.passes += 1
         improved_pass = False
         seen = np.zeros(cp.n_sites, dtype=bool)
+        stopped = False
         for s in rng.permutation(np.flatnonzero(opened & free)):
             if deadline is not None and time.perf_counter() >= deadline:
+                stopped = True
                 break
             if seen[s] or not opened[s]:
                 continue
@@ -473,6 +483,7 @@ def window_search(
             if deadline is not None:
                 left = min(sub_time_s, deadline - time.perf_counter())
             if left <= 0.05:
+                stopped = True
                 break
             res = backend.solve(milp, SolveOptions(time_limit_s=left, warm_start=x0, threads=1))
             stats.windows += 1
@@ -487,9 +498,22 @@ def window_search(
                 opened, obj = trial, new
                 stats.improved += 1
                 improved_pass = True
-        if not improved_pass:
+        log.debug(
+            "window pass %d (%d sites): %.10g after %d windows",
+            stats.passes,
+            window_sites,
+            obj,
+            stats.windows,
+        )
+        if improved_pass:
+            opened, obj, _ = local_search(cp, opened, deadline)
+        if stopped:
             break
-        opened, obj, _ = local_search(cp, opened, deadline)
+        if improved_pass:
+            continue
+        if window_sites >= int(free.sum()):
+            break  # one window held every free site: nothing left to try
+        window_sites = math.ceil(1.5 * window_sites)  # stuck: look wider
     stats.objective = obj
     log.info(
         "window search: %.10g -> %.10g, %d windows (%d improved), %d passes, MIP %.2f s",
