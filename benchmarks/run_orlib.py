@@ -1,4 +1,5 @@
-"""OR-Library p-median (pmed1-pmed40) and set covering (scp4x-scpd, scpnre-scpnrh) runs.
+"""OR-Library p-median (pmed1-pmed40), set covering (scp4x-scpd, scpnre-scpnrh) and capacitated
+p-median (Osman-Christofides pmedcap01-20, Lorena-Senne SJC1-SJC4b) runs.
 
 ::
 
@@ -6,12 +7,13 @@
     .venv/bin/python benchmarks/run_orlib.py --suite pmed         # one suite
     .venv/bin/python benchmarks/run_orlib.py --report-only        # rebuild orlib.md
     .venv/bin/python benchmarks/run_orlib.py --suite scp --model lscp-warm   # another model
+    .venv/bin/python benchmarks/run_orlib.py --suite cpmp-oc      # capacitated p-median
 
 Rows are kept per (instance, backend, model): a run with ``--model`` adds its rows beside the
 plain model's, and the report shows each configuration and, for set covering, a side-by-side
 comparison.
 
-Writes ``benchmarks/results/orlib_pmed.csv`` and ``orlib_scp.csv`` (rewritten atomically after
+Writes ``benchmarks/results/orlib_<suite>.csv`` (rewritten atomically after
 every instance, so an interrupted run keeps what finished) and ``orlib.md`` (machine, versions,
 command, per-instance tables, counts). A time-limit stop is FEASIBLE with its gap, never
 OPTIMAL; ``peak_rss_mb`` is the process's peak so far (monotone over a run).
@@ -41,7 +43,9 @@ SCP = (
     + [f"scp{c}{k}" for c in "abcd" for k in range(1, 6)]
     + [f"scpnr{c}{k}" for c in "efgh" for k in range(1, 6)]
 )
-INSTANCES = {"pmed": PMED, "scp": SCP}
+CPMP_OC = [f"pmedcap{k:02d}" for k in range(1, 21)]
+CPMP_LS = ["SJC1", "SJC2", "SJC3a", "SJC3b", "SJC4a", "SJC4b"]
+INSTANCES = {"pmed": PMED, "scp": SCP, "cpmp-oc": CPMP_OC, "cpmp-ls": CPMP_LS}
 log = logging.getLogger("run_orlib")
 
 
@@ -49,7 +53,7 @@ def csv_path(suite: str) -> Path:
     return RESULTS / f"orlib_{suite}.csv"
 
 
-DEFAULT_MODEL = {"pmed": "pmedian", "scp": "lscp"}
+DEFAULT_MODEL = {"pmed": "pmedian", "scp": "lscp", "cpmp-oc": "cpmedian", "cpmp-ls": "cpmedian"}
 
 
 def _read(suite: str) -> pd.DataFrame:

@@ -469,8 +469,10 @@ def lscp_lns(
     reduced cost and the rest is solved by ``backend`` (warm-started with the incumbent's part,
     ``sub_limit_s`` at most). A completion of equal cost is accepted too (a plateau move).
     A share ``repair_share`` of the rounds are instead batches of fast *greedy-repair* moves:
-    close a few random sites of the incumbent, re-cover with the randomised greedy (cost per
-    newly covered row), drop redundant sites, keep the result when it costs no more.
+    close a few random sites, re-cover with the randomised greedy (cost per newly covered
+    row), drop redundant sites; the moves form a simulated-annealing walk (a dearer cover is
+    taken with probability ``exp(-increase / T)``, ``T`` falling linearly from the mean cost
+    of an open site to 0 over the time limit; the walk returns to the best cover now and then).
     The search ends at the time limit, when the cover reaches ``lower`` (a known bound) or
     when ``stop()`` turns true.
     """
@@ -480,6 +482,8 @@ def lscp_lns(
     m, n, c = cov.m, cov.n, cov.cost
     x = remove_redundant(cov, np.asarray(start, dtype=bool))
     ub = float(c[x].sum())
+    walk = _Walk(x, ub, x, ub)
+    temp0 = ub / max(1, int(x.sum()))  # the mean cost of an open site
     integral = _is_integral(c)
     delta = 1.0 if integral else 0.0
     rng = np.random.default_rng(seed)
@@ -491,10 +495,13 @@ def lscp_lns(
             break
         rounds += 1
         if rng.random() < repair_share:
-            x2, v2 = _repair_moves(cov, x, rng, deadline)
-            if v2 < ub - 1e-9 * max(1.0, ub):
+            left = max(0.0, (deadline - time.perf_counter()) / time_limit_s)
+            if rng.random() < 0.2:  # back to the best now and then
+                walk.x, walk.value = x, ub
+            _repair_moves(cov, walk, rng, deadline, temp0 * left)
+            if walk.best < ub - 1e-9 * max(1.0, ub):
+                x, ub = walk.best_x, walk.best
                 improved += 1
-            x, ub = x2, v2
             continue
         kept = _destroy(cov, x, u0, cr0, rng, keep_share)
         rows = np.flatnonzero(cov.count(kept) == 0)
@@ -548,6 +555,7 @@ def lscp_lns(
             ub, x = value, cand
             improved += 1
             log.debug("lscp lns: %.10g after %d rounds", ub, rounds)
+            walk.x, walk.value, walk.best_x, walk.best = x, ub, x, ub
         elif value <= ub + 1e-9 * max(1.0, ub):
             x = cand
     out = LnsResult(x, ub, rounds, improved, time.perf_counter() - t0)
@@ -563,18 +571,30 @@ def lscp_lns(
     return out
 
 
+@dataclass
+class _Walk:
+    """The annealing walk of the greedy-repair moves: where it stands and the best it saw."""
+
+    x: np.ndarray
+    value: float
+    best_x: np.ndarray
+    best: float
+
+
 def _repair_moves(
     cov: _Cover,
-    x: np.ndarray,
+    walk: _Walk,
     rng: np.random.Generator,
     deadline: float,
+    temperature: float,
     moves: int = 100,
     noise: float = 0.5,
-) -> tuple[np.ndarray, float]:
-    """Up to ``moves`` greedy-repair moves from ``x`` (see :func:`lscp_lns`); the best cover
-    and its cost (ties move the incumbent: a plateau walk)."""
+) -> None:
+    """Up to ``moves`` greedy-repair moves (see :func:`lscp_lns`) from where ``walk`` stands:
+    a cover costing no more is always taken, a dearer one with probability
+    ``exp(-increase / temperature)`` (simulated annealing); the best cover seen is kept."""
     c = cov.cost
-    best = float(c[x].sum())
+    x, value = walk.x, walk.value
     for _ in range(moves):
         if time.perf_counter() >= deadline:
             break
@@ -586,9 +606,14 @@ def _repair_moves(
         y[_greedy_order(cov, None, y, rng, noise)] = True
         y = remove_redundant(cov, y)
         v = float(c[y].sum())
-        if v <= best + 1e-9 * max(1.0, best):
-            x, best = y, min(best, v)
-    return x, best
+        rise = v - value
+        if rise <= 1e-9 * max(1.0, value) or (
+            temperature > 0 and rng.random() < math.exp(-rise / temperature)
+        ):
+            x, value = y, v
+            if v < walk.best - 1e-9 * max(1.0, walk.best):
+                walk.best_x, walk.best = y, v
+    walk.x, walk.value = x, value
 
 
 def _destroy(
@@ -1072,7 +1097,9 @@ def mclp_lns(
             a[rows][:, fcols],
             w[rows],
             c[fcols],
-            None if problem.p is None else k_sub + (0 if problem.p_exact else k_left),
+            None
+            if problem.p is None
+            else min(fcols.size, k_sub + (0 if problem.p_exact else k_left)),
             problem.p_exact,
             None if problem.budget is None else float(c[fcols][y[fcols]].sum()) + b_left,
         )

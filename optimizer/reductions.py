@@ -68,7 +68,7 @@ __all__ = [
     "reduce_mclp",
 ]
 
-MAX_WORK = 60_000_000
+MAX_WORK = 20_000_000
 """Default cap on the multiply-adds of one containment product (about a second)."""
 
 _CHUNK_NNZ = 4_000_000
