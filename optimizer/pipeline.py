@@ -20,7 +20,7 @@ from optimizer.errors import InfeasibleError, SolverError, preview_ids
 from optimizer.inputs import Inputs, file_sha256, read_inputs
 from optimizer.instance import PlanningInstance, build_instance
 from optimizer.models import planning
-from optimizer.models.planning import Objective, PlanningData, PlanningOutcome
+from optimizer.models.planning import Objective, PlanningData, PlanningOutcome, PlanningSolution
 from optimizer.outputs import staged_run, write_csv, write_json
 from optimizer.plan import Plan, make_plan
 from optimizer.runs import record_run, run_parameters
@@ -241,6 +241,7 @@ def solve_plan(
     backend: Backend,
     options: SolveOptions,
     name: str = "plan",
+    start: PlanningSolution | None = None,
 ) -> SolvedPlan:
     """Solve the scenario's objective; explain or fall back when it cannot be met.
 
@@ -248,13 +249,15 @@ def solve_plan(
     not allow it, the plan serves the most within them (and says what full service costs); if
     floor areas and sizes do not allow it, the plan serves the most, then at least cost.
     Coverage targets that cannot be met raise :class:`InfeasibleError` with the cheapest cost of
-    each target against its budget.
+    each target against its budget. ``start`` (a plan for the same places, e.g. the previous
+    budget's in a sweep) warm-starts the first solve when it fits the model's layout.
     """
     phased = data.n_periods > 1
+    x0 = None if start is None else planning.encode(data, start)
     if model.objective == "max_coverage":
         objs = _objectives(model, "coverage")
         out = planning.solve(
-            data, objs, backend, options, name=f"{name}:max_coverage", tiebreak="cost"
+            data, objs, backend, options, name=f"{name}:max_coverage", tiebreak="cost", start=x0
         )
         if out.result.status is Status.INFEASIBLE:
             raise InfeasibleError(diagnose_targets(data, backend, options))
@@ -270,6 +273,7 @@ def solve_plan(
         must_cover=True,
         name=f"{name}:min_cost_cover",
         tiebreak=tiebreak,
+        start=x0,
     )
     if out.result.status is not Status.INFEASIBLE:
         return SolvedPlan(out, objs, tiebreak, True, data)

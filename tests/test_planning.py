@@ -22,7 +22,7 @@ from optimizer.errors import InfeasibleError
 from optimizer.inputs import read_inputs
 from optimizer.instance import build_instance
 from optimizer.models import planning
-from optimizer.pipeline import run_plan
+from optimizer.pipeline import planning_data, run_plan
 from optimizer.scenario import load_scenario
 from tests.helpers import blocks_frame, sites_frame, write_scenario
 
@@ -239,3 +239,29 @@ def test_a_converted_site_without_facilities_is_dropped(tmp_path: Path) -> None:
     sol = planning.decode(data, milp, x)
     assert not sol.opened.any()
     assert planning.spending(data, sol).sum() == 0.0
+
+
+def test_a_plan_encodes_back_to_a_feasible_start(tmp_path: Path) -> None:
+    # encode() inverts decode(): the plan's columns satisfy the model, cost what the plan
+    # spends, and warm-start a larger budget's solve (a sweep's next step) to its optimum.
+    scenario = load_scenario(_phased(tmp_path, [2026, 2026]))
+    inputs = read_inputs(scenario)
+    inst = build_instance(inputs, scenario.catalog, make_engine(scenario.distances, inputs))
+    data = planning_data(inst, scenario.model)
+    out = planning.solve(data, ["coverage"], HIGHS, EXACT)
+    assert out.solution is not None
+    x = planning.encode(data, out.solution)
+    assert x is not None
+    assert out.milp.max_violation(x) <= 1e-7
+    assert out.milp.objective_value(x) == pytest.approx(
+        planning.spending(data, out.solution).sum()
+    )
+    assert data.budgets is not None
+    richer = data.with_changes(budgets=data.budgets * 2)
+    warm = planning.solve(richer, ["coverage"], HIGHS, EXACT, start=x)
+    cold = planning.solve(richer, ["coverage"], HIGHS, EXACT)
+    assert warm.result.status is Status.OPTIMAL
+    assert warm.result.objective == pytest.approx(cold.result.objective, rel=1e-9)
+    assert warm.result.objective > out.result.objective
+    other = planning.from_instance(inst)  # one period: another layout
+    assert planning.encode(other, out.solution) is None

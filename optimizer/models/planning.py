@@ -700,6 +700,41 @@ def decode(data: PlanningData, milp: MILP, x: np.ndarray) -> PlanningSolution:
     return PlanningSolution(open_period, built, area, serve, serve_ex)
 
 
+def encode(data: PlanningData, sol: PlanningSolution) -> np.ndarray | None:
+    """The model's column vector of a plan (the inverse of :func:`decode`), to warm-start a
+    solve; ``None`` when the plan was made for another layout (other sites, pairs or years).
+
+    A plan for the same places under a smaller budget is feasible under a larger one, so a
+    budget sweep can start each solve from the previous budget's plan.
+    """
+    lay = Layout.of(data)
+    K, S = data.n_periods, data.n_sites
+    if sol.open_period.shape != (S,) or int(sol.open_period.max(initial=-1)) >= K:
+        return None
+    x = np.zeros(lay.n)
+    opened = np.flatnonzero(sol.opened)
+    x[lay.y(sol.open_period[opened], opened)] = 1.0
+    for i, t in enumerate(data.types):
+        serve, serve_ex = sol.serve.get(t.key), sol.serve_existing.get(t.key)
+        if (
+            t.key not in sol.built
+            or serve is None
+            or serve_ex is None
+            or serve.shape != (K, t.n_p)
+            or serve_ex.shape != (K, t.n_q)
+        ):
+            return None
+        e = np.flatnonzero(sol.built[t.key][t.sites])
+        k = sol.open_period[t.sites[e]]
+        if (k < 0).any():
+            return None
+        x[lay.x0[i] + k * t.n_e + e] = 1.0
+        x[lay.a0[i] + k * t.n_e + e] = sol.area[t.key][t.sites[e]]
+        x[lay.z0[i] : lay.z0[i] + K * t.n_p] = serve.ravel()
+        x[lay.q0[i] : lay.q0[i] + K * t.n_q] = serve_ex.ravel()
+    return x
+
+
 def served_share(data: PlanningData, sol: PlanningSolution) -> dict[str, np.ndarray]:
     """Served share of each block's need, per type and year: ``(n_periods, n_blocks)``."""
     out = {}
@@ -759,6 +794,7 @@ def solve(
     name: str = "planning",
     reassign: bool = True,
     tiebreak: Objective | None = None,
+    start: np.ndarray | None = None,
 ) -> PlanningOutcome:
     """Solve lexicographically over ``objectives``; then, with the build decisions fixed,
     re-assign blocks (coverage kept, walk minimised, existing facilities first).
@@ -768,6 +804,7 @@ def solve(
     ``tiebreak`` adds a second objective to the first phase at a weight too small to trade
     against the primary one (:func:`tiebreak_weight`), so that among plans of equal primary
     value the solver prefers the cheaper (or earlier-covering) one without a second MIP.
+    ``start`` (a column vector, see :func:`encode`) warm-starts the first phase.
     """
     t0 = time.perf_counter()
     base = build_model(data, must_cover=must_cover, name=name)
@@ -786,7 +823,8 @@ def solve(
             sign = 1.0 if OBJECTIVE_SENSE[kind] == OBJECTIVE_SENSE[tiebreak] else -1.0
             c_solve = c + sign * tiebreak_weight(data, kind, tiebreak) * c2
         m = with_objective(model, c_solve, OBJECTIVE_SENSE[kind], f"{name}:{kind}")
-        opts = options if x_best is None else replace(options, warm_start=x_best)
+        warm = start if x_best is None else x_best
+        opts = options if warm is None else replace(options, warm_start=warm)
         res = backend.solve(m, opts)
         res.build_s = build_s if i == 0 else 0.0
         phases.append((kind, res))
