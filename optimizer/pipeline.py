@@ -21,7 +21,7 @@ from optimizer.inputs import Inputs, file_sha256, read_inputs
 from optimizer.instance import PlanningInstance, build_instance
 from optimizer.models import planning
 from optimizer.models.planning import Objective, PlanningData, PlanningOutcome, PlanningSolution
-from optimizer.outputs import staged_run, write_csv, write_json
+from optimizer.outputs import atomic_write, staged_run, write_csv, write_json
 from optimizer.plan import Plan, make_plan
 from optimizer.runs import record_run, run_parameters
 from optimizer.scenario import ModelSettings, Scenario, load_scenario
@@ -39,7 +39,11 @@ MODEL_LABELS = {
 
 @dataclass
 class PlanRun:
-    """Everything a planning run produced (kept in memory for tests and the CLI)."""
+    """Everything a planning run produced (kept in memory for tests, the CLI and sweeps).
+
+    ``solution`` is the plan's decision arrays (see :func:`optimizer.models.planning.decode`);
+    a later run on the same places can start from it (``start`` of :func:`plan_scenario`).
+    """
 
     scenario: Scenario
     inputs: Inputs
@@ -50,6 +54,20 @@ class PlanRun:
     summary: dict[str, Any]
     out_dir: Path | None
     timings: dict[str, float] = field(default_factory=dict)
+    solution: PlanningSolution | None = None
+
+
+@dataclass
+class Prepared:
+    """A scenario's inputs and instance (blocks, sites, distances), reusable by every run that
+    changes only the ``model`` settings (budgets, years, targets, priorities) or the solver."""
+
+    inputs: Inputs
+    instance: PlanningInstance
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+SOLUTION_FILE = "solution.npz"
 
 
 def default_out_dir(scenario: Scenario) -> Path:
@@ -76,18 +94,81 @@ def run_plan(
     InfeasibleError, SolverError
         When no plan can be produced; the message says why.
     """
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     scenario = load_scenario(scenario_path)
+    load_s = time.perf_counter() - t0
+    prepared = prepare(scenario)
+    prepared.timings["inputs_s"] += load_s
+    return plan_scenario(
+        scenario,
+        out_dir=out_dir,
+        solver=solver,
+        time_limit_s=time_limit_s,
+        write=write,
+        lang=lang,
+        prepared=prepared,
+    )
+
+
+def prepare(scenario: Scenario) -> Prepared:
+    """Read and check the scenario's inputs and compute walking distances (the instance)."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
     inputs = read_inputs(scenario)
     timings["inputs_s"] = time.perf_counter() - t0
-
     t0 = time.perf_counter()
     engine = make_engine(scenario.distances, inputs)
     inputs.file_hashes.update(distance_source_hashes(scenario))
     instance = build_instance(inputs, scenario.catalog, engine)
     timings["distances_s"] = time.perf_counter() - t0
     _log_uncoverable(instance)
+    return Prepared(inputs, instance, timings)
+
+
+def plan_scenario(
+    scenario: Scenario,
+    out_dir: str | Path | None = None,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    write: bool = True,
+    lang: str = "zh",
+    *,
+    prepared: Prepared | None = None,
+    start: PlanningSolution | None = None,
+    extra_summary: dict[str, Any] | None = None,
+    parameters: dict[str, Any] | None = None,
+    catalogue: Path | None = None,
+    save_solution: bool = False,
+) -> PlanRun:
+    """Plan a loaded scenario and (by default) write its outputs to ``out_dir``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The validated scenario (e.g. from :func:`~optimizer.scenario.load_scenario`).
+    out_dir, solver, time_limit_s, write, lang
+        As for :func:`run_plan`.
+    prepared : Prepared, optional
+        The scenario's inputs and instance from :func:`prepare` (computed when not given);
+        runs that differ only in their ``model`` settings may share one.
+    start : PlanningSolution, optional
+        A plan for the same places (e.g. the previous budget's in a sweep) that warm-starts
+        the solver; ignored when it does not fit the model's layout.
+    extra_summary : dict, optional
+        Keys added to ``summary.json`` (a sweep records its scenario key there).
+    parameters : dict, optional
+        Keys added to the run's parameters in the run catalogue.
+    catalogue : Path, optional
+        The run catalogue to record the run in (default: beside ``out_dir``).
+    save_solution : bool
+        Also write ``solution.npz`` (the plan's decision arrays, see :func:`save_solution`).
+
+    ``summary.json`` is written last, after every other file is in place: a folder with a
+    ``summary.json`` holds a complete run.
+    """
+    prepared = prepared if prepared is not None else prepare(scenario)
+    inputs, instance = prepared.inputs, prepared.instance
+    timings: dict[str, float] = dict(prepared.timings)
 
     settings = scenario.solver
     options = SolveOptions(
@@ -99,7 +180,7 @@ def run_plan(
     backend = get_backend(solver or settings.name)
     data = planning_data(instance, scenario.model)
     t0 = time.perf_counter()
-    solved = solve_plan(data, scenario.model, backend, options, name=scenario.name)
+    solved = solve_plan(data, scenario.model, backend, options, name=scenario.name, start=start)
     timings["optimise_s"] = time.perf_counter() - t0
     outcome, result = solved.outcome, solved.outcome.result
     log.info(
@@ -158,19 +239,22 @@ def run_plan(
             "sites_with_several_types": int(
                 (np.sum([b.astype(int) for b in sol.built.values()], axis=0) >= 2).sum()
             ),
+            "warm_start": start is not None,
         }
     )
+    summary.update(extra_summary or {})
     target = Path(out_dir) if out_dir is not None else default_out_dir(scenario)
     if write:
         with staged_run(target) as stage:
             write_csv(stage / "construction_list.csv", plan.construction_list)
             write_csv(stage / "coverage.csv", plan.coverage)
-            write_json(stage / "summary.json", summary)
+            if save_solution:
+                write_solution(stage / SOLUTION_FILE, sol)
             write_deliverables(stage, scenario, inputs, plan, summary, lang=lang)
+        write_json(target / "summary.json", summary)  # last: the folder is complete
         log.info("outputs written to %s", target)
-        record_run(
-            summary, target, scenario.path, run_parameters(scenario, solver, time_limit_s, lang)
-        )
+        params = run_parameters(scenario, solver, time_limit_s, lang) | (parameters or {})
+        record_run(summary, target, scenario.path, params, catalogue=catalogue)
     return PlanRun(
         scenario=scenario,
         inputs=inputs,
@@ -181,6 +265,40 @@ def run_plan(
         summary=summary,
         out_dir=target if write else None,
         timings=timings,
+        solution=sol,
+    )
+
+
+def write_solution(path: Path, sol: PlanningSolution) -> Path:
+    """Write a plan's decision arrays as ``.npz`` (atomically), for :func:`read_solution`."""
+    arrays: dict[str, np.ndarray] = {"open_period": sol.open_period}
+    for name in ("built", "area", "serve", "serve_existing"):
+        for key, value in getattr(sol, name).items():
+            arrays[f"{name}/{key}"] = value
+
+    def write(p: Path) -> None:
+        with p.open("wb") as fh:
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+
+    return atomic_write(path, write)
+
+
+def read_solution(path: Path) -> PlanningSolution:
+    """The plan written by :func:`write_solution` (exactly: float64 arrays round-trip)."""
+    parts: dict[str, dict[str, np.ndarray]] = {
+        "built": {},
+        "area": {},
+        "serve": {},
+        "serve_existing": {},
+    }
+    with np.load(path) as z:
+        open_period = z["open_period"]
+        for name in z.files:
+            kind, _, key = name.partition("/")
+            if key:
+                parts[kind][key] = z[name]
+    return PlanningSolution(
+        open_period, parts["built"], parts["area"], parts["serve"], parts["serve_existing"]
     )
 
 
@@ -257,7 +375,14 @@ def solve_plan(
     if model.objective == "max_coverage":
         objs = _objectives(model, "coverage")
         out = planning.solve(
-            data, objs, backend, options, name=f"{name}:max_coverage", tiebreak="cost", start=x0
+            data,
+            objs,
+            backend,
+            options,
+            name=f"{name}:max_coverage",
+            tiebreak="cost",
+            start=x0,
+            myopic=phased,
         )
         if out.result.status is Status.INFEASIBLE:
             raise InfeasibleError(diagnose_targets(data, backend, options))
