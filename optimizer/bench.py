@@ -25,6 +25,7 @@ suite        instances                                      model
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib.metadata
 import logging
 import math
@@ -87,14 +88,118 @@ def _load_cpmp(reader: Callable[[str], benchdata.CpmpInstance]) -> Callable[[str
     return load
 
 
+def _load_tsplib(name: str) -> Loaded:
+    stem, _, p = name.rpartition("-p")
+    inst = benchdata.read_tsplib(stem)
+    return Loaded("pmedian", inst.data(int(p)), inst.n, inst.n, float(p), math.nan, math.nan)
+
+
+# ------------------------------------------------------------------ generated suites
+
+SIZES: dict[str, dict[str, tuple[int, int]]] = {
+    "random": {
+        "XS": (300, 60),
+        "S": (1_000, 200),
+        "M": (5_000, 1_000),
+        "L": (10_000, 2_000),
+        "XL": (20_000, 4_000),
+    },
+    "city": {
+        "XS": (1_000, 400),
+        "S": (5_000, 2_000),
+        "M": (20_000, 5_000),
+        "L": (50_000, 10_000),
+        "XL": (100_000, 20_000),
+    },
+}
+"""Generated suites: (demand points, candidate sites) per size. ``XS`` is for quick tests."""
+RADIUS_M = {"random": 800.0, "city": 300.0}
+GENERATED_FAMILIES = ("lscp", "mclp", "pmedian")
+GENERATED_SEED = 0
+UNSERVED_FACTOR = 2.0
+
+
+def generated_p(kind: str, n_demand: int, n_sites: int) -> int:
+    """The p of MCLP and p-median on a generated instance: random 50 (a quarter of the sites
+    at most, 100 at L, 200 at XL: one per 20 sites), city one facility per 25 blocks."""
+    if kind == "random":
+        return max(50, n_sites // 20) if n_sites >= 1_000 else min(50, n_sites // 4)
+    return max(1, n_demand // 25)
+
+
+@functools.lru_cache(maxsize=2)
+def _points(kind: str, size: str, seed: int) -> Any:
+    from optimizer.generators import city_like, random_uniform
+
+    n, m = SIZES[kind][size]
+    return random_uniform(n, m, seed=seed) if kind == "random" else city_like(n, m, seed=seed)
+
+
+def generated_data(kind: str, size: str, family: str, seed: int = GENERATED_SEED) -> Loaded:
+    """One generated instance as model data (see :data:`SIZES` and the module docstring)."""
+    from optimizer.classic import LscpData
+    from optimizer.models.mclp import MclpData
+    from optimizer.models.pmedian import PMedianData
+
+    prob = _points(kind, size, seed)
+    radius = RADIUS_M[kind]
+    n, m = prob.n_demand, prob.n_sites
+    p = generated_p(kind, n, m)
+    if family == "lscp":
+        reach = prob.reach(radius)
+        coverable = np.diff(reach.indptr) > 0
+        data: Any = LscpData.from_arrays(reach[coverable], np.ones(m))
+        return Loaded("lscp", data, int(coverable.sum()), m, math.nan, math.nan, math.nan)
+    if family == "mclp":
+        data = MclpData.from_arrays(prob.reach(radius), prob.weight, p)
+        return Loaded("mclp", data, n, m, float(p), math.nan, math.nan)
+    if kind == "random":
+        data = PMedianData.from_arrays(prob.pairs(None), p, prob.weight)
+    else:
+        data = PMedianData.from_arrays(
+            prob.pairs(radius),
+            p,
+            prob.weight,
+            max_distance=radius,
+            unserved_penalty=UNSERVED_FACTOR * radius,
+        )
+    return Loaded("pmedian", data, n, m, float(p), math.nan, math.nan)
+
+
+def _load_generated(kind: str) -> Callable[[str], Loaded]:
+    def load(name: str) -> Loaded:
+        _, size, family = name.split("-")
+        return generated_data(kind, size, family)
+
+    return load
+
+
+def _generated_names(kind: str) -> Callable[[], list[str]]:
+    def names() -> list[str]:
+        return [f"{kind}-{s}-{f}" for s in SIZES[kind] for f in GENERATED_FAMILIES]
+
+    return names
+
+
+def _tsplib_names() -> list[str]:
+    folder = benchdata.benchmarks_dir() / "tsplib"
+    stems = sorted((p.stem for p in folder.glob("*.tsp")), key=_natural_key)
+    return [f"{s}-p{p}" for s in stems for p in TSPLIB_P]
+
+
+TSPLIB_P = (5, 10, 20, 50, 100, 200, 500)
+
+
 @dataclass(frozen=True)
 class Suite:
-    """A benchmark family: its folder, file suffix and loader."""
+    """A benchmark family: its folder, file suffix and loader (or, for generated and derived
+    suites, the function listing its instance names)."""
 
     folder: str
     suffix: str
     load: Callable[[str], Loaded]
     exclude: tuple[str, ...] = ()
+    names: Callable[[], list[str]] | None = None
 
 
 SUITES: dict[str, Suite] = {
@@ -104,6 +209,9 @@ SUITES: dict[str, Suite] = {
         "cpmp-osman-christofides", ".txt", _load_cpmp(benchdata.read_osman_christofides)
     ),
     "cpmp-ls": Suite("cpmp-lorena-senne", ".dat", _load_cpmp(benchdata.read_lorena_senne)),
+    "tsplib": Suite("tsplib", ".tsp", _load_tsplib, names=_tsplib_names),
+    "random": Suite("", "", _load_generated("random"), names=_generated_names("random")),
+    "city": Suite("", "", _load_generated("city"), names=_generated_names("city")),
 }
 
 
@@ -114,6 +222,8 @@ def _natural_key(name: str) -> list[Any]:
 def suite_instances(suite: str) -> list[str]:
     """Every instance name of ``suite`` found in the benchmark folder, in natural order."""
     spec = _suite(suite)
+    if spec.names is not None:
+        return spec.names()
     folder = benchdata.benchmarks_dir() / spec.folder
     names = [p.stem for p in folder.glob(f"*{spec.suffix}")] if folder.is_dir() else []
     names = [n for n in names if not any(fnmatch.fnmatchcase(n, x) for x in spec.exclude)]
@@ -169,7 +279,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "machine": platform.node(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": _cpu_name(),
         "cores": os.cpu_count(),
         "memory_gb": round(mem_gb, 1),
         "python": sys.version.split()[0],
@@ -179,6 +289,18 @@ def machine_info() -> dict[str, Any]:
         "highspy": _version("highspy"),
         "ortools": _version("ortools"),
     }
+
+
+def _cpu_name() -> str:
+    """The CPU model from ``/proc/cpuinfo`` where there is one, else the platform's word."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def peak_rss_mb() -> float:
@@ -399,6 +521,457 @@ def markdown_table(df: pd.DataFrame) -> str:
         "solve_s",
         "peak_rss_mb",
     ]
+    cols = [c for c in cols if c in df.columns]
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        out.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------ configurations
+
+CONFIG_COLUMNS = [
+    "suite",
+    "instance",
+    "size",
+    "family",
+    "n_demand",
+    "n_sites",
+    "p",
+    "configuration",
+    "backend",
+    "model",
+    "status",
+    "objective",
+    "bound",
+    "gap",
+    "known_optimum",
+    "matches_known",
+    "load_s",
+    "build_s",
+    "solve_s",
+    "time_s",
+    "peak_rss_mb",
+    "cores_per_task",
+    "executor",
+    "variant",
+    "time_limit_s",
+    "gap_limit",
+    "threads",
+    "presolve",
+    "heuristics",
+    "assignment",
+    "seed",
+    "instance_seed",
+    "versions",
+    "command",
+    "message",
+]
+TRACE_COLUMNS = ["instance", "configuration", "method", "t_s", "incumbent", "bound", "gap"]
+
+
+def _size_label(suite: str, instance: str, loaded: Loaded | None) -> str:
+    if suite in SIZES:
+        return instance.split("-")[1]
+    if loaded is None:
+        return ""
+    return f"{loaded.n_demand}x{loaded.n_sites}"
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark (``VmHWM``) so that the next reading is per run."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _run_peak_mb(reset: bool) -> float:
+    if reset:
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return round(int(line.split()[1]) / 1024, 1)
+        except (OSError, ValueError, IndexError):
+            pass
+    return round(peak_rss_mb(), 1)
+
+
+def versions_line() -> str:
+    """Python and solver package versions, one compact string for every result row."""
+    dists = ("highspy", "ortools", "PuLP", "PySCIPOpt", "numpy", "scipy")
+    return " ".join([f"python={sys.version.split()[0]}"] + [f"{d}={_version(d)}" for d in dists])
+
+
+def _trace_limits(limit: float) -> list[float]:
+    """Time limits of the repeated-runs trace: the full limit halved down to ~0.5 s."""
+    out = [limit]
+    while out[-1] / 2 >= 0.5 and len(out) < 8:
+        out.append(out[-1] / 2)
+    return sorted(out)
+
+
+def run_config_task(
+    suite: str,
+    instance: str,
+    config: Any,
+    *,
+    threads: int | None = None,
+    executor: str = "sequential",
+    trace: bool = False,
+    command: str = "",
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run one configuration on one instance (a top-level function: Dask ships it to a worker).
+
+    Parameters
+    ----------
+    suite, instance : str
+        The instance to load (see :data:`SUITES`).
+    config : BenchConfig
+        The solver configuration (:mod:`optimizer.benchconfig`).
+    threads : int, optional
+        Overrides the configuration's solver threads (Dask: 1 per worker unless it sets more).
+    executor : str
+        Where it runs (written to the row).
+    trace : bool
+        Also record the incumbent and the bound over time: from HiGHS callbacks where the
+        configuration is one MIP on HiGHS, else by repeated runs with growing time limits.
+    command : str
+        The command line, written to the row.
+
+    Returns
+    -------
+    row, trace points
+        The result row (:data:`CONFIG_COLUMNS`) and the trace (:data:`TRACE_COLUMNS`).
+    """
+    from optimizer.classic import solve_classic
+
+    reset = _reset_peak()
+    cores = threads or config.threads or os.cpu_count() or 1
+    base: dict[str, Any] = dict.fromkeys(CONFIG_COLUMNS, math.nan)
+    base.update(config.as_dict())
+    base.update(
+        suite=suite,
+        instance=instance,
+        size=_size_label(suite, instance, None),
+        threads=threads or config.threads,
+        cores_per_task=cores,
+        executor=executor,
+        seed=config.seed,
+        instance_seed=GENERATED_SEED if suite in SIZES else math.nan,
+        versions=versions_line(),
+        command=command,
+        matches_known=False,
+        message="",
+    )
+    points: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    try:
+        loaded = _suite(suite).load(instance)
+    except Exception as exc:  # a bad file must not abort the suite
+        base.update(status="ERROR", message=f"read failed: {type(exc).__name__}: {exc}")
+        base["peak_rss_mb"] = _run_peak_mb(reset)
+        return base, points
+    base.update(
+        load_s=round(time.perf_counter() - t0, 4),
+        size=_size_label(suite, instance, loaded),
+        family=loaded.model,
+        n_demand=loaded.n_demand,
+        n_sites=loaded.n_sites,
+        p=loaded.p,
+        known_optimum=loaded.known_optimum,
+    )
+    model = config.model_for(loaded.model)
+    if model is None:
+        base.update(status="N/A", message=f"no '{config.variant}' variant of {loaded.model}")
+        base["peak_rss_mb"] = _run_peak_mb(reset)
+        return base, points
+    base["model"] = model
+    options = config.options(threads=threads)
+    plain_highs = model == loaded.model and config.backend == "highs"
+    callback_trace: list[dict[str, float]] | None = [] if trace and plain_highs else None
+    try:
+        backend = config.make_backend(callback_trace)
+        t1 = time.perf_counter()
+        res = solve_classic(model, loaded.data, backend=backend, options=options)
+        wall = time.perf_counter() - t1
+    except Exception as exc:  # solver missing, verification failure, MemoryError: a row
+        log.error("%s / %s failed: %s: %s", instance, config.name, type(exc).__name__, exc)
+        base.update(status="ERROR", message=f"{type(exc).__name__}: {exc}")
+        base["peak_rss_mb"] = _run_peak_mb(reset)
+        return base, points
+    opt = loaded.known_optimum
+    base.update(
+        status=res.status.value,
+        objective=res.objective,
+        bound=res.bound,
+        gap=res.gap,
+        matches_known=bool(
+            res.status is Status.OPTIMAL
+            and math.isfinite(opt)
+            and abs(res.objective - opt) <= MATCH_RTOL * max(1.0, abs(opt))
+        ),
+        build_s=round(res.build_s, 4),
+        solve_s=round(max(0.0, wall - res.build_s), 4),
+        time_s=round(wall, 4),
+        message=res.result.message,
+    )
+    base["peak_rss_mb"] = _run_peak_mb(reset)
+    if callback_trace is not None:
+        offset = res.build_s
+        for pt in callback_trace:
+            points.append(_trace_point(instance, config.name, "highs-callback", pt, offset))
+    elif trace:
+        points = _repeated_trace(instance, config, model, loaded, threads, wall)
+    return base, points
+
+
+def _trace_point(
+    instance: str, config: str, method: str, pt: dict[str, float], offset: float
+) -> dict[str, Any]:
+    from optimizer.backends import relative_gap
+
+    inc, bnd = float(pt["incumbent"]), float(pt["bound"])
+    return {
+        "instance": instance,
+        "configuration": config,
+        "method": method,
+        "t_s": round(offset + float(pt["t_s"]), 4),
+        "incumbent": inc,
+        "bound": bnd,
+        "gap": relative_gap(inc, bnd),
+    }
+
+
+def _repeated_trace(
+    instance: str, config: Any, model: str, loaded: Loaded, threads: int | None, full_s: float
+) -> list[dict[str, Any]]:
+    """Incumbent and bound at growing time limits (one fresh solve each), then the full run."""
+    from dataclasses import replace
+
+    from optimizer.classic import solve_classic
+
+    points = []
+    for limit in _trace_limits(config.time_limit_s)[:-1]:
+        cfg = replace(config, time_limit_s=limit)
+        try:
+            t0 = time.perf_counter()
+            res = solve_classic(
+                model, loaded.data, backend=cfg.make_backend(), options=cfg.options(threads=threads)
+            )
+            wall = time.perf_counter() - t0
+        except Exception as exc:  # the trace is a side product: log and go on
+            log.warning("trace of %s / %s at %g s failed: %s", instance, config.name, limit, exc)
+            continue
+        pt = {"t_s": wall, "incumbent": res.objective, "bound": res.bound}
+        points.append(_trace_point(instance, config.name, "repeated-runs", pt, 0.0))
+        if res.status is Status.OPTIMAL:
+            break
+    return points
+
+
+def run_configs(
+    suite: str,
+    instances: Sequence[str] | None,
+    configs: Sequence[Any],
+    *,
+    dask: str | None = None,
+    trace_instance: str | None = None,
+    command: str = "",
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run every configuration on every chosen instance of ``suite``.
+
+    Parameters
+    ----------
+    suite : str
+        A key of :data:`SUITES`.
+    instances : list of str or None
+        Names or fnmatch patterns (all when None); see :func:`select_instances`.
+    configs : list of BenchConfig
+        From :func:`optimizer.benchconfig.load_configs`.
+    dask : str, optional
+        ``"local"``: a local Dask cluster, one single-threaded worker process per core, one
+        (instance, configuration) task per worker at a time, solver threads 1 unless the
+        configuration sets more; any other value is a scheduler address to connect to. None
+        runs everything here, one after the other.
+    trace_instance : str, optional
+        Record the incumbent and bound over time on this instance (every configuration).
+    command : str
+        The command line, written to every row.
+    on_row : callable, optional
+        Called with each row as soon as it is ready.
+
+    Returns
+    -------
+    results, trace : DataFrame
+        One row per (instance, configuration) in input order, columns :data:`CONFIG_COLUMNS`
+        plus :func:`machine_info`; the trace points (:data:`TRACE_COLUMNS`).
+    """
+    names = select_instances(suite, instances)
+    if trace_instance is not None and trace_instance not in names:
+        problems = ProblemCollector()
+        problems.add(suite, None, f"--trace {trace_instance} is not among the chosen instances")
+        problems.raise_if_any()
+    tasks = [(n, c) for n in names for c in configs]
+    log.info("%s: %d instances x %d configurations", suite, len(names), len(configs))
+    results: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    if dask is None:
+        for k, (name, cfg) in enumerate(tasks):
+            results[k] = run_config_task(
+                suite, name, cfg, trace=name == trace_instance, command=command
+            )
+            if on_row is not None:
+                on_row(results[k][0])
+    else:
+        results = _run_on_dask(suite, tasks, dask, trace_instance, command, on_row)
+    machine = machine_info()
+    rows, points = [], []
+    for k in range(len(tasks)):
+        row, pts = results[k]
+        rows.append({**row, **machine})
+        points.extend(pts)
+    df = pd.DataFrame(rows, columns=CONFIG_COLUMNS + list(machine))
+    return df, pd.DataFrame(points, columns=TRACE_COLUMNS)
+
+
+def _run_on_dask(
+    suite: str,
+    tasks: list[tuple[str, Any]],
+    address: str,
+    trace_instance: str | None,
+    command: str,
+    on_row: Callable[[dict[str, Any]], None] | None,
+) -> dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if address == "local":
+        cluster = LocalCluster(
+            n_workers=os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+        client = Client(cluster)
+        executor = f"dask local ({os.cpu_count()} workers x 1 thread)"
+    else:
+        client = Client(address)
+        executor = f"dask {address}"
+    try:
+        futures: dict[str, int] = {}
+        submitted = []
+        for k, (name, cfg) in enumerate(tasks):
+            fut = client.submit(
+                run_config_task,
+                suite,
+                name,
+                cfg,
+                threads=cfg.threads or 1,
+                executor=executor,
+                trace=name == trace_instance,
+                command=command,
+                pure=False,
+                key=f"bench-{k}-{name}-{cfg.name}",
+            )
+            futures[str(fut.key)] = k
+            submitted.append(fut)
+        out: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        for fut in as_completed(submitted):
+            k = futures[str(fut.key)]
+            out[k] = fut.result()
+            if on_row is not None:
+                on_row(out[k][0])
+        return out
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+CONFIG_TABLE_COLUMNS = [
+    "instance",
+    "size",
+    "n_demand",
+    "n_sites",
+    "p",
+    "configuration",
+    "model",
+    "status",
+    "objective",
+    "bound",
+    "gap",
+    "known_optimum",
+    "build_s",
+    "solve_s",
+    "peak_rss_mb",
+    "cores_per_task",
+]
+
+
+def config_summary_markdown(
+    df: pd.DataFrame,
+    best: pd.DataFrame,
+    configs: Sequence[Any],
+    command: str,
+    plots: Sequence[str] = (),
+) -> str:
+    """The markdown summary of a configurations run: machine, versions, command, cores per
+    task, the configurations, the best configuration per suite, the plots and every row."""
+    lines = ["# Benchmark of solver configurations", ""]
+    m = machine_info()
+    lines.append(
+        f"Machine: {m['processor']}, {m['cores']} cores, {m['memory_gb']} GB memory; "
+        f"{m['platform']}"
+    )
+    lines.append(f"Versions: {versions_line()}, pandas {m['pandas']}")
+    lines += ["", f"Command: `{command}`", ""]
+    if len(df):
+        execs = ", ".join(sorted(set(map(str, df["executor"].dropna()))))
+        cores = ", ".join(sorted({str(int(c)) for c in df["cores_per_task"].dropna()}))
+        lines.append(f"Executor: {execs}; cores per task: {cores}.")
+        seeds = sorted({str(int(s)) for s in df["instance_seed"].dropna()})
+        if seeds:
+            lines.append(f"Generated instances: seed {', '.join(seeds)} (`optimizer.generators`).")
+        lines.append(
+            "Times: `build_s` building the model (and the solver loading it), `solve_s` the rest "
+            "of the solve; `peak_rss_mb` the process's peak resident memory during the run. "
+            "FEASIBLE = stopped by a limit, with the certified gap."
+        )
+    lines += ["", "## Configurations", "", "| name | settings | description |", "|---|---|---|"]
+    for c in configs:
+        settings = {
+            k: v
+            for k, v in c.as_dict().items()
+            if k != "configuration" and v not in (None, "", {}) and not _is_nan(v)
+        }
+        if c.models:
+            settings["models"] = dict(c.models)
+        text = ", ".join(f"{k}={v}" for k, v in settings.items())
+        lines.append(f"| {c.name} | {_fmt(text)} | {_fmt(c.description)} |")
+    lines += ["", "## Best configuration per suite", ""]
+    lines.append(_frame_table(best, list(best.columns)))
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    lines += ["", "## Runs", "", _frame_table(df, CONFIG_TABLE_COLUMNS)]
+    if len(df):
+        counts = ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items())
+        proven = int(df["matches_known"].astype(bool).sum())
+        with_opt = int(df["known_optimum"].notna().sum())
+        lines += ["", f"{len(df)} runs: {counts}."]
+        if with_opt:
+            lines.append(f"{proven} of {with_opt} runs with a published optimum reproduced it.")
+    return "\n".join(lines) + "\n"
+
+
+def _is_nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _frame_table(df: pd.DataFrame, cols: Sequence[str]) -> str:
     cols = [c for c in cols if c in df.columns]
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():

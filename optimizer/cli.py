@@ -405,7 +405,13 @@ def _add_bench_parser(sub: Any, common: argparse.ArgumentParser) -> None:
             "cpmp-oc (Osman-Christofides capacitated p-median), cpmp-ls (Lorena-Senne)."
         ),
     )
-    b.add_argument("--suite", required=True, choices=("pmed", "scp", "cpmp-oc", "cpmp-ls"))
+    b.add_argument(
+        "--suite",
+        required=True,
+        choices=("pmed", "scp", "cpmp-oc", "cpmp-ls", "tsplib", "random", "city"),
+        help="tsplib: <file>-p<p> p-median instances; random / city: generated "
+        "<suite>-<XS|S|M|L|XL>-<lscp|mclp|pmedian> instances (sizes: benchmarks/README.md)",
+    )
     b.add_argument(
         "--instances",
         nargs="+",
@@ -416,6 +422,25 @@ def _add_bench_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     b.add_argument("--gap", type=float, default=0.0, help="relative MIP gap (default: 0)")
     b.add_argument("--threads", type=int, help="solver threads (default: the solver's)")
     b.add_argument("--out", type=Path, required=True, help="output folder")
+    b.add_argument(
+        "--configs",
+        type=Path,
+        help="YAML list of named solver configurations (see optimizer.benchconfig): run each "
+        "on each instance; writes results.csv, trace.csv, best.csv, summary.md and the plots "
+        "(--backends, --time-limit, --gap and --threads are then ignored)",
+    )
+    where = b.add_mutually_exclusive_group()
+    where.add_argument(
+        "--dask",
+        action="store_true",
+        help="with --configs: run on a local Dask cluster, one single-threaded worker per core",
+    )
+    where.add_argument("--cluster", metavar="ADDRESS", help="with --configs: a Dask scheduler")
+    b.add_argument(
+        "--trace",
+        metavar="INSTANCE",
+        help="with --configs: instance of the gap-over-time plot (default: the first; 'none')",
+    )
     b.set_defaults(func=_cmd_bench)
 
 
@@ -426,6 +451,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from optimizer.bench import run_suite, select_instances, summary_markdown
     from optimizer.outputs import atomic_write, staged_run, write_csv
 
+    if args.configs is not None:
+        return _cmd_bench_configs(args)
     for name in args.backends:
         get_backend(name)  # unknown or missing solver: a clear error before any solve
     select_instances(args.suite, args.instances)  # unknown names: InputError, exit 2
@@ -454,6 +481,49 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             + ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items())
             + f"; {proven} reproduced the published optimum\n"
             f"outputs: {args.out}/results.csv, summary.md"
+        )
+    return 0
+
+
+def _cmd_bench_configs(args: argparse.Namespace) -> int:
+    """``siting bench --configs``: every configuration on every instance, table and plots."""
+    import shlex
+
+    from optimizer.bench import config_summary_markdown, run_configs, select_instances
+    from optimizer.benchconfig import load_configs
+    from optimizer.benchplots import best_per_suite, gap_over_time, performance_profile
+    from optimizer.outputs import atomic_write, staged_run, write_csv
+
+    configs = load_configs(args.configs)  # InputError naming file, configuration and key
+    names = select_instances(args.suite, args.instances)
+    trace = None if args.trace == "none" else (args.trace or names[0])
+    words = ["siting", "bench", "--suite", args.suite]
+    words += ["--instances", *args.instances] if args.instances else []
+    words += ["--configs", str(args.configs)]
+    words += ["--dask"] if args.dask else []
+    words += ["--cluster", args.cluster] if args.cluster else []
+    words += ["--trace", args.trace] if args.trace else []
+    command = shlex.join([*words, "--out", str(args.out)])
+    dask = "local" if args.dask else args.cluster
+    df, points = run_configs(
+        args.suite, names, configs, dask=dask, trace_instance=trace, command=command
+    )
+    best = best_per_suite(df)
+    with staged_run(args.out) as stage:
+        write_csv(stage / "results.csv", df)
+        write_csv(stage / "trace.csv", points)
+        write_csv(stage / "best.csv", best)
+        plots = [performance_profile(df, stage / "performance_profile.png").name]
+        if trace is not None and len(points):
+            plots.append(gap_over_time(points, stage / "gap_over_time.png", trace).name)
+        text = config_summary_markdown(df, best, configs, command, plots)
+        atomic_write(stage / "summary.md", lambda p: p.write_text(text, encoding="utf-8"))
+    if not args.quiet:
+        Console().print(
+            f"{len(df)} runs: "
+            + ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items())
+            + f"\noutputs: {args.out}/results.csv, summary.md, "
+            + ", ".join(plots)
         )
     return 0
 
