@@ -19,7 +19,32 @@ suite        instances                                      model
 ``scp``      OR-Library set covering ``scp41`` ...          ``lscp``
 ``cpmp-oc``  Osman–Christofides ``pmedcap01`` ... ``20``    ``cpmedian``
 ``cpmp-ls``  Lorena–Senne ``SJC1`` ... ``SJC4b``            ``cpmedian``
+``tsplib``   TSPLIB points ``rl1304-p10`` ... (p 5 to 500)  ``pmedian``
+``random``   generated ``random-<size>-<model>``            lscp / mclp /
+``city``     generated ``city-<size>-<model>``              pmedian
 ============ ============================================== ============
+
+Generated suites (:data:`SIZES`, seed 0, :mod:`optimizer.generators`), demand points x sites:
+
+====== ================= ====================
+size   ``random`` 800 m  ``city`` 300 m
+====== ================= ====================
+XS     300 x 60          1,000 x 400
+S      1,000 x 200       5,000 x 2,000
+M      5,000 x 1,000     20,000 x 5,000
+L      10,000 x 2,000    50,000 x 10,000
+XL     20,000 x 4,000    100,000 x 20,000
+====== ================= ====================
+
+LSCP covers every coverable point at unit site cost (points out of reach are left out and
+``n_demand`` counts the rest); MCLP and p-median open p facilities (:func:`generated_p`:
+random 50, a quarter of the sites below 200 sites, one per 20 sites from 2,000; city one per
+25 blocks). Random p-median uses every pair; city p-median caps pairs at 300 m and charges an
+unserved block 600 m.
+
+:func:`run_configs` runs named solver configurations (:mod:`optimizer.benchconfig`) on a
+suite, here or on Dask; :mod:`optimizer.benchplots` draws its performance profile and
+gap-over-time curves.
 """
 
 from __future__ import annotations
@@ -121,7 +146,8 @@ UNSERVED_FACTOR = 2.0
 
 def generated_p(kind: str, n_demand: int, n_sites: int) -> int:
     """The p of MCLP and p-median on a generated instance: random 50 (a quarter of the sites
-    at most, 100 at L, 200 at XL: one per 20 sites), city one facility per 25 blocks."""
+    below 200 sites, one per 20 sites from 2,000: 100 at L, 200 at XL), city one facility per
+    25 blocks."""
     if kind == "random":
         return max(50, n_sites // 20) if n_sites >= 1_000 else min(50, n_sites // 4)
     return max(1, n_demand // 25)

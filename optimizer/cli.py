@@ -22,6 +22,7 @@ from optimizer import __version__
 from optimizer.errors import InfeasibleError, InputError, SitingError
 from optimizer.progress import capture_log, progress_display
 from optimizer.runs import add_runs_parser
+from optimizer.sweep import add_sweep_parser
 
 log = logging.getLogger("optimizer")
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 2, 3, 4
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_solve_parser(sub, common)
     _add_bench_parser(sub, common)
     add_runs_parser(sub, common)
+    add_sweep_parser(sub, common)
     return parser
 
 
@@ -410,7 +412,9 @@ def _add_bench_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         required=True,
         choices=("pmed", "scp", "cpmp-oc", "cpmp-ls", "tsplib", "random", "city"),
         help="tsplib: <file>-p<p> p-median instances; random / city: generated "
-        "<suite>-<XS|S|M|L|XL>-<lscp|mclp|pmedian> instances (sizes: benchmarks/README.md)",
+        "<suite>-<XS|S|M|L|XL>-<lscp|mclp|pmedian> instances (random S 1000x200, M 5000x1000, "
+        "L 10000x2000, XL 20000x4000 at 800 m; city S 5000x2000, M 20000x5000, L 50000x10000, "
+        "XL 100000x20000 at 300 m; XS for quick tests)",
     )
     b.add_argument(
         "--instances",
