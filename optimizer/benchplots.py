@@ -111,7 +111,7 @@ def gap_over_time(trace: pd.DataFrame, path: Path, instance: str) -> Path:
     top.legend(fontsize=7)
     bottom.set_yscale("log")
     bottom.set_ylabel("relative gap (0 shown at 1e-6)")
-    bottom.set_xlabel("seconds since the start of the solve")
+    bottom.set_xlabel("seconds from the start of the run (model build included)")
     bottom.grid(True, which="both", alpha=0.3)
     bottom.legend(fontsize=7)
     fig.tight_layout()
