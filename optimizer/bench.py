@@ -277,7 +277,8 @@ def select_instances(suite: str, patterns: Sequence[str] | None) -> list[str]:
         return available
     chosen: set[str] = set()
     problems = ProblemCollector()
-    folder = str(benchdata.benchmarks_dir() / _suite(suite).folder)
+    spec = _suite(suite)
+    folder = suite if spec.names is not None else str(benchdata.benchmarks_dir() / spec.folder)
     for pat in patterns:
         hits = fnmatch.filter(available, pat)
         if not hits:

@@ -123,6 +123,8 @@ def test_generated_sizes_and_p() -> None:
     assert (loaded.n_demand, loaded.n_sites, loaded.p) == (300, 60, 15.0)
     city = generated_data("city", "XS", "pmedian")
     assert city.p == 40.0 and city.data.unserved_penalty == 600.0
+    with pytest.raises(InputError, match="no city instance matches 'city-Q-\\*'"):
+        select_instances("city", ["city-Q-*"])
 
 
 def test_config_errors_name_file_configuration_and_key(tmp_path: Path) -> None:
