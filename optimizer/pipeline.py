@@ -375,14 +375,7 @@ def solve_plan(
     if model.objective == "max_coverage":
         objs = _objectives(model, "coverage")
         out = planning.solve(
-            data,
-            objs,
-            backend,
-            options,
-            name=f"{name}:max_coverage",
-            tiebreak="cost",
-            start=x0,
-            myopic=phased,
+            data, objs, backend, options, name=f"{name}:max_coverage", tiebreak="cost", start=x0
         )
         if out.result.status is Status.INFEASIBLE:
             raise InfeasibleError(diagnose_targets(data, backend, options))
