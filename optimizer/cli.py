@@ -22,6 +22,7 @@ from optimizer import __version__
 from optimizer.errors import InfeasibleError, InputError, SitingError
 from optimizer.progress import capture_log, progress_display
 from optimizer.runs import add_runs_parser
+from optimizer.sweep import add_sweep_parser
 
 log = logging.getLogger("optimizer")
 EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 2, 3, 4
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_solve_parser(sub, common)
     _add_bench_parser(sub, common)
     add_runs_parser(sub, common)
+    add_sweep_parser(sub, common)
     return parser
 
 

@@ -1,0 +1,1323 @@
+"""Budget sweeps: one plan per scenario of a grid, compared side by side, run on Dask.
+
+A sweep takes a scenario file, a list of budgets and any other scenario parameters
+(``--set catalog.elder_care.walk_limit_m=300,500``: dotted keys into the scenario YAML), and
+plans the cross product of them all. Each scenario gets a full plan folder (the outputs of
+``siting plan``) under the sweep folder; the sweep adds ``comparison.csv``, ``sweep.xlsx`` (a
+``comparison`` sheet), ``report.html`` with the coverage-budget curve, and ``sweep.json``.
+
+Budgets
+    A swept budget is the plan's **total** budget in yuan. A phased scenario (``years``, or
+    ``budgets`` per year) gets it split in the proportions of its own annual budgets (60/80/80
+    million and a sweep value of 110 million give 30/40/40 million), or evenly over its years
+    when it has none; an unphased scenario gets it as its one budget. A budget sweep asks what
+    each budget buys, so its scenarios maximise coverage within the budget
+    (``objective: max_coverage``, ties broken by cost) unless ``--set model.objective=...``
+    says otherwise.
+
+Chains and warm starts
+    Scenarios that differ only in their budget form a *chain*, in ascending budget order. A
+    chain is cut into runs of at most ``chain_size`` consecutive budgets (the cut depends only
+    on the number of budgets, never on the number of workers); each run is one task, in which
+    every budget's solve starts from the previous budget's plan (a smaller budget's plan fits a
+    larger budget, each year's budget growing in proportion), so a larger budget never covers
+    fewer priority-weighted residents. After the sweep every chain is checked; where the first
+    budget of a run (solved without a start) covers less than its predecessor, it is re-solved
+    from the predecessor's plan (and the check goes on down the chain). Any violation left is
+    reported in ``comparison.csv`` (``monotone`` false), ``sweep.json`` and the log.
+
+Dask
+    The tasks form one Dask graph. By default it runs on a local cluster of one single-threaded
+    worker process per core (``workers``), each solve with one solver thread; ``cluster``
+    sends it to an existing scheduler (its workers must see the same files and have this
+    package installed); ``sequential`` runs the same graph in-process, synchronously. All three
+    give the same plans: the tasks and their warm starts are the same, and one-threaded HiGHS
+    is deterministic (a solve stopped by its time limit is not: its plan depends on speed).
+
+Resume
+    A scenario is finished when its folder holds a ``summary.json`` (written last) whose sweep
+    key (a hash of the input files and the scenario's parameters) matches; a rerun reuses it.
+    A failed scenario (infeasible targets, solver failure) is reported with its message and
+    the others go on; the sweep then ends non-zero. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from optimizer import __version__
+from optimizer.errors import InfeasibleError, InputError, Problem, ScenarioError, SitingError
+from optimizer.models.planning import PlanningSolution
+from optimizer.outputs import atomic_write, to_jsonable, write_csv, write_json
+from optimizer.progress import capture_log, task
+from optimizer.scenario import Scenario, load_scenario
+
+log = logging.getLogger(__name__)
+
+BUDGET_KEY = "model.budgets"
+DEFAULT_CHAIN_SIZE = 4
+MAX_SCENARIOS = 500
+MARGINAL_UNIT = 10_000.0  # yuan: marginal residents covered per extra 10,000 yuan
+MONOTONE_ABS_TOL = 1e-4  # coverage points: the weight of the cost tie-break (planning.py)
+MONOTONE_REL_TOL = 1e-7
+
+
+# --------------------------------------------------------------------------- the grid
+
+
+@dataclass(frozen=True)
+class SweepScenario:
+    """One scenario of a sweep.
+
+    Attributes
+    ----------
+    label : str
+        Its folder name under the sweep folder (from its budget and settings).
+    key : str
+        SHA-256 of its input files' hashes and every parameter that shapes its plan.
+    budget : float or None
+        The swept total budget (yuan); None when budgets are not swept.
+    settings : tuple of (dotted key, value)
+        Its ``--set`` values.
+    chain, step : int
+        Its chain (scenarios differing only in budget) and its place in it (ascending budget).
+    data : dict
+        The scenario file's contents with the sweep's changes applied.
+    """
+
+    label: str
+    key: str
+    budget: float | None
+    settings: tuple[tuple[str, Any], ...]
+    chain: int
+    step: int
+    data: dict[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    """One Dask task: consecutive budgets of one chain, solved in order, each warm-started
+    from the one before. ``todo`` marks the scenarios to run (the others are finished)."""
+
+    chain: int
+    index: int
+    scenarios: tuple[SweepScenario, ...]
+    todo: tuple[bool, ...]
+    base_path: Path
+    sweep_dir: Path
+    solver: str | None
+    time_limit_s: float | None
+    lang: str
+    catalogue: Path
+
+    @property
+    def name(self) -> str:
+        return f"sweep-chain{self.chain}-part{self.index}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one scenario ended in a task."""
+
+    label: str
+    ok: bool
+    status: str
+    error: str | None = None
+    warm_start_from: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class SweepResult:
+    """What a sweep produced."""
+
+    out_dir: Path
+    scenarios: list[SweepScenario]
+    comparison: pd.DataFrame
+    reused: list[str]
+    failed: list[str]
+    violations: list[dict[str, Any]]
+    resolved: list[str]
+    summary: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every scenario was planned; 3 when some were infeasible only; else 4."""
+        if not self.failed:
+            return 0
+        statuses = set(self.comparison.loc[self.comparison["ok"].eq(False), "status"])
+        return 3 if statuses <= {"INFEASIBLE"} else 4
+
+
+def parse_budgets(text: str) -> list[float]:
+    """``"40e6,60e6,80e6"`` -> budgets in yuan (each positive, none repeated)."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        try:
+            value = float(item.replace("_", ""))
+        except ValueError:
+            _fail("--budgets", f"not a number: {item!r} (give yuan, e.g. 40e6,60e6)")
+        if not math.isfinite(value) or value <= 0:
+            _fail("--budgets", f"each budget must be a positive number of yuan, not {item!r}")
+        out.append(value)
+    if not out:
+        _fail("--budgets", "give at least one budget, e.g. --budgets 40e6,60e6")
+    if len(set(out)) != len(out):
+        _fail("--budgets", "a budget is repeated")
+    return out
+
+
+def parse_budget_range(text: str) -> list[float]:
+    """``"START:STOP:STEP"`` (yuan, STOP included when the steps reach it) -> budgets."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        _fail(
+            "--budget-range",
+            f"expected START:STOP:STEP in yuan, e.g. 40e6:110e6:10e6, not {text!r}",
+        )
+    try:
+        start, stop, step = (float(p.replace("_", "")) for p in parts)
+    except ValueError:
+        _fail("--budget-range", f"START, STOP and STEP must be numbers, not {text!r}")
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        _fail("--budget-range", "START, STOP and STEP must be finite")
+    if start <= 0 or step <= 0 or stop < start:
+        _fail("--budget-range", "need 0 < START <= STOP and STEP > 0")
+    n = math.floor((stop - start) / step + 1e-9) + 1
+    if n > MAX_SCENARIOS:
+        _fail("--budget-range", f"{n} budgets; at most {MAX_SCENARIOS}")
+    return [start + i * step for i in range(n)]
+
+
+def parse_setting(text: str) -> tuple[str, list[Any]]:
+    """``"KEY=V1,V2"`` -> (dotted key, values read as YAML scalars or flow collections)."""
+    key, eq, values = text.partition("=")
+    key = key.strip()
+    if not eq or not key or not values.strip():
+        _fail("--set", f"expected KEY=V1,V2,... (a dotted scenario key), not {text!r}")
+    if any(not part for part in key.split(".")):
+        _fail("--set", f"{key!r}: empty part in the dotted key")
+    if key == BUDGET_KEY or key.startswith(BUDGET_KEY + "."):
+        _fail("--set", "sweep budgets with --budgets or --budget-range, not --set model.budgets")
+    out = []
+    for item in _split_top_level(values):
+        try:
+            out.append(yaml.safe_load(item))
+        except yaml.YAMLError:
+            _fail("--set", f"{key}: {item!r} is not a valid value")
+    if any(v is None for v in out):
+        _fail("--set", f"{key}: an empty value in {values!r}")
+    if len({json.dumps(v, sort_keys=True, default=str) for v in out}) != len(out):
+        _fail("--set", f"{key}: a value is repeated")
+    return key, out
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets, braces and quotes."""
+    items: list[str] = []
+    cur: list[str] = []
+    depth, quote = 0, ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    items.append("".join(cur).strip())
+    return items
+
+
+def _fail(option: str, message: str) -> Any:
+    raise InputError([Problem("siting sweep", option, message, field_kind="option")], "command")
+
+
+def build_grid(
+    base_path: Path,
+    budgets: Sequence[float] | None,
+    settings: Sequence[tuple[str, Sequence[Any]]],
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    lang: str = "zh",
+) -> list[SweepScenario]:
+    """Every scenario of the sweep: the cross product of the settings' values, and per
+    combination the budgets in ascending order (one chain). Each scenario is validated.
+
+    Raises
+    ------
+    ScenarioError
+        When a combination gives an invalid scenario (the message names the settings).
+    InputError
+        For an empty sweep or one larger than ``MAX_SCENARIOS``.
+    """
+    base_path = Path(base_path).resolve()
+    load_scenario(base_path)  # the file itself first: its own errors, unlabelled
+    base_data = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+    keys = [k for k, _ in settings]
+    if len(set(keys)) != len(keys):
+        _fail("--set", "a key is given twice; list all its values in one --set KEY=V1,V2")
+    combos = list(product(*[list(v) for _, v in settings])) or [()]
+    levels = sorted(budgets) if budgets else [None]
+    if not budgets and not settings:
+        _fail("--budgets", "nothing to sweep: give --budgets, --budget-range or --set")
+    if len(combos) * len(levels) > MAX_SCENARIOS:
+        _fail("--set", f"{len(combos) * len(levels)} scenarios; at most {MAX_SCENARIOS}")
+    hashes: dict[str, str] = {}
+    out: list[SweepScenario] = []
+    objective_set = "model.objective" in keys
+    for chain, combo in enumerate(combos):
+        chosen = tuple(zip(keys, combo, strict=True))
+        for step, budget in enumerate(levels):
+            data = copy.deepcopy(base_data)
+            for key, value in chosen:
+                _set_dotted(data, key, value)
+            data.setdefault("solver", {}).setdefault("threads", 1)
+            if budget is not None:
+                _apply_budget(data, budget, objective_set)
+            what = ", ".join(
+                [f"budget {budget:,.0f}"] * (budget is not None)
+                + [f"{k}={_value_text(v)}" for k, v in chosen]
+            )
+            scenario = derive_scenario(base_path, data, what)
+            key = scenario_key(scenario, data, solver, time_limit_s, lang, hashes)
+            out.append(
+                SweepScenario(
+                    label=scenario_label(budget, chosen),
+                    key=key,
+                    budget=budget,
+                    settings=chosen,
+                    chain=chain,
+                    step=step,
+                    data=data,
+                )
+            )
+    labels = [s.label for s in out]
+    if len(set(labels)) != len(labels):
+        out = [replace(s, label=f"{i + 1:03d}-{s.label}") for i, s in enumerate(out)]
+    return out
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    node: Any = data
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict):
+            _fail("--set", f"{key}: {'.'.join(parts[:i])} is not a mapping in the scenario")
+        match = next((k for k in node if str(k) == part), part)
+        if i == len(parts) - 1:
+            node[match] = copy.deepcopy(value)
+        else:
+            if match not in node or node[match] is None:
+                node[match] = {}
+            node = node[match]
+
+
+def _apply_budget(data: dict[str, Any], total: float, objective_set: bool) -> None:
+    """Set the plan's total budget, split over its years in its own budgets' proportions."""
+    model = data.setdefault("model", {})
+    current = model.get("budgets")
+    years = [int(y) for y in model.get("years") or []]
+    if isinstance(current, dict):
+        years = sorted(set(years) | {int(y) for y in current})
+    if not years and model.get("coverage_targets"):
+        years = sorted(int(y) for y in model["coverage_targets"])
+    if years:
+        weights = np.array(
+            [float(current.get(y) or current.get(str(y)) or 0.0) for y in years]
+            if isinstance(current, dict)
+            else [0.0] * len(years)
+        )
+        if weights.sum() <= 0:
+            weights = np.ones(len(years))
+        shares = weights / weights.sum()
+        model["budgets"] = {
+            y: round(float(total * s), 2) for y, s in zip(years, shares, strict=True)
+        }
+    else:
+        model["budgets"] = float(total)
+    if not objective_set:
+        model["objective"] = "max_coverage"
+
+
+def derive_scenario(base_path: Path, data: dict[str, Any], what: str = "") -> Scenario:
+    """Load scenario ``data`` (a changed copy of the file at ``base_path``) as a Scenario.
+
+    Its relative paths stay relative to ``base_path``'s folder; errors name ``what`` changed.
+    """
+    base_path = Path(base_path).resolve()
+    with tempfile.TemporaryDirectory(prefix="siting-sweep-") as tmp:
+        tmp_path = Path(tmp) / base_path.name
+        text = yaml.safe_dump(_absolute_paths(data, base_path.parent), allow_unicode=True)
+        tmp_path.write_text(text, encoding="utf-8")
+        try:
+            scenario = load_scenario(tmp_path)
+        except ScenarioError as exc:
+            label = f"{base_path} with {what}" if what else str(base_path)
+            raise ScenarioError(
+                [replace(p, source=p.source.replace(str(tmp_path), label)) for p in exc.problems]
+            ) from None
+    return replace(scenario, path=base_path, raw=data)
+
+
+def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A copy of scenario data with its file paths made absolute (relative to ``base``)."""
+    out = copy.deepcopy(data)
+
+    def fix(entry: Any) -> Any:
+        if isinstance(entry, str):
+            file_part, hash_, layer = entry.partition("#")
+            return str(base / file_part) + hash_ + layer
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            return entry | {"path": str(base / entry["path"])}
+        return entry
+
+    inputs = out.get("inputs")
+    if isinstance(inputs, dict):
+        for name in list(inputs):
+            inputs[name] = fix(inputs[name])
+    distances = out.get("distances")
+    if isinstance(distances, dict):
+        if "table" in distances:
+            distances["table"] = fix(distances["table"])
+        if isinstance(distances.get("cache_dir"), str):
+            distances["cache_dir"] = str(base / distances["cache_dir"])
+    output = out.get("output")
+    if isinstance(output, dict) and isinstance(output.get("dir"), str):
+        output["dir"] = str(base / output["dir"])
+    return out
+
+
+def scenario_key(
+    scenario: Scenario,
+    data: dict[str, Any],
+    solver: str | None,
+    time_limit_s: float | None,
+    lang: str,
+    cache: dict[str, str] | None = None,
+) -> str:
+    """SHA-256 of the input files' hashes and everything that shapes the scenario's plan."""
+    from optimizer.inputs import file_sha256
+
+    cache = {} if cache is None else cache
+    files = [scenario.blocks.path, scenario.sites.path]
+    files += [scenario.existing.path] if scenario.existing is not None else []
+    for spec in (scenario.distances.network, scenario.distances.table):
+        if spec is not None:
+            files.append(spec.path)
+    inputs = {}
+    for path in files:
+        name = str(Path(path).resolve())
+        if name not in cache:
+            cache[name] = file_sha256(Path(path))
+        inputs[Path(path).name] = cache[name]
+    text = json.dumps(
+        to_jsonable(
+            {
+                "inputs": inputs,
+                "scenario": data,
+                "solver": solver,
+                "time_limit_s": time_limit_s,
+                "lang": lang,
+            }
+        ),
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def scenario_label(budget: float | None, settings: Sequence[tuple[str, Any]]) -> str:
+    """A folder name: ``b60M`` and ``<key>-<value>`` per setting, e.g.
+    ``b60M_elder_care.walk_limit_m-500``."""
+    parts = [f"b{money_tag(budget)}"] if budget is not None else []
+    for key, value in settings:
+        short = re.sub(r"^(catalog|model)\.", "", key)
+        parts.append(f"{short}-{_value_text(value)}")
+    text = re.sub(r"[^A-Za-z0-9._=-]+", "-", "_".join(parts) or "base").strip("-")
+    if len(text) > 100:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+        text = f"{text[:90]}-{digest}"
+    return text
+
+
+def money_tag(value: float) -> str:
+    """``60e6`` -> ``60M``, ``2.5e6`` -> ``2.5M``, ``750000`` -> ``750k``, else whole yuan."""
+    for unit, tag in ((1e6, "M"), (1e3, "k")):
+        scaled = value / unit
+        if value >= unit and abs(scaled * 1000 - round(scaled * 1000)) < 1e-6:
+            return f"{round(scaled, 3):g}{tag}"
+    return f"{value:.0f}"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return str(value)
+
+
+def segments(scenarios: Sequence[SweepScenario], chain_size: int) -> list[list[SweepScenario]]:
+    """Cut each chain into runs of at most ``chain_size`` consecutive budgets, as even as
+    possible (the cut depends on the chain's length only)."""
+    out: list[list[SweepScenario]] = []
+    chains: dict[int, list[SweepScenario]] = {}
+    for s in scenarios:
+        chains.setdefault(s.chain, []).append(s)
+    for chain in chains.values():
+        ordered = sorted(chain, key=lambda s: s.step)
+        n = len(ordered)
+        k = max(1, math.ceil(n / chain_size))
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        pos = 0
+        for size in sizes:
+            out.append(ordered[pos : pos + size])
+            pos += size
+    return out
+
+
+# --------------------------------------------------------------------------- one task
+
+
+def finished(folder: Path, key: str) -> dict[str, Any] | None:
+    """The summary of a finished scenario folder with this key, else None."""
+    path = folder / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    sweep = summary.get("sweep") if isinstance(summary, dict) else None
+    if not isinstance(sweep, dict) or sweep.get("key") != key:
+        return None
+    return summary
+
+
+def run_segment(job: SegmentTask) -> list[Outcome]:
+    """Run one task: its scenarios in ascending budget, each started from the plan before.
+
+    A failed scenario is reported and the next starts from the last plan found. Runs on a
+    Dask worker or in-process; in a worker, log records go to each scenario's ``run.log``.
+    """
+    from optimizer.pipeline import SOLUTION_FILE, Prepared, read_solution
+
+    outcomes: list[Outcome] = []
+    prepared: Prepared | None = None
+    previous: PlanningSolution | Path | None = None
+    previous_label: str | None = None
+    with _worker_logging():
+        for sc, todo in zip(job.scenarios, job.todo, strict=True):
+            folder = job.sweep_dir / sc.label
+            if not todo:
+                previous, previous_label = folder / SOLUTION_FILE, sc.label
+                continue
+            start: PlanningSolution | None = None
+            if isinstance(previous, Path):
+                try:
+                    start = read_solution(previous)
+                except (OSError, ValueError, KeyError) as exc:
+                    log.warning("%s: no warm start from %s (%s)", sc.label, previous, exc)
+                    previous_label = None
+            else:
+                start = previous
+            outcome, solution, prepared = run_one(
+                job, sc, start, previous_label if start is not None else None, prepared
+            )
+            outcomes.append(outcome)
+            if solution is not None:
+                previous, previous_label = solution, sc.label
+    return outcomes
+
+
+def run_one(
+    job: SegmentTask,
+    sc: SweepScenario,
+    start: PlanningSolution | None,
+    start_label: str | None,
+    prepared: Any = None,
+) -> tuple[Outcome, PlanningSolution | None, Any]:
+    """Plan one scenario into its folder; never raises for a scenario that cannot be planned."""
+    from optimizer.pipeline import plan_scenario, prepare
+
+    started = time.perf_counter()
+    folder = job.sweep_dir / sc.label
+    sweep_info = {
+        "key": sc.key,
+        "label": sc.label,
+        "budget": sc.budget,
+        "settings": {k: v for k, v in sc.settings},
+        "chain": sc.chain,
+        "step": sc.step,
+        "task": job.name,
+        "warm_start_from": start_label,
+    }
+    try:
+        with capture_log(logging.INFO):
+            scenario = derive_scenario(job.base_path, sc.data, sc.label)
+            if prepared is None:
+                prepared = prepare(scenario)
+            log.info("sweep scenario %s (warm start: %s)", sc.label, start_label or "none")
+            run = plan_scenario(
+                scenario,
+                out_dir=folder,
+                solver=job.solver,
+                time_limit_s=job.time_limit_s,
+                lang=job.lang,
+                prepared=prepared,
+                start=start,
+                extra_summary={"sweep": sweep_info},
+                parameters={"sweep": sweep_info},
+                catalogue=job.catalogue,
+                save_solution=True,
+            )
+    except SitingError as exc:
+        status = "INFEASIBLE" if isinstance(exc, InfeasibleError) else "FAILED"
+        log.warning("sweep scenario %s: %s: %s", sc.label, status, exc)
+        return (
+            Outcome(sc.label, False, status, str(exc), start_label, _since(started)),
+            None,
+            prepared,
+        )
+    except Exception as exc:  # a bug or a broken file must not stop the other scenarios
+        log.exception("sweep scenario %s failed", sc.label)
+        message = f"{type(exc).__name__}: {exc}"
+        return (
+            Outcome(sc.label, False, "ERROR", message, start_label, _since(started)),
+            None,
+            prepared,
+        )
+    outcome = Outcome(
+        sc.label, True, str(run.summary["status"]), None, start_label, _since(started)
+    )
+    return outcome, run.solution, prepared
+
+
+def _since(t0: float) -> float:
+    return round(time.perf_counter() - t0, 3)
+
+
+@contextmanager
+def _worker_logging() -> Iterator[None]:
+    """On a Dask worker, keep the package's records out of the worker's stderr (they go to
+    each scenario's run.log); in-process, change nothing."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        yield
+        return
+    logger = logging.getLogger("optimizer")
+    old = logger.propagate
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.propagate = old
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def execute(
+    jobs: Sequence[SegmentTask],
+    mode: str = "local",
+    cluster: str | None = None,
+    workers: int | None = None,
+    on_done: Callable[[SegmentTask, list[Outcome]], None] | None = None,
+) -> dict[str, list[Outcome]]:
+    """Run the tasks as one Dask graph: ``sequential`` (synchronous, in-process), ``local``
+    (a local cluster of ``workers`` single-threaded processes, default one per core) or on the
+    scheduler at ``cluster``. Returns each task's outcomes by task name."""
+    import dask
+
+    if not jobs:
+        return {}
+    tasks = [dask.delayed(run_segment, pure=False)(j, dask_key_name=j.name) for j in jobs]
+    by_name = {j.name: j for j in jobs}
+    results: dict[str, list[Outcome]] = {}
+
+    def done(name: str, outcomes: list[Outcome]) -> None:
+        results[name] = outcomes
+        if on_done is not None:
+            on_done(by_name[name], outcomes)
+
+    if mode == "sequential":
+        from dask.callbacks import Callback
+
+        class _Done(Callback):
+            def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, wid: Any) -> None:
+                if isinstance(key, str) and key in by_name:
+                    done(key, result)
+
+        with _Done():
+            dask.compute(*tasks, scheduler="synchronous")
+        return results
+
+    from distributed import Client, LocalCluster, as_completed
+
+    local: LocalCluster | None = None
+    if cluster:
+        client = Client(cluster)
+    else:
+        n = workers or os.cpu_count() or 1
+        local = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+        )
+        client = Client(local)
+    try:
+        log.info(
+            "sweep on Dask %s: %d workers, %d tasks",
+            cluster or "local cluster",
+            len(client.scheduler_info().get("workers", {})),
+            len(jobs),
+        )
+        futures = client.compute(tasks)
+        for future in as_completed(futures):
+            name = str(future.key)
+            try:
+                outcomes = future.result()
+            except Exception as exc:  # the worker died or the task could not run
+                job = by_name[name]
+                message = f"the task {name} failed: {type(exc).__name__}: {exc}"
+                log.error(message)
+                outcomes = [
+                    Outcome(s.label, False, "ERROR", message)
+                    for s, todo in zip(job.scenarios, job.todo, strict=True)
+                    if todo
+                ]
+            done(name, outcomes)
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
+    return results
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def run_sweep(
+    scenario_path: str | Path,
+    budgets: Sequence[float] | None = None,
+    settings: Sequence[tuple[str, Sequence[Any]]] = (),
+    out_dir: str | Path | None = None,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    lang: str = "zh",
+    mode: str = "local",
+    cluster: str | None = None,
+    workers: int | None = None,
+    chain_size: int = DEFAULT_CHAIN_SIZE,
+) -> SweepResult:
+    """Plan every scenario of the sweep (reusing finished ones) and write the comparison.
+
+    Parameters
+    ----------
+    scenario_path : path
+        The base scenario file.
+    budgets : list of float, optional
+        Total budgets in yuan (see the module docstring for phased scenarios).
+    settings : list of (dotted key, values)
+        Other parameters to sweep; the sweep is the cross product of all of them.
+    out_dir : path, optional
+        The sweep folder (default ``reports/<scenario name>-sweep``).
+    solver, time_limit_s, lang
+        As for ``siting plan`` (the time limit is per solve of each scenario).
+    mode : {"local", "sequential"}
+        A Dask local cluster (or ``cluster``), or the same graph in-process.
+    cluster : str, optional
+        Address of an existing Dask scheduler.
+    workers : int, optional
+        Local cluster size (default: one per core).
+    chain_size : int
+        Most consecutive budgets per task (default 4).
+    """
+    from optimizer.backends import get_backend
+    from optimizer.runs import catalogue_path
+
+    started = time.perf_counter()
+    if chain_size < 1:
+        _fail("--chain-size", "must be at least 1")
+    if workers is not None and workers < 1:
+        _fail("--workers", "must be at least 1")
+    if time_limit_s is not None and not time_limit_s > 0:
+        _fail("--time-limit", "must be a positive number of seconds")
+    base_path = Path(scenario_path).resolve()
+    grid = build_grid(base_path, budgets, settings, solver, time_limit_s, lang)
+    first = derive_scenario(base_path, grid[0].data)
+    get_backend(solver or first.solver.name)  # a missing solver: a clear error before any work
+    if out_dir is None:
+        default = first.output_dir or Path("reports") / first.name
+        out_dir = default.with_name(f"{default.name}-sweep")
+    sweep_dir = Path(out_dir).resolve()
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    catalogue = catalogue_path(sweep_dir)
+
+    reused = [s.label for s in grid if finished(sweep_dir / s.label, s.key) is not None]
+    if reused:
+        log.info("reused %d finished scenarios", len(reused))
+    jobs = []
+    for chain_no, seg in enumerate(segments(grid, chain_size)):
+        todo = tuple(s.label not in reused for s in seg)
+        if any(todo):
+            jobs.append(
+                SegmentTask(
+                    chain=seg[0].chain,
+                    index=chain_no,
+                    scenarios=tuple(seg),
+                    todo=todo,
+                    base_path=base_path,
+                    sweep_dir=sweep_dir,
+                    solver=solver,
+                    time_limit_s=time_limit_s,
+                    lang=lang,
+                    catalogue=catalogue,
+                )
+            )
+    n_todo = sum(sum(j.todo) for j in jobs)
+    log.info(
+        "sweep of %d scenarios (%d chains, %d tasks) into %s: %d to run",
+        len(grid),
+        len({s.chain for s in grid}),
+        len(segments(grid, chain_size)),
+        sweep_dir,
+        n_todo,
+    )
+    outcomes: dict[str, Outcome] = {}
+    with task("sweep", total=n_todo) as advance:
+
+        def on_done(job: SegmentTask, outs: list[Outcome]) -> None:
+            for o in outs:
+                outcomes[o.label] = o
+                log.info(
+                    "scenario %s: %s%s in %.1f s",
+                    o.label,
+                    o.status,
+                    f" ({o.error})" if o.error else "",
+                    o.seconds,
+                )
+            advance(len(outs))
+
+        execute(jobs, mode=mode, cluster=cluster, workers=workers, on_done=on_done)
+    solve_wall_s = time.perf_counter() - started
+
+    base_job = SegmentTask(
+        -1, -1, (), (), base_path, sweep_dir, solver, time_limit_s, lang, catalogue
+    )
+    violations, resolved = check_monotone(grid, sweep_dir, outcomes, base_job)
+    comparison = comparison_table(grid, sweep_dir, outcomes, reused, violations)
+    failed = [s.label for s in grid if not _row_ok(comparison, s.label)]
+    summary = {
+        "scenario": first.name,
+        "scenario_path": str(base_path),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "version": __version__,
+        "budgets": list(budgets or []),
+        "settings": {k: list(v) for k, v in settings},
+        "mode": "sequential" if mode == "sequential" else (cluster or "local cluster"),
+        "workers": None if mode == "sequential" or cluster else (workers or os.cpu_count()),
+        "chain_size": chain_size,
+        "solver": solver,
+        "time_limit_s": time_limit_s,
+        "lang": lang,
+        "scenarios": [
+            {"label": s.label, "key": s.key, "budget": s.budget, "chain": s.chain} for s in grid
+        ],
+        "tasks": [[s.label for s in seg] for seg in segments(grid, chain_size)],
+        "reused": reused,
+        "failed": failed,
+        "monotone": not violations,
+        "violations": violations,
+        "resolved_warm": resolved,
+        "solve_wall_s": round(solve_wall_s, 3),
+    }
+    write_sweep_outputs(sweep_dir, grid, comparison, summary, lang)
+    summary["wall_s"] = round(time.perf_counter() - started, 3)
+    write_json(sweep_dir / "sweep.json", summary)
+    if failed:
+        log.warning("%d of %d scenarios failed: %s", len(failed), len(grid), ", ".join(failed))
+    return SweepResult(sweep_dir, grid, comparison, reused, failed, violations, resolved, summary)
+
+
+def _row_ok(comparison: pd.DataFrame, label: str) -> bool:
+    row = comparison.loc[comparison["scenario"] == label]
+    return bool(len(row)) and bool(row["ok"].iloc[0])
+
+
+def coverage_points(summary: dict[str, Any]) -> float:
+    """A plan's priority-weighted coverage: the ``coverage`` objective (coverage points,
+    summed over the years of a phased plan) when the plan maximised it, else priority x
+    percentage served of each type at the end of the plan."""
+    value = (summary.get("objectives") or {}).get("coverage")
+    if value is not None:
+        return float(value)
+    per_type = (summary.get("totals") or {}).get("per_type") or {}
+    return float(
+        sum(
+            float(row.get("priority", 1.0) or 1.0) * float(row.get("covered_after_pct") or 0.0)
+            for row in per_type.values()
+        )
+    )
+
+
+def check_monotone(
+    grid: Sequence[SweepScenario],
+    sweep_dir: Path,
+    outcomes: dict[str, Outcome],
+    job: SegmentTask,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Check that coverage never falls as the budget grows along each chain; re-solve a
+    cold-started scenario that falls short from its predecessor's plan. Returns the
+    violations left and the scenarios re-solved."""
+    from optimizer.pipeline import SOLUTION_FILE, read_solution
+
+    violations: list[dict[str, Any]] = []
+    resolved: list[str] = []
+    chains: dict[int, list[SweepScenario]] = {}
+    for s in grid:
+        if s.budget is not None:
+            chains.setdefault(s.chain, []).append(s)
+    for chain in chains.values():
+        prev: tuple[SweepScenario, float] | None = None
+        for sc in sorted(chain, key=lambda s: s.step):
+            summary = finished(sweep_dir / sc.label, sc.key)
+            if summary is None:
+                continue
+            value = coverage_points(summary)
+            if prev is not None and _falls(value, prev[1]):
+                warm_from = (summary.get("sweep") or {}).get("warm_start_from")
+                if warm_from != prev[0].label:
+                    log.warning(
+                        "scenario %s covers less (%.6g points) than %s (%.6g) with a smaller "
+                        "budget: re-solving it from %s's plan",
+                        sc.label,
+                        value,
+                        prev[0].label,
+                        prev[1],
+                        prev[0].label,
+                    )
+                    start = read_solution(sweep_dir / prev[0].label / SOLUTION_FILE)
+                    outcome, _, _ = run_one(job, sc, start, prev[0].label)
+                    outcomes[sc.label] = outcome
+                    resolved.append(sc.label)
+                    summary = finished(sweep_dir / sc.label, sc.key)
+                    if summary is None:
+                        continue
+                    value = coverage_points(summary)
+                if _falls(value, prev[1]):
+                    v = {
+                        "scenario": sc.label,
+                        "budget": sc.budget,
+                        "coverage_points": value,
+                        "previous": prev[0].label,
+                        "previous_budget": prev[0].budget,
+                        "previous_coverage_points": prev[1],
+                    }
+                    log.error(
+                        "NOT MONOTONE: %s (budget %s) covers %.6g coverage points, less than "
+                        "%s (budget %s): %.6g",
+                        sc.label,
+                        f"{sc.budget:,.0f}",
+                        value,
+                        prev[0].label,
+                        f"{prev[0].budget:,.0f}",
+                        prev[1],
+                    )
+                    violations.append(v)
+            prev = (sc, value)
+    return violations, resolved
+
+
+def _falls(value: float, before: float) -> bool:
+    return value < before - (MONOTONE_ABS_TOL + MONOTONE_REL_TOL * abs(before))
+
+
+def comparison_table(
+    grid: Sequence[SweepScenario],
+    sweep_dir: Path,
+    outcomes: dict[str, Outcome],
+    reused: Sequence[str],
+    violations: Sequence[dict[str, Any]],
+) -> pd.DataFrame:
+    """One row per scenario: parameters, budget, cost used, residents covered per type and
+    overall (count and %), marginal residents per extra 10,000 yuan against the previous
+    budget of its chain, sites, facilities, status, gap, times; a failed one its error."""
+    bad = {v["scenario"] for v in violations}
+    keys = list(dict.fromkeys(k for s in grid for k, _ in s.settings))
+    rows = []
+    previous: dict[int, dict[str, Any]] = {}
+    for sc in grid:
+        summary = finished(sweep_dir / sc.label, sc.key)
+        outcome = outcomes.get(sc.label)
+        row: dict[str, Any] = {"scenario": sc.label, "key": sc.key[:12]}
+        for k, v in sc.settings:
+            row[k] = _value_text(v) if isinstance(v, (dict, list)) else v
+        for k in keys:
+            row.setdefault(k, None)
+        row["budget"] = sc.budget
+        if summary is None:
+            row.update(
+                {
+                    "ok": False,
+                    "status": outcome.status if outcome else "NOT RUN",
+                    "error": outcome.error if outcome else "no result (interrupted?)",
+                    "solve_s": outcome.seconds if outcome else None,
+                }
+            )
+            rows.append(row)
+            continue
+        totals = summary["totals"]
+        per_type = totals.get("per_type") or {}
+        if sc.budget is None:
+            b = summary.get("budgets") or {}
+            row["budget"] = sum(float(e["budget"]) for e in b.values()) if b else None
+        row["cost_used"] = float(totals["cost"])
+        covered = 0.0
+        for t, r in per_type.items():
+            row[f"covered:{t}"] = float(r["covered_after"])
+            row[f"coverage_pct:{t}"] = float(r["covered_after_pct"])
+            covered += float(r["covered_after"])
+        row["covered"] = covered
+        row["coverage_pct"] = float(totals["coverage_pct_after"])
+        row["coverage_points"] = coverage_points(summary)
+        prev = previous.get(sc.chain)
+        row["marginal_per_10k"] = (
+            (covered - prev["covered"]) / ((row["budget"] - prev["budget"]) / MARGINAL_UNIT)
+            if prev is not None and row["budget"] is not None and row["budget"] > prev["budget"]
+            else None
+        )
+        row.update(
+            {
+                "sites": int(totals["sites_opened"]),
+                "facilities": int(totals["facilities_built"]),
+                "ok": True,
+                "status": summary["status"],
+                "gap": summary.get("gap"),
+                "solve_s": summary.get("solve_s"),
+                "warm_start_from": (summary.get("sweep") or {}).get("warm_start_from"),
+                "reused": sc.label in reused,
+                "monotone": sc.label not in bad,
+                "error": None,
+            }
+        )
+        if sc.budget is not None:
+            previous[sc.chain] = {"covered": covered, "budget": row["budget"]}
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    order = ["scenario", "key", *keys, "budget", "cost_used"]
+    types = [c.split(":", 1)[1] for c in df.columns if c.startswith("covered:")]
+    types = list(dict.fromkeys(types))
+    for t in types:
+        order += [f"covered:{t}", f"coverage_pct:{t}"]
+    order += ["covered", "coverage_pct", "coverage_points", "marginal_per_10k", "sites"]
+    order += ["facilities", "ok", "status", "gap", "solve_s", "warm_start_from", "reused"]
+    order += ["monotone", "error"]
+    for col in order:
+        if col not in df.columns:
+            df[col] = None
+    df = df[order].copy()
+    for col in ("sites", "facilities"):
+        df[col] = pd.array(df[col].to_numpy(), dtype="Int64")
+    return df
+
+
+# --------------------------------------------------------------------------- sweep outputs
+
+
+def write_sweep_outputs(
+    sweep_dir: Path,
+    grid: Sequence[SweepScenario],
+    comparison: pd.DataFrame,
+    summary: dict[str, Any],
+    lang: str,
+) -> None:
+    """Write comparison.csv, and (when some plan succeeded) report.html with the curve,
+    sweep.xlsx and maps/coverage_budget.png, each atomically into the sweep folder."""
+    write_csv(sweep_dir / "comparison.csv", comparison)
+    ok = comparison[comparison["ok"].eq(True)]
+    if ok.empty:
+        log.warning("no scenario was planned: no sweep report")
+        return
+    first_chain = min(s.chain for s in grid if s.label in set(ok["scenario"]))
+    chain_rows = ok[ok["scenario"].isin([s.label for s in grid if s.chain == first_chain])]
+    ref_label = str(chain_rows["scenario"].iloc[-1])
+    ref = next(s for s in grid if s.label == ref_label)
+    summary["reference"] = ref_label
+    staging = Path(tempfile.mkdtemp(prefix=".sweep-staging-", dir=sweep_dir))
+    try:
+        _write_report(staging, sweep_dir, ref, grid, comparison, summary, lang)
+        (sweep_dir / "maps").mkdir(exist_ok=True)
+        for path in sorted(staging.rglob("*")):
+            if path.is_file():
+                os.replace(path, sweep_dir / path.relative_to(staging))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_report(
+    stage: Path,
+    sweep_dir: Path,
+    ref: SweepScenario,
+    grid: Sequence[SweepScenario],
+    comparison: pd.DataFrame,
+    sweep_summary: dict[str, Any],
+    lang: str,
+) -> None:
+    from optimizer import maps, report, workbook
+    from optimizer.deliverables import RunOutputs, map_layers
+    from optimizer.inputs import read_inputs
+    from optimizer.labels import check_lang
+
+    language = check_lang(lang)
+    folder = sweep_dir / ref.label
+    scenario = derive_scenario(sweep_summary["scenario_path"], ref.data)
+    inputs = read_inputs(scenario)
+    ids = {c: str for c in ("site_id", "site_name", "block_id", "served_by", "facility_type")}
+    cl = pd.read_csv(folder / "construction_list.csv", encoding="utf-8-sig", dtype=ids)
+    cov = pd.read_csv(folder / "coverage.csv", encoding="utf-8-sig", dtype=ids)
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    per_type = pd.DataFrame(list((summary["totals"].get("per_type") or {}).values()))
+    n_ok = int(comparison["ok"].eq(True).sum())
+    budget_text = f"{ref.budget:,.0f}" if ref.budget is not None else "the scenario's own"
+    note = (
+        f"Sweep of {len(grid)} scenarios ({n_ok} planned): the table and curve compare them; "
+        f"the maps and lists below show scenario {ref.label} (budget {budget_text} yuan). "
+        "Each scenario's own report is in its folder."
+        if language == "en"
+        else f"共 {len(grid)} 个情景（{n_ok} 个已求解）：下表与曲线对比各情景；地图与清单为情景 "
+        f"{ref.label}（预算 {budget_text} 元）。各情景的完整报告在其文件夹内。"
+    )
+    summary["notes"] = [note, *(summary.get("notes") or [])]
+    if sweep_summary.get("violations"):
+        summary["notes"].append(
+            "NOT MONOTONE: "
+            + "; ".join(f"{v['scenario']} < {v['previous']}" for v in sweep_summary["violations"])
+        )
+    table = comparison.drop(columns=["key", "ok", "reused", "warm_start_from"])
+    table = table[table.columns[table.notna().any()]]
+    run = RunOutputs(scenario, inputs, cl, cov, per_type, summary, comparison=None)
+    layers = map_layers(run)
+    figures = maps.render_all(run, layers, language)
+    chains = {s.chain for s in grid}
+    swept = any(s.budget is not None for s in grid)
+    if swept:
+        png = _curve(comparison[comparison["ok"].eq(True)], grid, run, language, len(chains) > 1)
+        figures.images["coverage_budget"] = png
+        figures.captions["coverage_budget"] = report.label("comparison", language)
+        atomic_write(stage / "maps" / "coverage_budget.png", lambda p: p.write_bytes(png))
+    run.comparison = table
+    workbook.write_workbook(stage / "sweep.xlsx", run, language)
+    html = report.render_report(run, figures, language, comparison=table)
+    atomic_write(stage / "report.html", lambda p: p.write_text(html, encoding="utf-8"))
+
+
+def _curve(
+    ok: pd.DataFrame, grid: Sequence[SweepScenario], run: Any, lang: Any, many: bool
+) -> bytes:
+    """The coverage-budget curve: per type for one chain (the report's chart), one line per
+    chain (its settings in the legend) when there are several."""
+    from matplotlib.figure import Figure
+
+    from optimizer import maps
+    from optimizer.labels import label
+
+    draw_lang, _ = maps.map_language(lang)
+    if not many:
+        return maps.comparison_chart(ok, run, draw_lang)
+    scale = 1e4 if draw_lang == "zh" else 1e6
+    chain_of = {s.label: s for s in grid}
+    with maps._style(draw_lang):
+        fig = Figure(figsize=(9, 4.6))
+        ax = fig.add_axes((0.08, 0.13, 0.56, 0.78))
+        groups: dict[int, list[int]] = {}
+        for i, name in enumerate(ok["scenario"]):
+            groups.setdefault(chain_of[name].chain, []).append(i)
+        for chain, idx in groups.items():
+            part = ok.iloc[idx].sort_values("budget")
+            sc = chain_of[str(part["scenario"].iloc[0])]
+            text = ", ".join(f"{k}={_value_text(v)}" for k, v in sc.settings) or f"chain {chain}"
+            ax.plot(
+                part["budget"].to_numpy(float) / scale,
+                part["coverage_pct"].to_numpy(float),
+                marker="o",
+                lw=1.8,
+                label=text[:60],
+            )
+        ax.xaxis.set_major_formatter(maps.mpl.ticker.StrMethodFormatter("{x:,.0f}"))
+        ax.set_xlabel(label("axis_budget", draw_lang))
+        ax.set_ylabel(label("axis_coverage", draw_lang))
+        ax.set_ylim(0, 100)
+        ax.grid(True, color="#e6e6e6", lw=0.6)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+        ax.set_title(label("comparison", draw_lang), loc="left")
+        return maps._png(fig)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_sweep_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The ``siting sweep`` command."""
+    s = sub.add_parser(
+        "sweep",
+        parents=[common],
+        help="plan a scenario over budgets and other parameters, side by side (on Dask)",
+        description=(
+            "Plan the cross product of budgets (--budgets or --budget-range, total yuan; a "
+            "phased scenario's years share it in the proportions of its own budgets) and other "
+            "scenario parameters (--set KEY=V1,V2: dotted keys into the scenario YAML). Each "
+            "scenario gets a full plan folder; the sweep folder gets comparison.csv, "
+            "sweep.xlsx, report.html (coverage-budget curve) and sweep.json. Consecutive "
+            "budgets warm-start each other. Runs on a local Dask cluster (one single-threaded "
+            "worker per core) unless --sequential or --cluster; rerunning reuses finished "
+            "scenarios. Exit code 3 when some scenario was infeasible, 4 when one failed."
+        ),
+    )
+    s.add_argument("scenario", type=Path, help="scenario YAML file")
+    b = s.add_mutually_exclusive_group()
+    b.add_argument("--budgets", help="total budgets in yuan, comma-separated: 40e6,60e6,80e6")
+    b.add_argument("--budget-range", help="START:STOP:STEP in yuan, STOP included: 40e6:110e6:10e6")
+    s.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="sweep a scenario parameter (repeatable), e.g. "
+        "catalog.elder_care.walk_limit_m=300,500 or model.priorities.nursery=1,2",
+    )
+    s.add_argument("--out", type=Path, help="sweep folder (default: reports/<name>-sweep)")
+    s.add_argument(
+        "--lang", choices=("zh", "en"), default="zh", help="language of the reports (default: zh)"
+    )
+    s.add_argument("--solver", help="solver backend (default: the scenario's, else highs)")
+    s.add_argument("--time-limit", type=float, help="solver time limit per solve, seconds")
+    m = s.add_mutually_exclusive_group()
+    m.add_argument("--cluster", metavar="ADDRESS", help="an existing Dask scheduler")
+    m.add_argument("--workers", type=int, help="local cluster size (default: one per core)")
+    m.add_argument("--sequential", action="store_true", help="run the same task graph in-process")
+    s.add_argument(
+        "--chain-size",
+        type=int,
+        default=DEFAULT_CHAIN_SIZE,
+        help=f"most consecutive budgets per task (default {DEFAULT_CHAIN_SIZE})",
+    )
+    s.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``siting sweep``: 0 when every scenario was planned, 3/4 when some failed."""
+    from rich.console import Console
+    from rich.logging import RichHandler
+    from rich.table import Table
+
+    from optimizer.progress import progress_display
+
+    started = time.perf_counter()
+    budgets = None
+    if args.budgets:
+        budgets = parse_budgets(args.budgets)
+    elif args.budget_range:
+        budgets = parse_budget_range(args.budget_range)
+    settings = [parse_setting(text) for text in args.set]
+    console = next(
+        (h.console for h in logging.getLogger().handlers if isinstance(h, RichHandler)),
+        Console(stderr=True),
+    )
+    level = logging.DEBUG if args.verbose else logging.INFO
+    with (
+        capture_log(level) as captured,
+        progress_display(console, not args.quiet and console.is_terminal),
+    ):
+        result = run_sweep(
+            args.scenario,
+            budgets=budgets,
+            settings=settings,
+            out_dir=args.out,
+            solver=args.solver,
+            time_limit_s=args.time_limit,
+            lang=args.lang,
+            mode="sequential" if args.sequential else "local",
+            cluster=args.cluster,
+            workers=args.workers,
+            chain_size=args.chain_size,
+        )
+        text = captured.text()
+    atomic_write(result.out_dir / "run.log", lambda p: p.write_text(text, encoding="utf-8"))
+    if not args.quiet:
+        out = Console(width=None if sys.stdout.isatty() else 160)
+        table = Table(title=f"Sweep of {result.summary['scenario']}", title_justify="left")
+        cols = ["scenario", "budget", "cost_used", "covered", "coverage_pct"]
+        cols += ["marginal_per_10k", "sites", "status", "gap", "solve_s"]
+        for col in cols:
+            table.add_column(col, justify="left" if col in ("scenario", "status") else "right")
+        for r in result.comparison.to_dict(orient="records"):
+            table.add_row(*[_cell(col, r.get(col)) for col in cols])
+        out.print(table)
+        out.print(
+            f"{len(result.scenarios)} scenarios: {len(result.reused)} reused, "
+            f"{len(result.failed)} failed; coverage "
+            + ("never falls as the budget grows" if not result.violations else "NOT MONOTONE")
+            + f"; whole sweep {time.perf_counter() - started:.1f} s\n"
+            f"outputs: {result.out_dir}/comparison.csv, report.html, sweep.xlsx, sweep.json, "
+            "run.log, and one plan folder per scenario"
+        )
+    return result.exit_code
+
+
+def _cell(col: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if col in ("budget", "cost_used", "covered"):
+        return f"{float(value):,.0f}"
+    if col in ("coverage_pct", "marginal_per_10k", "solve_s"):
+        return f"{float(value):,.2f}"
+    if col == "gap":
+        return f"{float(value):.2%}"
+    return str(value)
+
+
+__all__ = [
+    "SweepResult",
+    "SweepScenario",
+    "add_sweep_parser",
+    "build_grid",
+    "cmd_sweep",
+    "parse_budget_range",
+    "parse_budgets",
+    "parse_setting",
+    "run_sweep",
+]
