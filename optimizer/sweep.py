@@ -919,7 +919,7 @@ def check_monotone(
             value = coverage_points(summary)
             if prev is not None and _falls(value, prev[1]):
                 warm_from = (summary.get("sweep") or {}).get("warm_start_from")
-                if warm_from != prev[0].label:
+                if warm_from != prev[0].label or prev[0].label in resolved:
                     log.warning(
                         "scenario %s covers less (%.6g points) than %s (%.6g) with a smaller "
                         "budget: re-solving it from %s's plan",

@@ -125,6 +125,32 @@ def test_a_rerun_reuses_finished_scenarios(
     )
 
 
+def test_coverage_that_falls_is_re_solved_warm_or_reported(
+    sequential: SweepResult, town: Path
+) -> None:
+    # pretend b2.5M (the first of its task, solved without a start) and b1M (warm-started
+    # from b500k) covered less than the budget before them
+    out = sequential.out_dir
+    for label, value in (("b2.5M", 400.0), ("b1M", 90.0)):
+        path = out / label / "summary.json"
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary["objectives"]["coverage"] = value
+        path.write_text(json.dumps(summary), encoding="utf-8")
+    again = run_sweep(town, BUDGETS, out_dir=out, lang="en", mode="sequential")
+    assert len(again.reused) == 8
+    # b2.5M is solved again from b2M's plan and reaches its optimum again
+    assert again.resolved == ["b2.5M"]
+    df = again.comparison.set_index("scenario")
+    before = sequential.comparison.set_index("scenario")
+    assert df.loc["b2.5M", "warm_start_from"] == "b2M"
+    assert df.loc["b2.5M", "coverage_points"] == pytest.approx(
+        before.loc["b2.5M", "coverage_points"], rel=1e-9
+    )
+    # a warm-started scenario that still falls short is reported, not hidden
+    assert [v["scenario"] for v in again.violations] == ["b1M"]
+    assert not df.loc["b1M", "monotone"] and again.summary["monotone"] is False
+
+
 def test_an_interrupted_sweep_leaves_whole_folders_and_resumes(
     town: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
