@@ -79,6 +79,8 @@ class Result:
     nodes: int | None = None
     message: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    row_dual: np.ndarray | None = None
+    """Row duals of a solved LP (backends with the ``duals`` capability), else None."""
 
     @property
     def gap(self) -> float:
@@ -99,7 +101,8 @@ class Backend(ABC):
     """One solver behind the common interface.
 
     Subclasses set ``name``, ``package`` (what to install when missing) and ``capabilities``
-    (a subset of ``{"mip", "lp", "warm_start", "threads", "seed", "time_limit", "gap"}``).
+    (a subset of ``{"mip", "lp", "warm_start", "threads", "seed", "time_limit", "gap",
+    "duals"}``).
     """
 
     name: ClassVar[str]

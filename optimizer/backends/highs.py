@@ -18,7 +18,9 @@ class HighsBackend(Backend):
 
     name = "highs"
     package = "highspy==1.12.0"
-    capabilities = frozenset({"mip", "lp", "warm_start", "threads", "seed", "time_limit", "gap"})
+    capabilities = frozenset(
+        {"mip", "lp", "warm_start", "threads", "seed", "time_limit", "gap", "duals"}
+    )
 
     @classmethod
     def is_available(cls) -> bool:
@@ -104,8 +106,11 @@ def _read_result(h: Any, milp: MILP, highspy: Any, solve_s: float) -> Result:
         status = Status.FEASIBLE if x is not None else Status.NO_SOLUTION
     else:
         status = Status.ERROR if x is None else Status.FEASIBLE
+    row_dual = None
     if status is Status.OPTIMAL and not is_mip:
         bound = objective
+        if int(info.dual_solution_status) == 2:
+            row_dual = np.asarray(h.getSolution().row_dual, dtype=float)
     return Result(
         status=status,
         objective=objective,
@@ -115,4 +120,5 @@ def _read_result(h: Any, milp: MILP, highspy: Any, solve_s: float) -> Result:
         solve_s=solve_s,
         nodes=nodes,
         message=h.modelStatusToString(ms),
+        row_dual=row_dual,
     )

@@ -77,6 +77,7 @@ from optimizer.milp import MILP, RowBuilder
 
 log = logging.getLogger(__name__)
 
+Method = Literal["auto", "mip", "decomposition"]
 Objective = Literal["cost", "coverage", "walk"]
 OBJECTIVE_SENSE: dict[str, str] = {"cost": "min", "coverage": "max", "walk": "min"}
 # Later lexicographic phases keep earlier objectives within this relative slack (rounding).
@@ -795,6 +796,7 @@ def solve(
     reassign: bool = True,
     tiebreak: Objective | None = None,
     start: np.ndarray | None = None,
+    method: Method = "auto",
 ) -> PlanningOutcome:
     """Solve lexicographically over ``objectives``; then, with the build decisions fixed,
     re-assign blocks (coverage kept, walk minimised, existing facilities first).
@@ -805,7 +807,14 @@ def solve(
     against the primary one (:func:`tiebreak_weight`), so that among plans of equal primary
     value the solver prefers the cheaper (or earlier-covering) one without a second MIP.
     ``start`` (a column vector, see :func:`encode`) warm-starts the first phase.
+
+    ``method`` chooses how the first phase is solved when it maximises coverage under
+    budgets: ``mip`` (one MIP), ``decomposition`` (Lagrangian decomposition over the budget
+    rows, :mod:`optimizer.models.planning_decomp`), or ``auto``: the decomposition for large
+    models where it applies (:func:`planning_decomp.applicable`), else the MIP.
     """
+    from optimizer.models import planning_decomp
+
     t0 = time.perf_counter()
     base = build_model(data, must_cover=must_cover, name=name)
     build_s = time.perf_counter() - t0
@@ -825,7 +834,12 @@ def solve(
         m = with_objective(model, c_solve, OBJECTIVE_SENSE[kind], f"{name}:{kind}")
         warm = start if x_best is None else x_best
         opts = options if warm is None else replace(options, warm_start=warm)
-        res = backend.solve(m, opts)
+        if i == 0 and _decompose(method, kind, data, base, must_cover):
+            res = planning_decomp.solve_decomposed(
+                data, base, c_solve, backend, options, start=start
+            )
+        else:
+            res = backend.solve(m, opts)
         res.build_s = build_s if i == 0 else 0.0
         phases.append((kind, res))
         if first is None:
@@ -855,6 +869,21 @@ def solve(
         result.status = Status.FEASIBLE
         result.message = "a later objective or the re-assignment stopped before proving optimality"
     return PlanningOutcome(result, base, decode(data, base, x_best), phases, achieved)
+
+
+def _decompose(
+    method: Method, kind: Objective, data: PlanningData, base: MILP, must_cover: bool
+) -> bool:
+    from optimizer.models import planning_decomp
+
+    if method == "mip" or kind != "coverage":
+        return False
+    fits = planning_decomp.applicable(data, base, must_cover, min_binaries=0)
+    if method == "decomposition":
+        if not fits:
+            raise ValueError("the decomposition needs budgets, no coverage targets, no full cover")
+        return True
+    return planning_decomp.applicable(data, base, must_cover)
 
 
 def _strip_tiebreak(result: Result, primary: Objective, value: float) -> None:

@@ -1,0 +1,119 @@
+"""Lagrangian decomposition of the planning model: pieces, restriction, known optima, and
+agreement with the plain MIP (its plan is feasible and never beats the MIP optimum; its bound
+never falls below it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optimizer.backends import SolveOptions, Status, get_backend
+from optimizer.distances import make_engine
+from optimizer.inputs import read_inputs
+from optimizer.instance import build_instance
+from optimizer.models import planning, planning_decomp
+from optimizer.pipeline import planning_data
+from optimizer.scenario import load_scenario
+from tests.helpers import blocks_frame, sites_frame, write_scenario
+
+HIGHS = get_backend("highs")
+
+
+def _data(path: Path) -> planning.PlanningData:
+    scenario = load_scenario(path)
+    inputs = read_inputs(scenario)
+    inst = build_instance(inputs, scenario.catalog, make_engine(scenario.distances, inputs))
+    return planning_data(inst, scenario.model)
+
+
+def _two_clusters(tmp_path: Path) -> planning.PlanningData:
+    # The phased case of test_planning: cluster A (2 blocks, 400 aged 60+) at x = 0, cluster
+    # B (1 block) at x = 5000; one 450k site per year fits each 500k budget.
+    blocks = blocks_frame([0, 0, 5000])
+    sites = sites_frame([0, 5000], floor=[400, 400], fixed=[100_000, 100_000])
+    path = write_scenario(
+        tmp_path,
+        blocks,
+        sites,
+        facility_types=["elder_care"],
+        model={"objective": "max_coverage", "budgets": {2026: 500_000, 2027: 500_000}},
+    )
+    return _data(path)
+
+
+def test_pieces_split_the_clusters_and_restriction_rebuilds_the_model(tmp_path: Path) -> None:
+    data = _two_clusters(tmp_path)
+    pieces = planning_decomp.find_pieces(data)
+    assert pieces.n_pieces == 2
+    assert sorted(pieces.site_piece.tolist()) == [0, 1]
+    sub, cols = planning_decomp.restrict(data, np.arange(data.n_sites), np.arange(data.n_blocks))
+    whole = planning.build_model(data.with_changes(budgets=None), must_cover=False)
+    again = planning.build_model(sub, must_cover=False)
+    assert sorted(cols.tolist()) == list(range(whole.num_vars))
+    # the restricted model is the same model with its columns in ``cols`` order
+    assert (whole.A[:, cols] != again.A).nnz == 0
+
+
+def test_decomposition_reaches_the_known_optimum(tmp_path: Path) -> None:
+    data = _two_clusters(tmp_path)
+    out = planning.solve(
+        data,
+        ["coverage"],
+        HIGHS,
+        SolveOptions(time_limit_s=30, mip_gap=1e-6),
+        tiebreak="cost",
+        method="decomposition",
+    )
+    assert out.result.status is Status.OPTIMAL
+    assert out.result.extra["method"] == "lagrangian decomposition"
+    assert out.result.objective == pytest.approx(2 * 200 * 2 / 3 + 200 / 3, rel=1e-6)
+    assert out.solution is not None
+    assert out.solution.open_period.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_decomposition_agrees_with_the_mip(tmp_path: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # three neighbourhoods 3 km apart, each with blocks and candidate sites around it
+    centres = np.repeat([0.0, 3000.0, 6000.0], 4)
+    n_blocks = centres.size
+    blocks = blocks_frame(
+        list(centres + rng.uniform(-250, 250, n_blocks)),
+        list(rng.uniform(-200, 200, n_blocks)),
+        households=(hh := rng.integers(200, 900, n_blocks)),
+        population=(hh * rng.uniform(2.5, 3.2, n_blocks)).astype(int),
+    )
+    site_centres = np.repeat([0.0, 3000.0, 6000.0], 3)
+    n_sites = site_centres.size
+    sites = sites_frame(
+        list(site_centres + rng.uniform(-250, 250, n_sites)),
+        floor=list(rng.choice([400, 500, 900, 2500], n_sites)),
+        fixed=list(rng.integers(1, 30, n_sites) * 10_000),
+        ys=list(rng.uniform(-200, 200, n_sites)),
+    )
+    budgets = {2026: 600_000, 2027: 900_000}
+    path = write_scenario(
+        tmp_path, blocks, sites, model={"objective": "max_coverage", "budgets": budgets}
+    )
+    data = _data(path)
+    exact = SolveOptions(time_limit_s=60, mip_gap=0.0)
+    mip = planning.solve(data, ["coverage"], HIGHS, exact, reassign=False, method="mip")
+    assert mip.result.status is Status.OPTIMAL
+    dec = planning.solve(
+        data,
+        ["coverage"],
+        HIGHS,
+        SolveOptions(time_limit_s=20, mip_gap=0.0),
+        reassign=False,
+        method="decomposition",
+    )
+    assert dec.result.status in (Status.OPTIMAL, Status.FEASIBLE)
+    assert dec.result.x is not None
+    assert dec.milp.max_violation(dec.result.x) <= 1e-6
+    opt = mip.result.objective
+    assert dec.result.objective <= opt + 1e-6 * max(1.0, opt)
+    assert dec.result.bound >= opt - 1e-6 * max(1.0, opt)
+    if dec.result.status is Status.OPTIMAL:
+        assert dec.result.objective == pytest.approx(opt, rel=1e-6)
