@@ -62,6 +62,10 @@ def write_scenario(folder: Path, city: Path, model: dict, time_limit: float, gap
     return path
 
 
+def _num(v: object) -> float | None:
+    return round(float(v), 4) if isinstance(v, (int, float)) else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=1_200_000)
@@ -105,6 +109,11 @@ def main() -> None:
             "build_s": s["build_s"],
             "solve_s": s["solve_s"],
             "first_phase_solve_s": s["phases"][0]["solve_s"],
+            "method": run.result.solver,
+            "lp_bound": _num(run.result.extra.get("lp_bound")),
+            "lagrangian_bound": _num(run.result.extra.get("lagrangian_bound")),
+            "objective": round(run.result.objective, 4),
+            "bound": round(run.result.bound, 4),
             "whole_run_s": round(wall, 1),
             "cost": round(s["totals"]["cost"]),
             "coverage_pct": round(s["totals"]["coverage_pct_after"], 2),
@@ -139,7 +148,13 @@ def main() -> None:
     ]
     for r in rows:
         lines.append("| " + " | ".join("" if v is None else str(v) for v in r.values()) + " |")
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # the hand-written reading below the table (from "## Reading" on) is kept
+    kept = ""
+    if args.out.exists():
+        old = args.out.read_text(encoding="utf-8")
+        at = old.find("\n## Reading")
+        kept = old[at:] if at >= 0 else ""
+    args.out.write_text("\n".join(lines) + "\n" + kept, encoding="utf-8")
     print(f"recorded in {args.out}")
 
 
