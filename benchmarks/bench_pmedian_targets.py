@@ -237,7 +237,7 @@ def save(rows: list[dict[str, Any]], command: str) -> pd.DataFrame:
         df = new
     if "gap" in df.columns:
         target = df["case"].map(TARGET_GAP)
-        df["target_met"] = df["gap"].notna() & (df["gap"] <= target + 1e-12)
+        df["target_met"] = (df["gap"].notna() & (df["gap"] <= target + 1e-12)).astype(object)
         df.loc[df["method"] == "milp-build", "target_met"] = None
     CSV.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(CSV, index=False)
