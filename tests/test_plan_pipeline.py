@@ -192,3 +192,13 @@ def test_phased_sample_city_meets_the_acceptance_rules(tmp_path: Path) -> None:
         assert (np.diff(per_year[f"coverage_pct:{key}"]) >= -1e-9).all()
     assert summary["status"] in ("OPTIMAL", "FEASIBLE") and summary["gap"] <= 0.005 + 1e-9
     assert cov["covered_from_year"].dropna().isin([2026, 2027, 2028]).all()
+
+
+def test_outputs_are_ordinary_files_not_private(tmp_path: Path) -> None:
+    # atomic writes go through mkstemp (mode 0600); the published file gets the usual mode
+    from optimizer.outputs import write_json
+
+    path = write_json(tmp_path / "x.json", {"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

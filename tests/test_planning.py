@@ -253,9 +253,7 @@ def test_a_plan_encodes_back_to_a_feasible_start(tmp_path: Path) -> None:
     x = planning.encode(data, out.solution)
     assert x is not None
     assert out.milp.max_violation(x) <= 1e-7
-    assert out.milp.objective_value(x) == pytest.approx(
-        planning.spending(data, out.solution).sum()
-    )
+    assert out.milp.objective_value(x) == pytest.approx(planning.spending(data, out.solution).sum())
     assert data.budgets is not None
     richer = data.with_changes(budgets=data.budgets * 2)
     warm = planning.solve(richer, ["coverage"], HIGHS, EXACT, start=x)
