@@ -105,6 +105,24 @@ def test_a_local_dask_cluster_gives_the_sequential_result(
         pd.testing.assert_frame_equal(a, b)
 
 
+def test_an_existing_scheduler_runs_the_sweep(town: Path, sequential: SweepResult) -> None:
+    # --cluster ADDRESS: a scheduler started elsewhere (here a LocalCluster of one process)
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        remote = run_sweep(
+            town, BUDGETS[:2], out_dir=town.parent / "remote", lang="en", cluster=address
+        )
+    assert remote.summary["mode"] == address
+    first_two = sequential.comparison.iloc[:2].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        remote.comparison.drop(columns=VOLATILE), first_two.drop(columns=VOLATILE)
+    )
+
+
 def test_a_rerun_reuses_finished_scenarios(
     sequential: SweepResult, town: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
