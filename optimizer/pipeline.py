@@ -180,7 +180,15 @@ def plan_scenario(
     backend = get_backend(solver or settings.name)
     data = planning_data(instance, scenario.model)
     t0 = time.perf_counter()
-    solved = solve_plan(data, scenario.model, backend, options, name=scenario.name, start=start)
+    solved = solve_plan(
+        data,
+        scenario.model,
+        backend,
+        options,
+        name=scenario.name,
+        start=start,
+        method=settings.method,
+    )
     timings["optimise_s"] = time.perf_counter() - t0
     outcome, result = solved.outcome, solved.outcome.result
     log.info(
@@ -360,6 +368,7 @@ def solve_plan(
     options: SolveOptions,
     name: str = "plan",
     start: PlanningSolution | None = None,
+    method: planning.Method = "auto",
 ) -> SolvedPlan:
     """Solve the scenario's objective; explain or fall back when it cannot be met.
 
@@ -369,13 +378,21 @@ def solve_plan(
     Coverage targets that cannot be met raise :class:`InfeasibleError` with the cheapest cost of
     each target against its budget. ``start`` (a plan for the same places, e.g. the previous
     budget's in a sweep) warm-starts the first solve when it fits the model's layout.
+    ``method`` is how coverage under budgets is solved (:func:`planning.solve`).
     """
     phased = data.n_periods > 1
     x0 = None if start is None else planning.encode(data, start)
     if model.objective == "max_coverage":
         objs = _objectives(model, "coverage")
         out = planning.solve(
-            data, objs, backend, options, name=f"{name}:max_coverage", tiebreak="cost", start=x0
+            data,
+            objs,
+            backend,
+            options,
+            name=f"{name}:max_coverage",
+            tiebreak="cost",
+            start=x0,
+            method=method,
         )
         if out.result.status is Status.INFEASIBLE:
             raise InfeasibleError(diagnose_targets(data, backend, options))
@@ -425,7 +442,13 @@ def solve_plan(
             log.warning(notes[-1])
             objs = ["coverage"]
             out = planning.solve(
-                data, objs, backend, options, name=f"{name}:max_coverage", tiebreak="cost"
+                data,
+                objs,
+                backend,
+                options,
+                name=f"{name}:max_coverage",
+                tiebreak="cost",
+                method=method,
             )
             return SolvedPlan(out, objs, "cost", False, data, notes)
     notes.append(

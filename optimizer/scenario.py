@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 import yaml
@@ -147,6 +147,7 @@ SCENARIO_SCHEMA: dict[str, Any] = {
                 "mip_gap": {"type": "number", "minimum": 0},
                 "threads": {"type": "integer", "minimum": 1},
                 "seed": {"type": "integer"},
+                "method": {"enum": ["auto", "mip", "decomposition"]},
             },
         },
         "output": {
@@ -202,13 +203,19 @@ class DistanceSettings:
 
 @dataclass(frozen=True)
 class SolverSettings:
-    """Which backend solves the model and with which limits."""
+    """Which backend solves the model and with which limits.
+
+    ``method`` (``auto`` | ``mip`` | ``decomposition``): how a ``max_coverage`` plan under
+    budgets is solved; ``auto`` uses the Lagrangian decomposition for city-sized models
+    (:mod:`optimizer.models.planning_decomp`) and one MIP otherwise.
+    """
 
     name: str = "highs"
     time_limit_s: float = 120.0
     mip_gap: float = 0.0
     threads: int | None = None
     seed: int = 0
+    method: Literal["auto", "mip", "decomposition"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from optimizer.distances import make_engine
 from optimizer.inputs import read_inputs
 from optimizer.instance import build_instance
 from optimizer.models import planning, planning_decomp
-from optimizer.pipeline import planning_data
+from optimizer.pipeline import planning_data, run_plan
 from optimizer.scenario import load_scenario
 from tests.helpers import blocks_frame, sites_frame, write_scenario
 
@@ -28,19 +28,23 @@ def _data(path: Path) -> planning.PlanningData:
     return planning_data(inst, scenario.model)
 
 
-def _two_clusters(tmp_path: Path) -> planning.PlanningData:
+def _two_clusters_scenario(tmp_path: Path, **solver: object) -> Path:
     # The phased case of test_planning: cluster A (2 blocks, 400 aged 60+) at x = 0, cluster
     # B (1 block) at x = 5000; one 450k site per year fits each 500k budget.
     blocks = blocks_frame([0, 0, 5000])
     sites = sites_frame([0, 5000], floor=[400, 400], fixed=[100_000, 100_000])
-    path = write_scenario(
+    return write_scenario(
         tmp_path,
         blocks,
         sites,
         facility_types=["elder_care"],
         model={"objective": "max_coverage", "budgets": {2026: 500_000, 2027: 500_000}},
+        solver={"name": "highs", "time_limit_s": 30, **solver},
     )
-    return _data(path)
+
+
+def _two_clusters(tmp_path: Path) -> planning.PlanningData:
+    return _data(_two_clusters_scenario(tmp_path))
 
 
 def test_pieces_split_the_clusters_and_restriction_rebuilds_the_model(tmp_path: Path) -> None:
@@ -117,3 +121,13 @@ def test_decomposition_agrees_with_the_mip(tmp_path: Path, seed: int) -> None:
     assert dec.result.bound >= opt - 1e-6 * max(1.0, opt)
     if dec.result.status is Status.OPTIMAL:
         assert dec.result.objective == pytest.approx(opt, rel=1e-6)
+
+
+def test_the_scenario_can_ask_for_the_decomposition(tmp_path: Path) -> None:
+    # solver.method: decomposition runs it even on a small model; the plan passes verify
+    run = run_plan(_two_clusters_scenario(tmp_path, method="decomposition"), write=False)
+    assert run.result.solver == "highs+decomposition"
+    assert run.result.objective == pytest.approx(2 * 200 * 2 / 3 + 200 / 3, rel=1e-6)
+    assert run.verify.passed
+    default = run_plan(_two_clusters_scenario(tmp_path / "auto"), write=False)
+    assert default.result.solver == "highs"  # small: one MIP

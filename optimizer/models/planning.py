@@ -881,8 +881,11 @@ def _decompose(
     fits = planning_decomp.applicable(data, base, must_cover, min_binaries=0)
     if method == "decomposition":
         if not fits:
-            raise ValueError("the decomposition needs budgets, no coverage targets, no full cover")
-        return True
+            log.warning(
+                "solver.method decomposition needs budgets, no coverage targets and no full "
+                "cover; solving this phase as one MIP"
+            )
+        return fits
     return planning_decomp.applicable(data, base, must_cover)
 
 
