@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -49,9 +54,52 @@ class HighsBackend(Backend):
             h.setSolution(sol)
 
         t0 = time.perf_counter()
-        h.run()
+        if options.verbose:
+            h.run()
+        else:
+            with _silenced_stdout():
+                h.run()
         solve_s = time.perf_counter() - t0
         return _read_result(h, milp, highspy, solve_s)
+
+
+_silence_lock = threading.Lock()
+_silence_depth = 0
+_saved_stdout_fd: int | None = None
+
+
+@contextmanager
+def _silenced_stdout() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null while HiGHS runs.
+
+    HiGHS 1.12 prints some debug lines with a plain ``printf`` (e.g.
+    ``HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();``) that its
+    ``output_flag`` does not silence. Solves may run in several threads at once (the covering
+    search runs sub-MIPs beside the main MIP), so the first one in redirects and the last one
+    out restores, under a lock.
+    """
+    global _silence_depth, _saved_stdout_fd
+    with _silence_lock:
+        if _silence_depth == 0:
+            try:
+                sys.stdout.flush()
+                saved = os.dup(1)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.close(devnull)
+                _saved_stdout_fd = saved
+            except OSError:  # no usable descriptor 1: nothing to silence
+                _saved_stdout_fd = None
+        _silence_depth += 1
+    try:
+        yield
+    finally:
+        with _silence_lock:
+            _silence_depth -= 1
+            if _silence_depth == 0 and _saved_stdout_fd is not None:
+                os.dup2(_saved_stdout_fd, 1)
+                os.close(_saved_stdout_fd)
+                _saved_stdout_fd = None
 
 
 def _to_highs_lp(milp: MILP, highspy: Any) -> Any:
