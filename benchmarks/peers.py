@@ -100,7 +100,11 @@ SKIP = {
     "(see r5k: 5 M variables)",
     ("c20k", "pmedian", "spopt"): "not attempted: dense 20,000 x 5,000 = 100 M assignment "
     "variables (see r5k: 5 M variables)",
+    ("c20k", "mclp", "spopt"): "not attempted: spopt's LSCP on the same dense 20,000 x 5,000 "
+    "matrix did not finish (row c20k lscp spopt)",
 }
+KEY = ["instance", "model", "tool"]
+FIRST_COMMAND = "python benchmarks/peers.py"  # rows recorded before the command column
 log = logging.getLogger("peers")
 
 
@@ -368,6 +372,8 @@ def run_peer(case: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
         value = float(opened.sum())
     overhead = solve_s - cbc["cbc_wall_s"] if np.isfinite(cbc["cbc_wall_s"]) else 0.0
     bound = cbc["cbc_bound"]
+    if model == "mclp" and np.isfinite(bound):
+        bound = -bound  # CBC minimises the negated objective of a maximisation
     if status == "OPTIMAL":
         bound = value
     return {
@@ -526,8 +532,52 @@ def verdicts(df: pd.DataFrame) -> list[str]:
     return lines
 
 
+def acceptance(df: pd.DataFrame) -> list[str]:
+    """The issue's two criteria against spopt, counted over the (instance, model) pairs."""
+    fast, slow, certified, uncertified, better, worse = [], [], [], [], [], []
+    for (inst, model), g in df.groupby(["instance", "model"], sort=False):
+        by = {r["tool"]: r for _, r in g.iterrows()}
+        proj, peer = by.get("project"), by.get("spopt")
+        if proj is None or peer is None:
+            continue
+        tag = f"{inst} {model}"
+        p_obj, s_obj = float(proj.get("recomputed", np.nan)), float(peer.get("recomputed", np.nan))
+        if peer["status"] == "OPTIMAL":
+            speed = float(peer["total_s"]) / float(proj["total_s"])
+            same = proj["status"] == "OPTIMAL" and _same(p_obj, s_obj)
+            (fast if same and speed >= 10 else slow).append(f"{tag} ({speed:.1f}x)")
+            continue
+        gap = float(proj.get("gap", np.nan))
+        (certified if np.isfinite(gap) else uncertified).append(f"{tag} (gap {_fmt(gap)})")
+        if np.isfinite(s_obj) and np.isfinite(p_obj) and not _same(p_obj, s_obj):
+            sense = 1.0 if model == "mclp" else -1.0
+            (better if sense * (p_obj - s_obj) > 0 else worse).append(
+                f"{tag} (project {_fmt(p_obj)}, spopt {_fmt(s_obj)})"
+            )
+
+    def said(items: list[str]) -> str:
+        return ", ".join(items) if items else "none"
+
+    return [
+        f"- spopt proved optimality on {len(fast) + len(slow)} pairs; the project proved the "
+        f"same optimum at least 10x faster (build + solve) on {len(fast)}: {said(fast)}; "
+        f"not on {len(slow)}: {said(slow)}.",
+        f"- spopt gave no proven answer (time limit, out of memory, not attempted) on "
+        f"{len(certified) + len(uncertified)} pairs; the project returned a solution with a "
+        f"certified gap on {len(certified)}: {said(certified)}"
+        + (f"; without one on {said(uncertified)}" if uncertified else "")
+        + ".",
+        f"- Where both stopped on a limit with different objectives, the project's was better "
+        f"on {said(better)} and worse on {said(worse)} (spopt's CBC had 120 s, the project "
+        f"60 s).",
+    ]
+
+
 def report(df: pd.DataFrame, command: str) -> str:
     info = machine()
+    if "command" not in df.columns:
+        df = df.assign(command=FIRST_COMMAND)
+    commands = list(dict.fromkeys(df["command"].fillna(FIRST_COMMAND).astype(str)))
     lines = [
         "# Peer comparison: spopt, plain PuLP + CBC and this project",
         "",
@@ -537,8 +587,10 @@ def report(df: pd.DataFrame, command: str) -> str:
         f"(its bundled CBC), highspy {info['highspy']}, numpy {info['numpy']}, scipy "
         f"{info['scipy']}, pandas {info['pandas']}",
         "",
-        f"Command: `{command}` (one run, all rows on this machine, one run at a time; the machine "
-        "is shared, `load` columns give the 1-minute load average around each run).",
+        "Commands: "
+        + ", ".join(f"`{c}`" for c in commands)
+        + " (run one after the other in one session on this machine, one run at a time; the "
+        "machine is shared, `load` columns give the 1-minute load average around each run).",
         "",
         "Time limits: 120 s for the peers (CBC `timeLimit`), 60 s for the project. Instances, "
         "how each peer is fed, and the columns: see the docstring of `benchmarks/peers.py`. "
@@ -556,6 +608,23 @@ def report(df: pd.DataFrame, command: str) -> str:
         "instance (and for spopt the dense matrix), `objective` recomputed from the opened "
         "sites, `gap` certified (peers: from CBC's log, which neither spopt nor PuLP returns), "
         "`peak_mb` the run's peak RSS, `child_peak_mb` max(RSS at fork, CBC's peak).",
+        "",
+        "## Against the acceptance criteria",
+        "",
+        *acceptance(df),
+        "",
+        "## Notes",
+        "",
+        "- PuLP and spopt report `Optimal` (`tool_status`) after CBC stopped on its time limit "
+        "with a solution; only CBC's log (which neither returns) shows the gap.",
+        "- The project's `first_s` is the whole heuristic stage: for p-median it includes the "
+        "Lagrangian bound (its time share of the limit), so the first verified solution with a "
+        "certified gap; the greedy solution inside it comes earlier.",
+        "- Peers beyond their caps: every PuLP / spopt run had an address-space cap of 9 GB and "
+        "a wall cap of 300 s (120 s CBC limit + 180 s); OUT_OF_MEMORY and TIMEOUT rows give no "
+        "answer. SKIPPED rows were not attempted, for the reason given.",
+        "- The project's MCLP run on c20k overran its 60 s limit by ~9 s (the LNS finishing its "
+        "round).",
         "",
         "## Verdicts",
         "",
@@ -592,9 +661,41 @@ def report(df: pd.DataFrame, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fix_cbc_sign(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows recorded before the sign fix: a peer's MCLP bound read from CBC's log is the bound
+    of the negated (minimised) objective; a maximal-covering bound is never negative."""
+    if "bound" not in df.columns:
+        return df
+    df = df.copy()
+    wrong = (df["model"] == "mclp") & df["tool"].isin(["pulp", "spopt"]) & (df["bound"] < 0)
+    df.loc[wrong, "bound"] = -df.loc[wrong, "bound"]
+    for k in df.index[wrong]:
+        df.loc[k, "gap"] = _gap(float(df.loc[k, "recomputed"]), float(df.loc[k, "bound"]))
+    return df
+
+
+def merged(new: pd.DataFrame, keep_old: bool) -> pd.DataFrame:
+    """``new`` over the recorded rows (a run of some instances replaces only their rows), in
+    the order of :data:`INSTANCES`, :data:`MODELS` and :data:`TOOLS`."""
+    if not keep_old or not CSV.exists():
+        return new
+    old = pd.read_csv(CSV, encoding="utf-8-sig")
+    old = old[~old.set_index(KEY).index.isin(new.set_index(KEY).index)]
+    out = pd.concat([old, new], ignore_index=True)
+    order = {
+        "instance": list(INSTANCES),
+        "model": list(MODELS),
+        "tool": list(TOOLS),
+    }
+    return out.sort_values(
+        KEY, key=lambda col: col.map({v: i for i, v in enumerate(order[str(col.name)])})
+    ).reset_index(drop=True)
+
+
 def save(df: pd.DataFrame, command: str) -> None:
     from optimizer.outputs import atomic_write, write_csv
 
+    df = fix_cbc_sign(df)
     CSV.parent.mkdir(parents=True, exist_ok=True)
     write_csv(CSV, df)
     text = report(df, command)
@@ -648,9 +749,10 @@ def main() -> None:
                     f"peak {row.get('peak_mb')} MB {row.get('message', '')}",
                     flush=True,
                 )
+                row["command"] = command.strip()
                 rows.append(row)
                 if not args.quick:
-                    save(pd.DataFrame(rows), command)
+                    save(merged(pd.DataFrame(rows), args.instances is not None), command)
 
 
 if __name__ == "__main__":
