@@ -32,7 +32,6 @@ throttled ``cbMipInterrupt``, highspy 1.12).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Any
 import yaml
 
 from optimizer.backends import Backend, Result, SolveOptions, backend_names, get_backend
+from optimizer.backends.highs import HighsBackend
 from optimizer.errors import InputError, Problem, ProblemCollector
 
 VARIANTS = ("plain", "warm", "heuristic", "exact")
@@ -294,7 +294,7 @@ def _check_highs_options(options: dict[str, Any], bad: Any) -> None:
 # ------------------------------------------------------------------------------ HiGHS
 
 
-class TunedHighs(Backend):
+class TunedHighs(HighsBackend):
     """HiGHS with extra options, optionally tracing incumbent and bound over time.
 
     Parameters
@@ -307,55 +307,21 @@ class TunedHighs(Backend):
         is HiGHS's running time.
     """
 
-    name = "highs"
-    package = "highspy==1.12.0"
-    capabilities = frozenset({"mip", "lp", "warm_start", "threads", "seed", "time_limit", "gap"})
-
     def __init__(
         self, highs_options: Mapping[str, Any], trace: list[dict[str, float]] | None = None
     ) -> None:
-        self.highs_options = dict(highs_options)
+        super().__init__(highs_options)
         self.trace = trace
 
-    @classmethod
-    def is_available(cls) -> bool:
-        from optimizer.backends.highs import HighsBackend
-
-        return HighsBackend.is_available()
-
-    def solve(self, milp: Any, options: SolveOptions) -> Result:
-        import highspy
-        import numpy as np
-
-        from optimizer.backends.highs import _read_result, _to_highs_lp
-
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", bool(options.verbose))
-        if options.time_limit_s is not None:
-            h.setOptionValue("time_limit", float(options.time_limit_s))
-        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
-        h.setOptionValue("random_seed", int(options.seed))
-        if options.threads is not None:
-            h.setOptionValue("threads", int(options.threads))
-        for key, value in self.highs_options.items():
-            h.setOptionValue(key, value)
-        h.passModel(_to_highs_lp(milp, highspy))
-        if options.warm_start is not None:
-            sol = highspy.HighsSolution()
-            sol.col_value = list(np.asarray(options.warm_start, dtype=float))
-            sol.value_valid = True
-            h.setSolution(sol)
+    def _before_run(self, h: Any) -> None:
         if self.trace is not None:
             self._subscribe(h)
-        t0 = time.perf_counter()
-        h.run()
-        solve_s = time.perf_counter() - t0
-        result = _read_result(h, milp, highspy, solve_s)
+
+    def _after_run(self, h: Any, result: Result) -> None:
         if self.trace is not None:
             self.trace.append(
-                {"t_s": solve_s, "incumbent": result.objective, "bound": result.bound}
+                {"t_s": result.solve_s, "incumbent": result.objective, "bound": result.bound}
             )
-        return result
 
     def _subscribe(self, h: Any) -> None:
         trace = self.trace

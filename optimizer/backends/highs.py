@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,6 +35,10 @@ class HighsBackend(Backend):
             return False
         return True
 
+    def __init__(self, highs_options: Mapping[str, Any] | None = None) -> None:
+        self.highs_options = dict(highs_options or {})
+        """Further HiGHS options (name -> value), set after the common ones."""
+
     def solve(self, milp: MILP, options: SolveOptions) -> Result:
         import highspy
 
@@ -46,13 +50,15 @@ class HighsBackend(Backend):
         h.setOptionValue("random_seed", int(options.seed))
         if options.threads is not None:
             h.setOptionValue("threads", int(options.threads))
+        for key, value in self.highs_options.items():
+            h.setOptionValue(key, value)
         h.passModel(_to_highs_lp(milp, highspy))
         if options.warm_start is not None:
             sol = highspy.HighsSolution()
             sol.col_value = list(np.asarray(options.warm_start, dtype=float))
             sol.value_valid = True
             h.setSolution(sol)
-
+        self._before_run(h)
         t0 = time.perf_counter()
         if options.verbose:
             h.run()
@@ -60,7 +66,15 @@ class HighsBackend(Backend):
             with _silenced_stdout():
                 h.run()
         solve_s = time.perf_counter() - t0
-        return _read_result(h, milp, highspy, solve_s)
+        result = _read_result(h, milp, highspy, solve_s)
+        self._after_run(h, result)
+        return result
+
+    def _before_run(self, h: Any) -> None:
+        """Hook for subclasses: called with the loaded ``highspy.Highs`` before it runs."""
+
+    def _after_run(self, h: Any, result: Result) -> None:
+        """Hook for subclasses: called with the finished solver and its result."""
 
 
 _silence_lock = threading.Lock()
