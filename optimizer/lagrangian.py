@@ -312,6 +312,7 @@ def solve_lagrangian(
     ls_share: float = 0.3,
     keep_per_demand: int | str | None = "auto",
     seed: int = 0,
+    stop_gap: float = 0.0,
 ) -> LagrangianResult:
     """Heuristic upper bound, Lagrangian lower bound, Lagrangian heuristic.
 
@@ -339,6 +340,9 @@ def solve_lagrangian(
         ``AUTO_TRUNCATE_PAIRS`` pairs; ``None``: all pairs.
     seed : int
         Seed of the heuristic.
+    stop_gap : float
+        Stop at the next step-factor halving once the gap is at most this (a caller that
+        closes small gaps by branching saves the slow tail of the subgradient); 0: never.
 
     Returns
     -------
@@ -385,6 +389,8 @@ def solve_lagrangian(
             if stall >= patience:
                 theta, stall = theta / 2.0, 0
                 if theta < theta_min:
+                    break
+                if relative_gap(ub, _rounded(lb, integral)) <= stop_gap:
                     break
         # Lagrangian heuristic: local search from the relaxation's sites
         key = np.packbits(rel.chosen).tobytes()
