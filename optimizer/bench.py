@@ -62,14 +62,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from optimizer import benchdata
-from optimizer.backends import SolveOptions, Status
-from optimizer.errors import ProblemCollector
+from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend
+from optimizer.errors import ProblemCollector, SolverError
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,96 @@ TSPLIB_P = (5, 10, 20, 50, 100, 200, 500)
 
 
 @dataclass(frozen=True)
+class PlanCase:
+    """A planning scenario ready to solve (the ``plan`` suite): its instance (for the
+    independent check), its arrays and its model settings."""
+
+    instance: Any
+    data: Any
+    model: Any
+
+
+@dataclass
+class PlanAnswer:
+    """The planning model's answer, shaped like :class:`optimizer.classic.ClassicResult` for
+    the rows (status, objective, bound, gap, build and solve time, the solver's result)."""
+
+    result: Result
+    build_s: float
+    solve_s: float
+
+    @property
+    def status(self) -> Status:
+        return self.result.status
+
+    @property
+    def objective(self) -> float:
+        return self.result.objective
+
+    @property
+    def bound(self) -> float:
+        return self.result.bound
+
+    @property
+    def gap(self) -> float:
+        return self.result.gap
+
+
+PLAN_SCENARIOS = {
+    "sample-city": "sample-city.yaml",
+    "sample-city-phased": "sample-city-phased.yaml",
+}
+"""The ``plan`` suite: the repository's sample-city scenarios (``scenarios/``)."""
+
+
+def _scenarios_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "scenarios"
+
+
+def _plan_names() -> list[str]:
+    return [n for n, f in PLAN_SCENARIOS.items() if (_scenarios_dir() / f).is_file()]
+
+
+def _load_plan(name: str) -> Loaded:
+    from optimizer.pipeline import planning_data, prepare
+    from optimizer.scenario import load_scenario
+
+    scenario = load_scenario(_scenarios_dir() / PLAN_SCENARIOS[name])
+    instance = prepare(scenario).instance
+    data = planning_data(instance, scenario.model)
+    case = PlanCase(instance, data, scenario.model)
+    return Loaded("plan", case, instance.n_blocks, instance.n_sites, math.nan, math.nan, math.nan)
+
+
+def solve_model(model: str, data: Any, backend: str | Backend, options: SolveOptions) -> Any:
+    """Solve one benchmark instance: a classic model (:func:`optimizer.classic.solve_classic`,
+    which verifies its answer) or, for the ``plan`` suite, the planning model as ``siting
+    plan`` solves it, its plan checked by :func:`optimizer.verify.verify_plan`."""
+    if model != "plan":
+        from optimizer.classic import solve_classic
+
+        return solve_classic(model, data, backend=backend, options=options)
+    from optimizer.models import planning
+    from optimizer.pipeline import solve_plan
+    from optimizer.verify import verify_plan
+
+    solver = get_backend(backend) if isinstance(backend, str) else backend
+    solved = solve_plan(data.data, data.model, solver, options, name="bench")
+    out = solved.outcome
+    if out.solution is not None:
+        report = verify_plan(
+            data.instance,
+            data.data,
+            out.solution,
+            reported_cost=float(planning.spending(data.data, out.solution).sum()),
+            must_cover=solved.must_cover,
+        )
+        if not report.passed:
+            raise SolverError(f"the plan fails verification: {'; '.join(report.failures[:3])}")
+    return PlanAnswer(out.result, out.build_s, out.solve_s)
+
+
+@dataclass(frozen=True)
 class Suite:
     """A benchmark family: its folder, file suffix and loader (or, for generated and derived
     suites, the function listing its instance names)."""
@@ -238,6 +329,7 @@ SUITES: dict[str, Suite] = {
     "tsplib": Suite("tsplib", ".tsp", _load_tsplib, names=_tsplib_names),
     "random": Suite("", "", _load_generated("random"), names=_generated_names("random")),
     "city": Suite("", "", _load_generated("city"), names=_generated_names("city")),
+    "plan": Suite("", "", _load_plan, names=_plan_names),
 }
 
 
@@ -368,8 +460,6 @@ def run_instance(
 ) -> list[dict[str, Any]]:
     """Solve one instance with each backend; a failure becomes an ``ERROR`` row. ``model``
     replaces the suite's model (e.g. ``lscp-warm`` for ``scp``)."""
-    from optimizer.classic import solve_classic
-
     base: dict[str, Any] = {"suite": suite, "instance": instance}
     started = time.perf_counter()
     try:
@@ -397,7 +487,7 @@ def run_instance(
             "%s %s on %s (%d x %d)...", suite, instance, backend, loaded.n_demand, loaded.n_sites
         )
         try:
-            res = solve_classic(model_name, loaded.data, backend=backend, options=options)
+            res = solve_model(model_name, loaded.data, backend=backend, options=options)
         except Exception as exc:  # MemoryError, solver or verification failure: record it
             log.error("%s on %s failed: %s: %s", instance, backend, type(exc).__name__, exc)
             rows.append(_row(base, backend, status="ERROR", message=f"{type(exc).__name__}: {exc}"))
@@ -674,7 +764,6 @@ def run_config_task(
     row, trace points
         The result row (:data:`CONFIG_COLUMNS`) and the trace (:data:`TRACE_COLUMNS`).
     """
-    from optimizer.classic import solve_classic
 
     reset = _reset_peak()
     cores = threads or config.threads or os.cpu_count() or 1
@@ -723,7 +812,7 @@ def run_config_task(
     try:
         backend = config.make_backend(callback_trace)
         t1 = time.perf_counter()
-        res = solve_classic(model, loaded.data, backend=backend, options=options)
+        res = solve_model(model, loaded.data, backend=backend, options=options)
         wall = time.perf_counter() - t1
     except Exception as exc:  # solver missing, verification failure, MemoryError: a row
         log.error("%s / %s failed: %s: %s", instance, config.name, type(exc).__name__, exc)
@@ -779,14 +868,12 @@ def _repeated_trace(
     """Incumbent and bound at growing time limits (one fresh solve each), then the full run."""
     from dataclasses import replace
 
-    from optimizer.classic import solve_classic
-
     points = []
     for limit in _trace_limits(config.time_limit_s)[:-1]:
         cfg = replace(config, time_limit_s=limit)
         try:
             t0 = time.perf_counter()
-            res = solve_classic(
+            res = solve_model(
                 model, loaded.data, backend=cfg.make_backend(), options=cfg.options(threads=threads)
             )
             wall = time.perf_counter() - t0

@@ -89,6 +89,8 @@ class BenchConfig:
         variant does not exist for that family, e.g. ``exact`` for ``lscp``)."""
         from optimizer.classic import MODELS
 
+        if family == "plan":  # the planning model: one way to solve it (solver.method)
+            return "plan"
         if family in self.models:
             return self.models[family]
         name = family if self.variant == "plain" else f"{family}-{self.variant}"

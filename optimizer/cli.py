@@ -404,17 +404,19 @@ def _add_bench_parser(sub: Any, common: argparse.ArgumentParser) -> None:
             "with one or more backends and compare with the published optima. Writes "
             "results.csv (one row per instance and backend) and summary.md to --out. Suites: "
             "pmed (OR-Library p-median), scp (OR-Library set covering, solved as lscp), "
-            "cpmp-oc (Osman-Christofides capacitated p-median), cpmp-ls (Lorena-Senne)."
+            "cpmp-oc (Osman-Christofides capacitated p-median), cpmp-ls (Lorena-Senne), "
+            "tsplib, random / city (generated), plan (the sample-city planning scenarios)."
         ),
     )
     b.add_argument(
         "--suite",
         required=True,
-        choices=("pmed", "scp", "cpmp-oc", "cpmp-ls", "tsplib", "random", "city"),
+        choices=("pmed", "scp", "cpmp-oc", "cpmp-ls", "tsplib", "random", "city", "plan"),
         help="tsplib: <file>-p<p> p-median instances; random / city: generated "
         "<suite>-<XS|S|M|L|XL>-<lscp|mclp|pmedian> instances (random S 1000x200, M 5000x1000, "
         "L 10000x2000, XL 20000x4000 at 800 m; city S 5000x2000, M 20000x5000, L 50000x10000, "
-        "XL 100000x20000 at 300 m; XS for quick tests)",
+        "XL 100000x20000 at 300 m; XS for quick tests); plan: sample-city and "
+        "sample-city-phased (the planning model as siting plan solves it)",
     )
     b.add_argument(
         "--instances",

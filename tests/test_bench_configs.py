@@ -201,3 +201,22 @@ def test_performance_ratios_and_best() -> None:
     best = best_per_suite(df)
     assert best["configuration"].tolist() == ["a"] and best["proven_optimal"].tolist() == [2]
     assert best["runner_up"].tolist() == ["b"] and best["max_gap"].tolist() == [0.2]
+
+
+def test_the_plan_suite_solves_the_planning_model_as_siting_plan_does(tmp_path: Path) -> None:
+    # the ``plan`` suite lists the sample-city scenarios; its solve is the pipeline's solve,
+    # checked by verify_plan, with the same objective as ``siting plan``
+    from optimizer.backends import SolveOptions
+    from optimizer.bench import PlanCase, select_instances, solve_model
+    from optimizer.pipeline import planning_data, prepare, run_plan
+    from optimizer.scenario import load_scenario
+    from tests.town import write_town
+
+    assert select_instances("plan", None) == ["sample-city", "sample-city-phased"]
+    path = write_town(tmp_path)
+    scenario = load_scenario(path)
+    instance = prepare(scenario).instance
+    case = PlanCase(instance, planning_data(instance, scenario.model), scenario.model)
+    answer = solve_model("plan", case, "highs", SolveOptions(time_limit_s=30, mip_gap=0.0))
+    assert answer.status.value == "OPTIMAL" and answer.gap == 0.0
+    assert answer.objective == pytest.approx(run_plan(path, write=False).result.objective)
