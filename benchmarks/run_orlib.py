@@ -103,17 +103,18 @@ def run(
 
 def _counts(df: pd.DataFrame, suite: str) -> list[str]:
     out = []
-    n = len(df)
+    n = int(df["instance"].nunique())
     status = df["status"].value_counts().to_dict()
+    reruns = f" in {len(df)} runs (some again with a longer limit)" if len(df) > n else ""
     out.append(
-        f"- {n} of {len(INSTANCES[suite])} instances run; status: "
+        f"- {n} of {len(INSTANCES[suite])} instances run{reruns}; status: "
         + ", ".join(f"{k} {v}" for k, v in sorted(status.items()))
     )
     with_opt = df[df["known_optimum"].notna()]
-    proven = int(with_opt["matches_known"].astype(bool).sum())
+    proven = int(with_opt.loc[with_opt["matches_known"].astype(bool), "instance"].nunique())
     out.append(
-        f"- {proven} of {len(with_opt)} instances with a published optimum reached it, "
-        "proven optimal"
+        f"- {proven} of {int(with_opt['instance'].nunique())} instances with a published "
+        "optimum reached it, proven optimal (in at least one run)"
     )
     hit = with_opt[
         (with_opt["status"] != "OPTIMAL")
