@@ -654,6 +654,18 @@ def service_area_map(run: RunOutputs, layers: MapLayers, lang: Lang) -> bytes:
 # --------------------------------------------------------------------------- charts
 
 
+class MoneyTicks(mpl.ticker.Formatter):
+    """Tick labels with thousands separators and just enough decimals for the tick spacing
+    (a small town's budgets of 0.5, 1.0, 1.5 million must not all read "1")."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        locs = np.sort(np.asarray(self.locs, dtype=float))
+        steps = np.diff(locs)
+        step = float(steps[steps > 0].min()) if (steps > 0).any() else 1.0
+        decimals = 0 if step >= 1 else min(6, math.ceil(-math.log10(step) - 1e-9))
+        return f"{x:,.{decimals}f}"
+
+
 def _cost_scale(lang: Lang) -> float:
     return 1e4 if lang == "zh" else 1e6
 
@@ -694,7 +706,7 @@ def cost_coverage_chart(run: RunOutputs, lang: Lang) -> bytes:
             ax.text(
                 float(end), 1.5, f" {year}", color="#666666", fontsize=8, rotation=90, va="bottom"
             )
-    ax.xaxis.set_major_formatter(mpl.ticker.StrMethodFormatter("{x:,.0f}"))
+    ax.xaxis.set_major_formatter(MoneyTicks())
     ax.set_xlabel(label("axis_cost", lang))
     ax.set_ylabel(label("axis_coverage", lang))
     ax.set_ylim(0, 100)
@@ -738,7 +750,7 @@ def comparison_chart(comparison: pd.DataFrame, run: RunOutputs, lang: Lang) -> b
         color="#222222",
         label=label("coverage_mean", lang),
     )
-    ax.xaxis.set_major_formatter(mpl.ticker.StrMethodFormatter("{x:,.0f}"))
+    ax.xaxis.set_major_formatter(MoneyTicks())
     ax.set_xlabel(label("axis_budget", lang))
     ax.set_ylabel(label("axis_coverage", lang))
     ax.set_ylim(0, 100)

@@ -222,3 +222,14 @@ def test_report_in_headless_chromium(town: tuple[PlanRun, Path], tmp_path: Path)
     assert spread > 20 and colours > 50, (spread, colours)
     spread, colours = _stats(map_shot)
     assert spread > 10 and colours > 20, (spread, colours)
+
+
+def test_money_ticks_show_enough_decimals_for_small_budgets() -> None:
+    # a town's sweep of 0.5 ... 2 million yuan must not label its ticks "0 0 1 2 2"
+    from optimizer.maps import MoneyTicks
+
+    ticks = MoneyTicks()
+    ticks.set_locs([0.0, 0.5, 1.0, 1.5, 2.0])
+    assert [ticks(x) for x in (0.5, 1.0, 1.5)] == ["0.5", "1.0", "1.5"]
+    ticks.set_locs([0.0, 2500.0, 5000.0])
+    assert [ticks(x) for x in (0.0, 2500.0)] == ["0", "2,500"]
