@@ -8,11 +8,13 @@ folder and published only when it succeeded; an earlier run's files in that fold
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -90,13 +92,42 @@ def staged_run(out_dir: Path) -> Iterator[Path]:
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
+    _remove_abandoned_staging(out_dir)
+    staging = Path(
+        tempfile.mkdtemp(prefix=_staging_prefix(out_dir, os.getpid()), dir=out_dir.parent)
+    )
     try:
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     publish(staging, out_dir)
+
+
+def _staging_prefix(out_dir: Path, pid: int) -> str:
+    return f".{out_dir.name}.staging-{socket.gethostname()}-{pid}-"
+
+
+def _remove_abandoned_staging(out_dir: Path) -> None:
+    """Remove staging folders of ``out_dir`` left by a run of this host that was killed
+    outright (its process is gone); a live run's folder is left alone."""
+    host = f".{out_dir.name}.staging-{socket.gethostname()}-"
+    for folder in out_dir.parent.glob(f"{glob.escape(host)}*"):
+        pid_text = folder.name[len(host) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _process_alive(int(pid_text)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        log.info("removed %s, left by a run that was killed", folder.name)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def publish(staging: Path, out_dir: Path) -> None:

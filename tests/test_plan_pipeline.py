@@ -202,3 +202,23 @@ def test_outputs_are_ordinary_files_not_private(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_staging_left_by_a_killed_run_is_removed_and_a_live_one_kept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from optimizer.outputs import _staging_prefix, staged_run, write_json
+
+    out = tmp_path / "plan"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is free now: a run killed outright
+    abandoned = tmp_path / f"{_staging_prefix(out, dead.pid)}abc"
+    live = tmp_path / f"{_staging_prefix(out, os.getpid())}xyz"
+    abandoned.mkdir()
+    live.mkdir()
+    with staged_run(out) as stage:
+        write_json(stage / "summary.json", {"ok": True})
+    assert not abandoned.exists()
+    assert live.exists()
+    assert (out / "summary.json").is_file()
