@@ -658,12 +658,21 @@ class MoneyTicks(mpl.ticker.Formatter):
     """Tick labels with thousands separators and just enough decimals for the tick spacing
     (a small town's budgets of 0.5, 1.0, 1.5 million must not all read "1")."""
 
+    def format_ticks(self, values: Any) -> list[str]:
+        decimals = _decimals_for(values)
+        return [f"{v:,.{decimals}f}" for v in values]
+
     def __call__(self, x: float, pos: int | None = None) -> str:
-        locs = np.sort(np.asarray(self.locs, dtype=float))
-        steps = np.diff(locs)
-        step = float(steps[steps > 0].min()) if (steps > 0).any() else 1.0
-        decimals = 0 if step >= 1 else min(6, math.ceil(-math.log10(step) - 1e-9))
-        return f"{x:,.{decimals}f}"
+        # matplotlib labels ticks through format_ticks; a lone call sees the axis' ticks
+        getter = getattr(self.axis, "get_majorticklocs", None)
+        locs = getter() if getter is not None else [x]
+        return f"{x:,.{_decimals_for(locs)}f}"
+
+
+def _decimals_for(values: Any) -> int:
+    steps = np.diff(np.sort(np.asarray(values, dtype=float)))
+    step = float(steps[steps > 0].min()) if (steps > 0).any() else 1.0
+    return 0 if step >= 1 else min(6, math.ceil(-math.log10(step) - 1e-9))
 
 
 def _cost_scale(lang: Lang) -> float:

@@ -229,7 +229,5 @@ def test_money_ticks_show_enough_decimals_for_small_budgets() -> None:
     from optimizer.maps import MoneyTicks
 
     ticks = MoneyTicks()
-    ticks.set_locs([0.0, 0.5, 1.0, 1.5, 2.0])
-    assert [ticks(x) for x in (0.5, 1.0, 1.5)] == ["0.5", "1.0", "1.5"]
-    ticks.set_locs([0.0, 2500.0, 5000.0])
-    assert [ticks(x) for x in (0.0, 2500.0)] == ["0", "2,500"]
+    assert ticks.format_ticks([0.0, 0.5, 1.0, 1.5]) == ["0.0", "0.5", "1.0", "1.5"]
+    assert ticks.format_ticks([0.0, 2500.0, 5000.0]) == ["0", "2,500", "5,000"]
