@@ -300,7 +300,22 @@ def load_scenario(path: str | Path) -> Scenario:
     if not isinstance(data, dict):
         problems.add(label, None, "must be a YAML mapping of keys to values")
         problems.raise_if_any(ScenarioError)
+    return scenario_from_data(data, path)
 
+
+def scenario_from_data(data: dict[str, Any], path: Path, label: str | None = None) -> Scenario:
+    """Check and resolve scenario ``data`` as if read from the file at ``path`` (relative
+    paths are taken from its folder); problems are reported under ``label`` (default: the
+    path). ``siting sweep`` uses it for changed copies of a scenario.
+
+    Raises
+    ------
+    ScenarioError
+        With every problem found.
+    """
+    path = Path(path)
+    label = label or str(path)
+    problems = ProblemCollector()
     validator = jsonschema.Draft202012Validator(SCENARIO_SCHEMA)
     for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.path]):
         key = ".".join(str(p) for p in err.path) or None

@@ -68,11 +68,11 @@ import pandas as pd
 import yaml
 
 from optimizer import __version__
-from optimizer.errors import InfeasibleError, InputError, Problem, ScenarioError, SitingError
+from optimizer.errors import InfeasibleError, InputError, Problem, SitingError
 from optimizer.models.planning import PlanningSolution
 from optimizer.outputs import atomic_write, to_jsonable, write_csv, write_json
 from optimizer.progress import capture_log, task
-from optimizer.scenario import Scenario, load_scenario
+from optimizer.scenario import Scenario, load_scenario, scenario_from_data
 
 log = logging.getLogger(__name__)
 
@@ -376,46 +376,8 @@ def derive_scenario(base_path: Path, data: dict[str, Any], what: str = "") -> Sc
     Its relative paths stay relative to ``base_path``'s folder; errors name ``what`` changed.
     """
     base_path = Path(base_path).resolve()
-    with tempfile.TemporaryDirectory(prefix="siting-sweep-") as tmp:
-        tmp_path = Path(tmp) / base_path.name
-        text = yaml.safe_dump(_absolute_paths(data, base_path.parent), allow_unicode=True)
-        tmp_path.write_text(text, encoding="utf-8")
-        try:
-            scenario = load_scenario(tmp_path)
-        except ScenarioError as exc:
-            label = f"{base_path} with {what}" if what else str(base_path)
-            raise ScenarioError(
-                [replace(p, source=p.source.replace(str(tmp_path), label)) for p in exc.problems]
-            ) from None
-    return replace(scenario, path=base_path, raw=data)
-
-
-def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    """A copy of scenario data with its file paths made absolute (relative to ``base``)."""
-    out = copy.deepcopy(data)
-
-    def fix(entry: Any) -> Any:
-        if isinstance(entry, str):
-            file_part, hash_, layer = entry.partition("#")
-            return str(base / file_part) + hash_ + layer
-        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
-            return entry | {"path": str(base / entry["path"])}
-        return entry
-
-    inputs = out.get("inputs")
-    if isinstance(inputs, dict):
-        for name in list(inputs):
-            inputs[name] = fix(inputs[name])
-    distances = out.get("distances")
-    if isinstance(distances, dict):
-        if "table" in distances:
-            distances["table"] = fix(distances["table"])
-        if isinstance(distances.get("cache_dir"), str):
-            distances["cache_dir"] = str(base / distances["cache_dir"])
-    output = out.get("output")
-    if isinstance(output, dict) and isinstance(output.get("dir"), str):
-        output["dir"] = str(base / output["dir"])
-    return out
+    label = f"{base_path} with {what}" if what else str(base_path)
+    return scenario_from_data(copy.deepcopy(data), base_path, label)
 
 
 def scenario_key(

@@ -252,3 +252,27 @@ def test_cpsat_scales_rational_rows_exactly() -> None:
     assert result.objective == pytest.approx(7.0 / 12.0, abs=1e-9)
     assert result.x is not None and milp.max_violation(result.x) <= 1e-9
     assert result.extra["objective_scale"] == 60
+
+
+def test_highs_stray_prints_are_silenced_and_stdout_restored(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # HiGHS 1.12 printf()s some debug lines whatever its output_flag: a solve sends
+    # descriptor 1 to /dev/null (nested and threaded solves share one redirect) and restores it
+    import os
+    import threading
+
+    from optimizer.backends.highs import _silenced_stdout
+
+    def inner() -> None:
+        with _silenced_stdout():
+            os.write(1, b"from a thread\n")
+
+    with _silenced_stdout():
+        os.write(1, b"hidden\n")
+        worker = threading.Thread(target=inner)
+        worker.start()
+        worker.join()
+        os.write(1, b"still hidden\n")
+    os.write(1, b"shown\n")
+    assert capfd.readouterr().out == "shown\n"

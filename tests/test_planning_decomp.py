@@ -77,6 +77,23 @@ def test_decomposition_reaches_the_known_optimum(tmp_path: Path) -> None:
     assert out.solution.open_period.tolist() == [0, 1]
 
 
+def test_the_menu_knapsack_alone_gives_a_feasible_budgeted_plan(tmp_path: Path) -> None:
+    # With a 5 % tolerance the dual's first multipliers suffice (its duality gap here is
+    # 2.2 %): the plan is the menu knapsack's, with no MIP after it, and it is the optimum.
+    data = _two_clusters(tmp_path)
+    base = planning.build_model(data, must_cover=False)
+    c = planning.objective(data, "coverage")
+    res = planning_decomp.solve_decomposed(
+        data, base, c, HIGHS, SolveOptions(time_limit_s=30, mip_gap=0.05)
+    )
+    assert res.status is Status.OPTIMAL and res.x is not None
+    assert res.extra["iterations"] >= 1
+    assert res.bound == res.extra["lagrangian_bound"]  # no MIP ran to lower it
+    assert base.max_violation(res.x) <= 1e-7
+    assert res.objective == pytest.approx(2 * 200 * 2 / 3 + 200 / 3, rel=1e-9)
+    assert res.bound >= res.objective and res.gap <= 0.05
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_decomposition_agrees_with_the_mip(tmp_path: Path, seed: int) -> None:
     rng = np.random.default_rng(seed)

@@ -874,19 +874,20 @@ def solve(
 def _decompose(
     method: Method, kind: Objective, data: PlanningData, base: MILP, must_cover: bool
 ) -> bool:
+    """Whether the first phase goes to the decomposition (see :func:`solve`)."""
     from optimizer.models import planning_decomp
 
     if method == "mip" or kind != "coverage":
         return False
-    fits = planning_decomp.applicable(data, base, must_cover, min_binaries=0)
-    if method == "decomposition":
-        if not fits:
-            log.warning(
-                "solver.method decomposition needs budgets, no coverage targets and no full "
-                "cover; solving this phase as one MIP"
-            )
-        return fits
-    return planning_decomp.applicable(data, base, must_cover)
+    fits = planning_decomp.applicable(data, must_cover)
+    if method == "decomposition" and not fits:
+        log.warning(
+            "solver.method decomposition needs budgets, no coverage targets and no full "
+            "cover; solving this phase as one MIP"
+        )
+    if method == "auto":
+        return fits and int(base.integrality.sum()) >= planning_decomp.MIN_BINARIES
+    return fits
 
 
 def _strip_tiebreak(result: Result, primary: Objective, value: float) -> None:

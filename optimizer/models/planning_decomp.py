@@ -81,16 +81,14 @@ class Pieces:
     block_piece: np.ndarray
 
 
-def applicable(
-    data: PlanningData, milp: MILP, must_cover: bool, min_binaries: int = MIN_BINARIES
-) -> bool:
-    """Whether the decomposition fits: budgets, no coverage targets, no full-cover rows, and
-    at least ``min_binaries`` binary columns."""
+def applicable(data: PlanningData, must_cover: bool) -> bool:
+    """Whether the decomposition fits: budgets (the rows it relaxes), no coverage targets and
+    no full-cover rows (both tie the pieces together). ``method: auto`` also asks for at least
+    :data:`MIN_BINARIES` binary columns."""
     return (
         data.budgets is not None
         and (data.targets is None or bool(np.isnan(data.targets).all()))
         and not must_cover
-        and int(milp.integrality.sum()) >= min_binaries
     )
 
 
@@ -296,7 +294,7 @@ def solve_decomposed(
         bound_sum, x = got
         value_l = bound_sum + float(lam @ limits)
         _add_to_menu(menu, x, pieces, c, R)
-        plan = _choose(menu, limits, data, backend, options, deadline, best_x)
+        plan = _choose(menu, limits, backend, options, deadline)
         if plan is not None and plan[0] > best_value:
             best_value, best_x = plan
         if value_l < best_bound - 1e-12 * abs(best_bound):
@@ -446,13 +444,15 @@ def _add_to_menu(
 def _choose(
     menu: _Menu,
     limits: np.ndarray,
-    data: PlanningData,
     backend: Backend,
     options: SolveOptions,
     deadline: float,
-    incumbent: np.ndarray | None,
 ) -> tuple[float, np.ndarray] | None:
-    """One plan per piece from the menu, within the budgets, of most value (a small MIP)."""
+    """One plan per piece from the menu, within the budgets, of most value (a small MIP).
+
+    A piece often keeps its plan from one multiplier to the next: a repeated plan is offered
+    once (its later copies are fixed to 0), so the knapsack stays as small as the choices.
+    """
     E = len(menu.xs)
     P = menu.values[0].size
     V = np.stack(menu.values, axis=1)  # (P, E)
@@ -460,14 +460,15 @@ def _choose(
     n = P * E
     col = np.arange(n)
     piece_of, eval_of = col // E, col % E
+    per_col = Sp[piece_of, :, eval_of]  # (n, rows): spending of each column's plan
+    _, first = np.unique(np.column_stack([piece_of, V.ravel(), per_col]), axis=0, return_index=True)
+    offered = np.zeros(n)
+    offered[first] = 1.0
     rows = RowBuilder(n)
     rows.add(piece_of, col, np.ones(n), P, 1.0, 1.0)
     n_rows = limits.size
-    rr = np.repeat(np.arange(n_rows), n)
-    cc = np.tile(col, n_rows)
-    vv = np.concatenate([Sp[piece_of, r, eval_of] for r in range(n_rows)])
-    keep = vv != 0
-    rows.add(rr[keep], cc[keep], vv[keep], n_rows, -np.inf, limits * (1 + 1e-12))
+    rr, cc = np.nonzero(per_col.T)
+    rows.add(rr, cc, per_col.T[rr, cc], n_rows, -np.inf, limits * (1 + 1e-12))
     A, lo, up = rows.build()
     knap = MILP(
         c=V.ravel(),
@@ -475,7 +476,7 @@ def _choose(
         row_lower=lo,
         row_upper=up,
         col_lower=np.zeros(n),
-        col_upper=np.ones(n),
+        col_upper=offered,
         integrality=np.ones(n, dtype=bool),
         sense="max",
         name="menu",
