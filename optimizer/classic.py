@@ -35,7 +35,8 @@ MIP warm-started from its solution) take the uncapacitated ``PMedianData`` too
 
 ``lscp-heuristic`` / ``mclp-heuristic`` (exact reductions, Lagrangian heuristic or greedy + swaps,
 Lagrangian / LP bound, no MIP) and ``lscp-warm`` / ``mclp-warm`` (the same, then the MIP
-warm-started from the heuristic beside a large-neighbourhood search) take ``LscpData`` /
+warm-started from the heuristic beside a row-weighting local search (LSCP) or a
+large-neighbourhood search (MCLP)) take ``LscpData`` /
 ``MclpData`` (:mod:`optimizer.cover_solver`, :mod:`optimizer.reductions`,
 :mod:`optimizer.cover_heuristics`).
 
@@ -416,7 +417,8 @@ def _run_cover_fast(model: str, warm: bool) -> Callable[[Any, Backend, SolveOpti
     """LSCP / MCLP beyond a plain MIP (:mod:`optimizer.cover_solver`): exact reductions, a
     heuristic with a certified bound (``*-heuristic``: no MIP; FEASIBLE, or OPTIMAL when the
     bound closes the gap), and for ``*-warm`` the MIP warm-started from the heuristic beside a
-    large-neighbourhood search (the bound is the better of the MIP's and the heuristic's)."""
+    local search (LSCP) or large-neighbourhood search (MCLP); the bound is the better of the
+    MIP's and the heuristic's."""
 
     def run(data: Any, backend: Backend, options: SolveOptions) -> _Run:
         from optimizer import cover_solver

@@ -148,12 +148,9 @@ def _greedy_order(
     cov: _Cover,
     multipliers: np.ndarray | None,
     start: np.ndarray | None = None,
-    rng: np.random.Generator | None = None,
-    noise: float = 0.0,
 ) -> np.ndarray:
     """The sites the greedy opens, in the order it opens them (rows with a site in ``start``
-    count as covered); with ``rng``, every score is scaled by a random factor in
-    ``[1, 1 + noise)`` (a randomised greedy)."""
+    count as covered)."""
     m, n = cov.m, cov.n
     u = np.zeros(m) if multipliers is None else np.asarray(multipliers, dtype=float)
     x = np.zeros(n, dtype=bool) if start is None else np.asarray(start, dtype=bool).copy()
@@ -168,8 +165,6 @@ def _greedy_order(
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(gamma > 0, gamma / mu, gamma * mu)
         score[(mu <= 0) | x] = np.inf
-        if rng is not None:
-            score *= 1.0 + noise * rng.random(n)
         j = int(np.argmin(score))
         if not math.isfinite(score[j]):
             raise ValueError(f"{left} rows cannot be covered by any site")
@@ -381,41 +376,6 @@ def lscp_lagrangian(
     return out
 
 
-def _subgradient(
-    cov: _Cover,
-    u: np.ndarray,
-    target: float,
-    *,
-    iters: int,
-    step: float,
-    patience: int,
-    step_min: float,
-) -> tuple[np.ndarray, float]:
-    """A short subgradient run (Beasley's step halving) from ``u``: best multipliers and
-    bound."""
-    c = cov.cost
-    lb, best, since = -math.inf, u.copy(), 0
-    for _ in range(iters):
-        cr = c - np.asarray(cov.at @ u).ravel()
-        x = cr < 0
-        value = float(u.sum() + cr[x].sum())
-        if value > lb + 1e-9:
-            lb, best, since = value, u.copy(), 0
-        else:
-            since += 1
-            if since >= patience:
-                step, since = step / 2.0, 0
-                if step < step_min:
-                    break
-        g = 1.0 - cov.count(x)
-        g[(u <= 0) & (g < 0)] = 0.0
-        norm = float(g @ g)
-        if norm == 0.0:
-            break
-        u = np.maximum(0.0, u + step * max(target - value, 1e-6) / norm * g)
-    return best, lb
-
-
 def _set_cover_milp(a: sp.csr_matrix, cost: np.ndarray, name: str = "set-cover") -> MILP:
     """min c x, A x >= 1, x binary: the LSCP without site rules, straight from the arrays."""
     m, n = a.shape
@@ -429,222 +389,6 @@ def _set_cover_milp(a: sp.csr_matrix, cost: np.ndarray, name: str = "set-cover")
         integrality=np.ones(n, dtype=bool),
         name=name,
     )
-
-
-@dataclass(frozen=True)
-class LnsResult:
-    """What :func:`lscp_lns` reached."""
-
-    selected: np.ndarray
-    objective: float
-    rounds: int
-    improved: int
-    seconds: float
-
-
-def lscp_lns(
-    reach: sp.spmatrix,
-    cost: np.ndarray,
-    start: np.ndarray,
-    multipliers: np.ndarray,
-    backend: Backend,
-    *,
-    time_limit_s: float,
-    sub_limit_s: float = 2.0,
-    keep_share: tuple[float, float] = (0.6, 0.9),
-    repair_share: float = 0.5,
-    seed: int = 0,
-    lower: float = -math.inf,
-    stop: Callable[[], bool] | None = None,
-) -> LnsResult:
-    r"""Large-neighbourhood search for the LSCP: keep part of the incumbent, re-solve the rest
-    exactly (a small MIP), repeat.
-
-    Each round keeps incumbent sites covering a random share (``keep_share``) of the rows,
-    chosen either by CFT's score (:math:`\delta_j = \max(\tilde c_j, 0) + \sum_{i \in I_j}
-    u_i (k_i - 1)/k_i`, :math:`k_i` the incumbent's cover count of row :math:`i`; randomised) or
-    around a random row (the rows and sites a breadth-first walk reaches are freed). The free
-    rows get a short subgradient run; when their bound shows that no better completion exists,
-    the round ends; otherwise sites that cannot be in a better completion are dropped by their
-    reduced cost and the rest is solved by ``backend`` (warm-started with the incumbent's part,
-    ``sub_limit_s`` at most). A completion of equal cost is accepted too (a plateau move).
-    A share ``repair_share`` of the rounds are instead batches of fast *greedy-repair* moves:
-    close a few random sites, re-cover with the randomised greedy (cost per newly covered
-    row), drop redundant sites; the moves form a simulated-annealing walk (a dearer cover is
-    taken with probability ``exp(-increase / T)``, ``T`` falling linearly from the mean cost
-    of an open site to 0 over the time limit; the walk returns to the best cover now and then).
-    The search ends at the time limit, when the cover reaches ``lower`` (a known bound) or
-    when ``stop()`` turns true.
-    """
-    t0 = time.perf_counter()
-    deadline = t0 + time_limit_s
-    cov = _Cover.of(reach, cost)
-    m, n, c = cov.m, cov.n, cov.cost
-    x = remove_redundant(cov, np.asarray(start, dtype=bool))
-    ub = float(c[x].sum())
-    walk = _Walk(x, ub, x, ub)
-    temp0 = ub / max(1, int(x.sum()))  # the mean cost of an open site
-    integral = _is_integral(c)
-    delta = 1.0 if integral else 0.0
-    rng = np.random.default_rng(seed)
-    u0 = np.asarray(multipliers, dtype=float)
-    cr0 = c - np.asarray(cov.at @ u0).ravel()
-    rounds = improved = 0
-    while time.perf_counter() < deadline - 0.05 and m > 0 and ub > lower + 1e-9:
-        if stop is not None and stop():
-            break
-        rounds += 1
-        if rng.random() < repair_share:
-            left = max(0.0, (deadline - time.perf_counter()) / time_limit_s)
-            if rng.random() < 0.2:  # back to the best now and then
-                walk.x, walk.value = x, ub
-            _repair_moves(cov, walk, rng, deadline, temp0 * left)
-            if walk.best < ub - 1e-9 * max(1.0, ub):
-                x, ub = walk.best_x, walk.best
-                improved += 1
-            continue
-        kept = _destroy(cov, x, u0, cr0, rng, keep_share)
-        rows = np.flatnonzero(cov.count(kept) == 0)
-        if rows.size == 0:
-            continue
-        fc = float(c[kept].sum())
-        sub = cov.a[rows]
-        res = _Cover(sub, sub.T.tocsr(), c)
-        ub_r = ub - fc
-        u_r, lb_r = _subgradient(
-            res, u0[rows].copy(), ub_r, iters=300, step=0.5, patience=20, step_min=1e-3
-        )
-        need = ub_r - delta  # a better completion costs at most this
-        if (math.ceil(lb_r - 1e-6) if integral else lb_r) > need + 1e-9:
-            # no better completion: only a plateau move could come out of the MIP; skip
-            continue
-        cr_r = c - np.asarray(res.at @ u_r).ravel()
-        cols = (np.diff(res.at.indptr) > 0) & ~kept
-        cols &= (lb_r + cr_r <= ub_r + 1e-6) | x
-        left = deadline - time.perf_counter()
-        if left < 0.1:
-            break
-        milp = _set_cover_milp(sub[:, cols], c[cols], name="lscp-lns")
-        opts = SolveOptions(
-            time_limit_s=min(sub_limit_s, left),
-            threads=1,
-            seed=seed + rounds,
-            warm_start=x[cols].astype(float),
-        )
-        result = backend.solve(milp, opts)
-        log.debug(
-            "lns round %d: %d free rows, %d sites, bound %.4g (need %.4g): %s %.4g in %.2f s",
-            rounds,
-            rows.size,
-            milp.num_vars,
-            lb_r,
-            need,
-            result.status.value,
-            result.objective,
-            result.solve_s,
-        )
-        if not result.status.has_solution or result.x is None:
-            continue
-        cand = kept.copy()
-        cand[np.flatnonzero(cols)[np.asarray(result.x) > 0.5]] = True
-        if np.any(cov.count(cand) == 0):
-            continue
-        cand = remove_redundant(cov, cand)
-        value = float(c[cand].sum())
-        if value < ub - 1e-9 * max(1.0, ub):
-            ub, x = value, cand
-            improved += 1
-            log.debug("lscp lns: %.10g after %d rounds", ub, rounds)
-            walk.x, walk.value, walk.best_x, walk.best = x, ub, x, ub
-        elif value <= ub + 1e-9 * max(1.0, ub):
-            x = cand
-    out = LnsResult(x, ub, rounds, improved, time.perf_counter() - t0)
-    log.info(
-        "lscp lns: %d x %d, cover %.10g, %d rounds (%d improving), %.2f s",
-        m,
-        n,
-        ub,
-        rounds,
-        improved,
-        out.seconds,
-    )
-    return out
-
-
-@dataclass
-class _Walk:
-    """The annealing walk of the greedy-repair moves: where it stands and the best it saw."""
-
-    x: np.ndarray
-    value: float
-    best_x: np.ndarray
-    best: float
-
-
-def _repair_moves(
-    cov: _Cover,
-    walk: _Walk,
-    rng: np.random.Generator,
-    deadline: float,
-    temperature: float,
-    moves: int = 100,
-    noise: float = 0.5,
-) -> None:
-    """Up to ``moves`` greedy-repair moves (see :func:`lscp_lns`) from where ``walk`` stands:
-    a cover costing no more is always taken, a dearer one with probability
-    ``exp(-increase / temperature)`` (simulated annealing); the best cover seen is kept."""
-    c = cov.cost
-    x, value = walk.x, walk.value
-    for _ in range(moves):
-        if time.perf_counter() >= deadline:
-            break
-        cols = np.flatnonzero(x)
-        kmax = max(3, min(15, cols.size // 2))
-        out = rng.choice(cols, size=min(int(rng.integers(1, kmax + 1)), cols.size), replace=False)
-        y = x.copy()
-        y[out] = False
-        y[_greedy_order(cov, None, y, rng, noise)] = True
-        y = remove_redundant(cov, y)
-        v = float(c[y].sum())
-        rise = v - value
-        if rise <= 1e-9 * max(1.0, value) or (
-            temperature > 0 and rng.random() < math.exp(-rise / temperature)
-        ):
-            x, value = y, v
-            if v < walk.best - 1e-9 * max(1.0, walk.best):
-                walk.best_x, walk.best = y, v
-    walk.x, walk.value = x, value
-
-
-def _destroy(
-    cov: _Cover,
-    x: np.ndarray,
-    u: np.ndarray,
-    cr: np.ndarray,
-    rng: np.random.Generator,
-    keep_share: tuple[float, float],
-) -> np.ndarray:
-    """Incumbent sites to keep (bool mask): a prefix of an order of the incumbent's sites
-    that covers a random share of the rows. The order is CFT's score (randomised) or the
-    distance from a random incumbent site in the row-site graph (farthest first)."""
-    cols = np.flatnonzero(x)
-    if rng.random() < 0.5:
-        cnt = cov.count(x)
-        share = np.where(cnt > 0, (cnt - 1) / np.maximum(cnt, 1), 0.0) * u
-        score = np.maximum(cr, 0.0) + np.asarray(cov.at @ share).ravel()
-        order = cols[np.argsort(score[cols] * (1.0 + rng.random(cols.size)))]
-    else:
-        hops = _hops_from(cov, int(rng.choice(cols)))[cols]
-        order = cols[np.lexsort((rng.random(cols.size), -hops))]
-    # rows newly covered by each site of the order (first occurrence in the concatenation)
-    rows = cov.at.indices[_ranges(cov.at.indptr, order)]
-    site_of = np.repeat(np.arange(order.size), np.diff(cov.at.indptr)[order])
-    _, first = np.unique(rows, return_index=True)
-    new = np.bincount(site_of[first], minlength=order.size)
-    n_keep = int(np.searchsorted(np.cumsum(new), rng.uniform(*keep_share) * cov.m))
-    kept = np.zeros(cov.n, dtype=bool)
-    kept[order[:n_keep]] = True
-    return kept
 
 
 def _hops_from(cov: _Cover, site: int, enough: int | None = None) -> np.ndarray:

@@ -9,8 +9,8 @@ LSCP (:func:`solve_lscp`), each step stopping as soon as the gap is closed:
    (upper bound), a certified lower bound, sites fixed by their reduced costs.
 3. With a MIP backend (``lscp-warm``): the MIP on the sites left after fixing, warm-started
    with the cover, for the bound (its bound is a bound of the whole component, since the fixed
-   sites cannot be in a better cover), side by side with a large-neighbourhood search
-   (:func:`optimizer.cover_heuristics.lscp_lns`) that improves the cover.
+   sites cannot be in a better cover), side by side with the row-weighting local search
+   (:func:`optimizer.cover_search.cover_local_search`, compiled) that improves the cover.
 
 MCLP (:func:`solve_mclp`):
 
@@ -49,12 +49,12 @@ from optimizer.cover_heuristics import (
     _mclp_milp,
     _set_cover_milp,
     lscp_lagrangian,
-    lscp_lns,
     mclp_heuristic,
     mclp_lagrangian,
     mclp_lns,
     mclp_lp_bound,
 )
+from optimizer.cover_search import cover_local_search
 from optimizer.models.common import IndexLike
 from optimizer.models.mclp import MclpData
 from optimizer.reductions import InfeasibleCover, lscp_components, reduce_lscp, reduce_mclp
@@ -85,7 +85,7 @@ class CoverRun:
     solve_s : float
         Everything else.
     solver : str
-        What produced the answer (e.g. ``highs+lns``).
+        What produced the answer (e.g. ``highs+lagrangian+rwls``).
     message : str
     info : dict
         Figures of each step (reductions, heuristic, bound, search, MIP).
@@ -238,7 +238,9 @@ def solve_lscp(
 def _name(backend: Backend | None, model: str) -> str:
     if backend is None:
         return f"{model}-heuristic"
-    return f"{backend.name}+lagrangian+lns"
+    # the search beside the MIP: row-weighting local search (LSCP), neighbourhood search (MCLP)
+    search = "rwls" if model == "lscp" else "lns"
+    return f"{backend.name}+lagrangian+{search}"
 
 
 @dataclass
@@ -292,19 +294,23 @@ def _lscp_part(
     def search(left: float, stop: Callable[[], bool]) -> None:
         if left < 0.5:
             return
-        out = lscp_lns(
-            a,
-            c,
-            x,
-            lag.multipliers,
-            backend,
+        ls = cover_local_search(
+            a[:, keep],
+            c[keep],
+            x[keep],
             time_limit_s=left,
             seed=options.seed,
             lower=lb,
             stop=stop,
         )
-        found.append((out.selected, out.objective))
-        info.update(lns_objective=out.objective, lns_rounds=out.rounds, lns_improved=out.improved)
+        cand = np.zeros(a.shape[1], dtype=bool)
+        cand[np.flatnonzero(keep)[ls.selected]] = True
+        found.append((cand, ls.objective))
+        info.update(
+            local_search_objective=ls.objective,
+            local_search_steps=ls.steps,
+            local_search_improved=ls.improved,
+        )
 
     res = _side_by_side(mip, search, deadline, options.threads != 1)
     info.update(mip_status=res.status.value, mip_objective=res.objective, mip_bound=res.bound)

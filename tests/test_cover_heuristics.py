@@ -21,7 +21,6 @@ from optimizer.cover_heuristics import (
     _set_cover_milp,
     greedy_cover,
     lscp_lagrangian,
-    lscp_lns,
     mclp_greedy,
     mclp_lagrangian,
     mclp_lns,
@@ -91,18 +90,6 @@ def test_orlib_scp_proven_by_the_new_paths(name: str) -> None:
     assert heur.bound <= inst.optimum <= heur.objective  # type: ignore[operator]
     assert warm.status is Status.OPTIMAL and warm.objective == inst.optimum
     assert warm.report.passed and heur.report.passed
-
-
-def test_lscp_lns_improves_and_keeps_covers() -> None:
-    inst = benchdata.read_scp("scp41")
-    a, cost = inst.reach, inst.cost
-    start = greedy_cover(a, cost)
-    lag = lscp_lagrangian(a, cost, time_limit_s=1, max_iter=5)
-    out = lscp_lns(a, cost, start, lag.multipliers, get_backend("highs"), time_limit_s=1.5)
-    assert out.objective <= float(cost[start].sum())
-    assert (np.asarray(a @ out.selected.astype(int)).ravel() > 0).all()
-    assert out.objective == pytest.approx(float(cost[out.selected].sum()))
-    assert out.objective >= inst.optimum  # type: ignore[operator]
 
 
 def test_warm_start_reaches_highs() -> None:

@@ -1,0 +1,353 @@
+r"""Row-weighting local search for the set covering problem (LSCP), compiled with Numba.
+
+The search (after Gao, Weise & Li 2015, "An efficient local search heuristic with row
+weighting for the unicost set covering problem", RWLS; here with site costs) walks through
+infeasible selections that cost less than the best cover found, trying to cover every row:
+
+- Every row :math:`i` has a weight :math:`w_i` (initially 1); after each step the weight of every
+  uncovered row grows by one, so rows that stay uncovered pull harder.
+- The *score* of an open site is minus the weight of the rows only it covers (what closing it
+  loses); of a closed site, the weight of the uncovered rows it covers (what opening it gains).
+  Both are kept up to date incrementally, only over the rows whose cover count passes 0 or 1.
+- A step opens a site of a random uncovered row, the best by score per unit of cost among those
+  allowed by *configuration checking* (a site closed by the search may open again only after
+  one of its rows changed between covered and uncovered), then closes open sites, best by score
+  per unit of cost and never the one just opened, until the selection costs less than the best
+  cover by at least :math:`\delta` (1 with integer costs). Ties go to the site that changed
+  longest ago.
+- When every row is covered, sites that became redundant are closed, the cover is recorded, and
+  sites are closed until it costs less again.
+
+With unit costs this is RWLS: the selection keeps one site fewer than the best cover and a step
+is a swap. One step costs the length of the rows that change state, so it runs in Numba
+(``nogil``: the MIP can run beside it in another thread) in chunks of steps, between which the
+Python side checks the clock and the stop condition.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.reductions import binary_csr
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SearchResult", "cover_local_search"]
+
+CHUNK_STEPS = 20_000
+"""Steps per compiled call; between calls the clock and ``stop()`` are checked."""
+
+Arrays = tuple[np.ndarray, ...]
+
+# slots of the integer state vector
+_RNG, _LAST, _STEP, _NUNC, _NSEL, _FOUND = range(6)
+
+
+@numba.njit(cache=True, nogil=True)
+def _next_random(ints: np.ndarray, bound: int) -> int:
+    """xorshift64* draw in ``0 .. bound-1`` (state kept in ``ints[_RNG]``)."""
+    s = ints[_RNG]
+    s ^= s >> 12
+    s ^= s << 25
+    s ^= s >> 27
+    ints[_RNG] = s
+    v = (s * 2685821657736338717) >> 33
+    if v < 0:
+        v = -v
+    return int(v % bound)
+
+
+@numba.njit(cache=True, nogil=True)
+def _open(k: int, net: Arrays, state: Arrays) -> None:
+    """Open site ``k``: cover counts, scores, the uncovered-row and open-site lists."""
+    row_ptr, row_cols, col_ptr, col_rows, cost = net
+    x, cnt, score, w, conf, _, unc, unc_pos, sel, sel_pos, ints, cur = state
+    for p in range(col_ptr[k], col_ptr[k + 1]):
+        i = col_rows[p]
+        if cnt[i] == 0:
+            # i goes from uncovered to covered by k alone
+            for q in range(row_ptr[i], row_ptr[i + 1]):
+                j = row_cols[q]
+                conf[j] = 1
+                if j != k:
+                    score[j] -= w[i]
+            last = unc[ints[_NUNC] - 1]
+            unc[unc_pos[i]] = last
+            unc_pos[last] = unc_pos[i]
+            unc_pos[i] = -1
+            ints[_NUNC] -= 1
+        elif cnt[i] == 1:
+            # the site that covered i alone no longer does
+            for q in range(row_ptr[i], row_ptr[i + 1]):
+                j = row_cols[q]
+                if x[j] == 1:
+                    score[j] += w[i]
+                    break
+        cnt[i] += 1
+    score[k] = -score[k]
+    x[k] = 1
+    sel_pos[k] = ints[_NSEL]
+    sel[ints[_NSEL]] = k
+    ints[_NSEL] += 1
+    cur[0] += cost[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _close(k: int, net: Arrays, state: Arrays) -> None:
+    """Close site ``k`` (the inverse of :func:`_open`); it may not open again until one of its
+    rows changes state (configuration checking)."""
+    row_ptr, row_cols, col_ptr, col_rows, cost = net
+    x, cnt, score, w, conf, _, unc, unc_pos, sel, sel_pos, ints, cur = state
+    x[k] = 0
+    for p in range(col_ptr[k], col_ptr[k + 1]):
+        i = col_rows[p]
+        cnt[i] -= 1
+        if cnt[i] == 0:
+            for q in range(row_ptr[i], row_ptr[i + 1]):
+                j = row_cols[q]
+                conf[j] = 1
+                if j != k:
+                    score[j] += w[i]
+            unc_pos[i] = ints[_NUNC]
+            unc[ints[_NUNC]] = i
+            ints[_NUNC] += 1
+        elif cnt[i] == 1:
+            for q in range(row_ptr[i], row_ptr[i + 1]):
+                j = row_cols[q]
+                if x[j] == 1:
+                    score[j] -= w[i]
+                    break
+    score[k] = -score[k]
+    conf[k] = 0
+    last = sel[ints[_NSEL] - 1]
+    sel[sel_pos[k]] = last
+    sel_pos[last] = sel_pos[k]
+    sel_pos[k] = -1
+    ints[_NSEL] -= 1
+    cur[0] -= cost[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_to_close(
+    cost: np.ndarray, score: np.ndarray, stamp: np.ndarray, sel: np.ndarray, n_sel: int, keep: int
+) -> int:
+    """The open site (not ``keep``) with the largest score per unit of cost, oldest first."""
+    best = -1
+    best_v = 0.0
+    for t in range(n_sel):
+        j = sel[t]
+        if j == keep:
+            continue
+        v = score[j] / cost[j]
+        if best < 0 or v > best_v or (v == best_v and stamp[j] < stamp[best]):
+            best, best_v = j, v
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_steps(
+    net: Arrays,
+    state: Arrays,
+    best_x: np.ndarray,
+    best: np.ndarray,
+    delta: float,
+    target: float,
+    n_steps: int,
+) -> int:
+    """Run up to ``n_steps`` steps; returns 1 when a cover at ``target`` or below was found.
+
+    ``net`` holds the cover matrix by rows and by columns and the costs; ``state`` the arrays
+    that the steps update (see :func:`cover_local_search`).
+    """
+    row_ptr, row_cols, _, _, cost = net
+    x, _, score, w, conf, stamp, unc, _, sel, _, ints, cur = state
+    eps = 1e-9 * max(1.0, abs(cur[0]))
+    for _ in range(n_steps):
+        ints[_STEP] += 1
+        step = ints[_STEP]
+        if ints[_NUNC] == 0:
+            # a cover: close redundant sites, record it, then go below it
+            t = 0
+            while t < ints[_NSEL]:
+                j = sel[t]
+                if score[j] == 0:
+                    _close(j, net, state)
+                    stamp[j] = step
+                    t = 0
+                else:
+                    t += 1
+            if cur[0] < best[0] - eps:
+                best[0] = cur[0]
+                best_x[:] = x
+                ints[_FOUND] += 1
+                if best[0] <= target + eps:
+                    return 1
+            while ints[_NSEL] > 0 and cur[0] > best[0] - delta + eps:
+                j = _best_to_close(cost, score, stamp, sel, ints[_NSEL], -1)
+                _close(j, net, state)
+                stamp[j] = step
+            continue
+        # open the best allowed site of a random uncovered row
+        r = unc[_next_random(ints, ints[_NUNC])]
+        k = -1
+        k_v = 0.0
+        any_k = -1
+        any_v = 0.0
+        for q in range(row_ptr[r], row_ptr[r + 1]):
+            j = row_cols[q]
+            v = score[j] / cost[j]
+            if any_k < 0 or v > any_v or (v == any_v and stamp[j] < stamp[any_k]):
+                any_k, any_v = j, v
+            if conf[j] == 1 and (k < 0 or v > k_v or (v == k_v and stamp[j] < stamp[k])):
+                k, k_v = j, v
+        if k < 0:
+            k = any_k
+        _open(k, net, state)
+        stamp[k] = step
+        ints[_LAST] = k
+        # close sites until the selection is cheaper than the best cover again
+        while ints[_NSEL] > 1 and cur[0] > best[0] - delta + eps:
+            j = _best_to_close(cost, score, stamp, sel, ints[_NSEL], k)
+            _close(j, net, state)
+            stamp[j] = step
+        # the rows still uncovered weigh more
+        for t in range(ints[_NUNC]):
+            i = unc[t]
+            w[i] += 1
+            for q in range(row_ptr[i], row_ptr[i + 1]):
+                score[row_cols[q]] += 1
+    return 0
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What :func:`cover_local_search` reached.
+
+    Attributes
+    ----------
+    selected : ndarray of bool
+        The best cover (irredundant).
+    objective : float
+        Its cost.
+    steps : int
+        Local-search steps made.
+    improved : int
+        Times a cheaper cover was found.
+    seconds : float
+    """
+
+    selected: np.ndarray
+    objective: float
+    steps: int
+    improved: int
+    seconds: float
+
+
+def cover_local_search(
+    reach: sp.spmatrix,
+    cost: np.ndarray,
+    start: np.ndarray,
+    *,
+    time_limit_s: float,
+    seed: int = 0,
+    lower: float = -math.inf,
+    stop: Callable[[], bool] | None = None,
+    max_steps: int | None = None,
+) -> SearchResult:
+    """Improve the cover ``start`` by the row-weighting local search (module docstring).
+
+    Parameters
+    ----------
+    reach : sparse (m x n)
+        Nonzero where a site covers a row; every row must be coverable.
+    cost : ndarray (n,)
+        Positive site costs.
+    start : ndarray of bool (n,)
+        A cover.
+    time_limit_s : float
+    seed : int
+    lower : float
+        A known lower bound: the search ends when it finds a cover of that cost.
+    stop : callable, optional
+        Polled between chunks of steps; the search ends when it returns True.
+    max_steps : int, optional
+        Ends the search after about this many steps (for reproducible runs).
+
+    Returns
+    -------
+    SearchResult
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
+    a = binary_csr(reach)
+    at = a.T.tocsr()
+    m, n = a.shape
+    c = np.asarray(cost, dtype=np.float64)
+    if np.any(c <= 0):
+        raise ValueError("cover_local_search needs positive costs")
+    x0 = np.asarray(start, dtype=bool)
+    row_ptr, row_cols = a.indptr.astype(np.int64), a.indices.astype(np.int64)
+    col_ptr, col_rows = at.indptr.astype(np.int64), at.indices.astype(np.int64)
+    cnt = np.asarray(a @ x0.astype(np.int64)).ravel().astype(np.int64)
+    if np.any(cnt == 0):
+        raise ValueError("start is not a cover")
+    integral = bool(np.all(c == np.round(c)))
+    delta = 1.0 if integral else 1e-6 * float(c.min())
+
+    w = np.ones(m, dtype=np.int64)
+    x = x0.astype(np.int8)
+    # score: open sites lose the rows only they cover; closed sites gain nothing (all covered)
+    only = (cnt == 1).astype(np.int64)
+    score = -np.asarray(at @ only).ravel().astype(np.int64)
+    score[~x0] = 0
+    conf = np.ones(n, dtype=np.int8)
+    stamp = np.zeros(n, dtype=np.int64)
+    unc = np.zeros(m, dtype=np.int64)
+    unc_pos = np.full(m, -1, dtype=np.int64)
+    sel = np.zeros(n, dtype=np.int64)
+    sel_pos = np.full(n, -1, dtype=np.int64)
+    opened = np.flatnonzero(x0)
+    sel[: opened.size] = opened
+    sel_pos[opened] = np.arange(opened.size)
+    ints = np.zeros(6, dtype=np.int64)
+    ints[_RNG] = (seed * 0x9E3779B97F4A7C15 + 0x2545F4914F6CDD1D) & 0x7FFFFFFFFFFFFFFF or 1
+    ints[_LAST] = -1
+    ints[_NSEL] = opened.size
+    cur = np.array([float(c[x0].sum())])
+    # the first cover recorded is ``start`` itself, made irredundant, so ``best`` starts above
+    best = np.array([math.inf])
+    best_x = x.copy()
+    target = lower if math.isfinite(lower) else -math.inf
+    if integral and math.isfinite(target):
+        target = math.ceil(target - 1e-6)
+
+    net = (row_ptr, row_cols, col_ptr, col_rows, c)
+    state = (x, cnt, score, w, conf, stamp, unc, unc_pos, sel, sel_pos, ints, cur)
+    reached = 0
+    while True:
+        chunk = CHUNK_STEPS
+        if max_steps is not None:
+            chunk = min(chunk, max_steps - int(ints[_STEP]))
+            if chunk <= 0:
+                break
+        reached = _run_steps(net, state, best_x, best, delta, target, chunk)
+        if reached or time.perf_counter() >= deadline or (stop is not None and stop()):
+            break
+    selected = best_x.astype(bool)
+    steps, improved = int(ints[_STEP]), int(ints[_FOUND]) - 1
+    out = SearchResult(
+        selected, float(c[selected].sum()), steps, improved, time.perf_counter() - t0
+    )
+    log.info(
+        "cover local search: %d x %d, cover %.10g from %.10g, %d steps (%d improving), %.2f s",
+        *(m, n, out.objective, float(c[x0].sum()), steps, improved, out.seconds),
+    )
+    return out
