@@ -21,7 +21,8 @@ infeasible selections that cost less than the best cover found, trying to cover 
 With unit costs this is RWLS: the selection keeps one site fewer than the best cover and a step
 is a swap. One step costs the length of the rows that change state, so it runs in Numba
 (``nogil``: the MIP can run beside it in another thread) in chunks of steps, between which the
-Python side checks the clock and the stop condition.
+Python side checks the clock and the stop condition. The first call in a fresh installation
+compiles the steps (about 3 s, inside the time limit); the compiled code is cached on disk.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from optimizer.reductions import binary_csr
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SearchResult", "cover_local_search"]
+__all__ = ["SearchResult", "cover_local_search", "mclp_swap_search"]
 
 CHUNK_STEPS = 20_000
 """Steps per compiled call; between calls the clock and ``stop()`` are checked."""
@@ -349,5 +350,287 @@ def cover_local_search(
     log.info(
         "cover local search: %d x %d, cover %.10g from %.10g, %d steps (%d improving), %.2f s",
         *(m, n, out.objective, float(c[x0].sum()), steps, improved, out.seconds),
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- MCLP
+
+
+@numba.njit(cache=True, nogil=True)
+def _sole_site(i: int, net: Arrays, x: np.ndarray) -> int:
+    """The open site of row ``i`` (called for rows covered exactly once)."""
+    row_ptr, row_cols = net[0], net[1]
+    for q in range(row_ptr[i], row_ptr[i + 1]):
+        if x[row_cols[q]] == 1:
+            return int(row_cols[q])
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_swap(net: Arrays, state: Arrays, work: Arrays, tag: int) -> tuple[int, int, float]:
+    """The best swap (open ``j``, close ``k``) by covered weight, with its change.
+
+    Only closed sites of uncovered rows can gain, so those are the candidates ``j``; for
+    each, ``ov[k]`` collects the weight of the rows covered by ``k`` alone that ``j`` also
+    covers, and the best ``k`` is the open site with the largest ``score[k] + ov[k]`` (minus
+    what closing it loses): either the best-scored open site that ``j`` does not touch or one
+    it touches. Sites with ``tabu == tag`` are not opened.
+    """
+    ov, seen, tabu, touched = work[0], work[1], work[2], work[4]
+    col_ptr, col_rows = net[2], net[3]
+    row_ptr, row_cols = net[0], net[1]
+    x, cnt, score, w = state[0], state[1], state[2], state[3]
+    unc, sel, ints = state[6], state[8], state[10]
+    opened = sel[: ints[_NSEL]]
+    order = opened[np.argsort(-score[opened], kind="mergesort")]
+    ints[_LAST] += 1
+    scan = ints[_LAST]
+    best_j, best_k, best_d = -1, -1, 0.0
+    for t in range(ints[_NUNC]):
+        r = unc[t]
+        for q in range(row_ptr[r], row_ptr[r + 1]):
+            j = row_cols[q]
+            if seen[j] == scan or tabu[j] == tag:
+                continue
+            seen[j] = scan
+            g = score[j]
+            if g <= best_d:  # score[k] + ov[k] <= 0: j cannot beat the best swap
+                continue
+            n_t = 0
+            for p in range(col_ptr[j], col_ptr[j + 1]):
+                i = col_rows[p]
+                if cnt[i] == 1:
+                    s = _sole_site(i, net, x)
+                    if ov[s] == 0.0:
+                        touched[n_t] = s
+                        n_t += 1
+                    ov[s] += w[i]
+            k, kv = -1, -np.inf
+            for s in order:
+                if ov[s] == 0.0:
+                    k, kv = s, score[s]
+                    break
+            for u in range(n_t):
+                s = touched[u]
+                if score[s] + ov[s] > kv:
+                    k, kv = s, score[s] + ov[s]
+                ov[s] = 0.0
+            if k >= 0 and g + kv > best_d:
+                best_j, best_k, best_d = j, k, g + kv
+    return best_j, best_k, best_d
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_delta(j: int, k: int, net: Arrays, state: Arrays, mark: np.ndarray) -> float:
+    """Change of the covered weight when ``j`` opens and ``k`` closes."""
+    col_ptr, col_rows = net[2], net[3]
+    cnt, score, w, ints = state[1], state[2], state[3], state[10]
+    ints[_LAST] += 1
+    tag = ints[_LAST]
+    for p in range(col_ptr[k], col_ptr[k + 1]):
+        mark[col_rows[p]] = tag
+    back = 0.0
+    for p in range(col_ptr[j], col_ptr[j + 1]):
+        i = col_rows[p]
+        if cnt[i] == 1 and mark[i] == tag:
+            back += w[i]
+    return score[j] + score[k] + back
+
+
+@numba.njit(cache=True, nogil=True)
+def _mclp_rounds(
+    net: Arrays,
+    state: Arrays,
+    best_x: np.ndarray,
+    value: np.ndarray,
+    work: Arrays,
+    n_rounds: int,
+    max_kick: int,
+    eps: float,
+) -> None:
+    """Iterated swap local search: ``n_rounds`` rounds of kick, descent, accept or undo.
+
+    ``value`` holds the current covered weight, the anchor's (the solution the rounds start
+    from) and the best; ``work`` the scratch arrays and the undo log.
+    """
+    x, unc, sel, ints = state[0], state[6], state[8], state[10]
+    row_ptr, row_cols = net[0], net[1]
+    score = state[2]
+    tabu, mark, log_in, log_out = work[2], work[3], work[5], work[6]
+    for _ in range(n_rounds):
+        ints[_STEP] += 1
+        tag = ints[_STEP]
+        n_log = 0
+        # kick: close random open sites, each replaced by the best site of a random uncovered
+        # row; the closed ones may not reopen during this round's descent
+        n_kick = 1 + _next_random(ints, max_kick)
+        for _k in range(n_kick):
+            if ints[_NUNC] == 0 or ints[_NSEL] == 0:
+                break
+            k = sel[_next_random(ints, ints[_NSEL])]
+            r = unc[_next_random(ints, ints[_NUNC])]
+            j, jv = -1, -np.inf
+            for q in range(row_ptr[r], row_ptr[r + 1]):
+                s = row_cols[q]
+                if x[s] == 0 and tabu[s] != tag and score[s] > jv:
+                    j, jv = s, score[s]
+            if j < 0:
+                continue
+            value[0] += _pair_delta(j, k, net, state, mark)
+            _open(j, net, state)
+            _close(k, net, state)
+            tabu[k] = tag
+            log_in[n_log], log_out[n_log] = j, k
+            n_log += 1
+        # descent: best improving swaps
+        while n_log < log_in.size:
+            j, k, d = _best_swap(net, state, work, tag)
+            if j < 0 or d <= eps:
+                break
+            value[0] += d
+            _open(j, net, state)
+            _close(k, net, state)
+            log_in[n_log], log_out[n_log] = j, k
+            n_log += 1
+        if value[0] > value[2] + eps:
+            value[2] = value[0]
+            best_x[:] = x
+            ints[_FOUND] += 1
+        if value[0] >= value[1] - eps:
+            value[1] = value[0]  # a better or equal solution: the rounds go on from it
+        else:
+            for t in range(n_log - 1, -1, -1):  # undo the round
+                _open(log_out[t], net, state)
+                _close(log_in[t], net, state)
+            value[0] = value[1]
+
+
+def mclp_swap_search(
+    reach: sp.spmatrix,
+    weight: np.ndarray,
+    start: np.ndarray,
+    *,
+    time_limit_s: float,
+    seed: int = 0,
+    upper: float = math.inf,
+    stop: Callable[[], bool] | None = None,
+    max_rounds: int | None = None,
+    max_kick: int = 2,
+) -> SearchResult:
+    """Improve the MCLP solution ``start`` (count kept) by an iterated swap local search.
+
+    Each round closes one to ``max_kick`` random open sites, opens for each the site with the
+    most uncovered weight of a random uncovered row, then makes best-improvement swaps (the
+    closed sites may not reopen in this round) until none improves; the round is kept when it
+    covers at least as much as before it, else undone. Swaps are evaluated with the
+    fast-interchange accounting (Whitaker; Resende & Werneck): the score of a closed site is
+    the uncovered weight it covers, of an open one minus the weight only it covers.
+
+    Parameters
+    ----------
+    reach : sparse (m x n)
+        Nonzero where a site covers a row.
+    weight : ndarray (m,)
+        Nonnegative row weights.
+    start : ndarray of bool (n,)
+        The sites open at the start; their number is kept.
+    time_limit_s : float
+    seed : int
+    upper : float
+        A known upper bound: the search ends when it covers that much.
+    stop : callable, optional
+        Polled between chunks of rounds; the search ends when it returns True.
+    max_rounds : int, optional
+        Ends the search after about this many rounds (for reproducible runs).
+    max_kick : int
+
+    Returns
+    -------
+    SearchResult
+        ``objective`` is the covered weight, ``steps`` the rounds.
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
+    a = binary_csr(reach)
+    at = a.T.tocsr()
+    m, n = a.shape
+    w = np.asarray(weight, dtype=np.float64)
+    if np.any(w < 0):
+        raise ValueError("mclp_swap_search needs nonnegative weights")
+    x0 = np.asarray(start, dtype=bool)
+    row_ptr, row_cols = a.indptr.astype(np.int64), a.indices.astype(np.int64)
+    col_ptr, col_rows = at.indptr.astype(np.int64), at.indices.astype(np.int64)
+    cnt = np.asarray(a @ x0.astype(np.int64)).ravel().astype(np.int64)
+    gain = np.asarray(at @ np.where(cnt == 0, w, 0.0)).ravel()
+    loss = np.asarray(at @ np.where(cnt == 1, w, 0.0)).ravel()
+    score = np.where(x0, -loss, gain)
+    # rows no site covers never matter: they stay out of the uncovered list
+    uncovered = np.flatnonzero((cnt == 0) & (np.diff(row_ptr) > 0) & (w > 0))
+    unc = np.zeros(m, dtype=np.int64)
+    unc_pos = np.full(m, -1, dtype=np.int64)
+    unc[: uncovered.size] = uncovered
+    unc_pos[uncovered] = np.arange(uncovered.size)
+    sel = np.zeros(n, dtype=np.int64)
+    sel_pos = np.full(n, -1, dtype=np.int64)
+    opened = np.flatnonzero(x0)
+    sel[: opened.size] = opened
+    sel_pos[opened] = np.arange(opened.size)
+    ints = np.zeros(6, dtype=np.int64)
+    ints[_RNG] = (seed * 0x9E3779B97F4A7C15 + 0x2545F4914F6CDD1D) & 0x7FFFFFFFFFFFFFFF or 1
+    ints[_NUNC] = uncovered.size
+    ints[_NSEL] = opened.size
+    x = x0.astype(np.int8)
+    start_value = float(w[cnt > 0].sum())
+    value = np.array([start_value, start_value, start_value])
+    best_x = x.copy()
+    net = (row_ptr, row_cols, col_ptr, col_rows, np.ones(n))
+    state = (
+        x,
+        cnt,
+        score,
+        w,
+        np.ones(n, dtype=np.int8),
+        np.zeros(n, dtype=np.int64),
+        unc,
+        unc_pos,
+        sel,
+        sel_pos,
+        ints,
+        np.zeros(1),
+    )
+    cap = 4 * n + 16  # undo log: a round's swaps
+    # scratch: overlap per site, scan / round / row marks (ints[_LAST] and the round number are
+    # the tags), sites touched by a candidate, the undo log
+    work = (
+        np.zeros(n),
+        np.full(n, -1, dtype=np.int64),
+        np.full(n, -1, dtype=np.int64),
+        np.full(m, -1, dtype=np.int64),
+        np.zeros(n + 1, dtype=np.int64),
+        np.zeros(cap, dtype=np.int64),
+        np.zeros(cap, dtype=np.int64),
+    )
+    eps = 1e-9 * max(1.0, float(w.sum()))
+    chunk = 50
+    while value[2] < upper - eps:
+        rounds = chunk
+        if max_rounds is not None:
+            rounds = min(rounds, max_rounds - int(ints[_STEP]))
+            if rounds <= 0:
+                break
+        if ints[_NUNC] == 0 or opened.size == 0:
+            break
+        _mclp_rounds(net, state, best_x, value, work, rounds, max(1, max_kick), eps)
+        if time.perf_counter() >= deadline or (stop is not None and stop()):
+            break
+    selected = best_x.astype(bool)
+    covered = np.asarray(a @ selected.astype(np.int64)).ravel() > 0
+    steps, improved = int(ints[_STEP]), int(ints[_FOUND])
+    out = SearchResult(selected, float(w[covered].sum()), steps, improved, time.perf_counter() - t0)
+    log.info(
+        "mclp swap search: %d x %d, %d open, covered %.10g from %.10g, %d rounds (%d improving), "
+        "%.2f s",
+        *(m, n, opened.size, out.objective, start_value, steps, improved, out.seconds),
     )
     return out
