@@ -252,6 +252,41 @@ class SearchResult:
     seconds: float
 
 
+def _network(reach: sp.spmatrix, start: np.ndarray) -> tuple[Arrays, sp.csr_matrix, np.ndarray]:
+    """Row and column adjacency (``row_ptr, row_cols, col_ptr, col_rows``) of the 0/1
+    ``reach``, the matrix itself and how many open sites of ``start`` cover each row."""
+    a = binary_csr(reach)
+    at = a.T.tocsr()
+    arrays = (
+        a.indptr.astype(np.int64),
+        a.indices.astype(np.int64),
+        at.indptr.astype(np.int64),
+        at.indices.astype(np.int64),
+    )
+    cnt = np.asarray(a @ np.asarray(start, dtype=np.int64)).ravel().astype(np.int64)
+    return arrays, a, cnt
+
+
+def _index_lists(m: int, start: np.ndarray, uncovered: np.ndarray, seed: int) -> Arrays:
+    """The uncovered rows and the open sites as lists with positions (``unc, unc_pos, sel,
+    sel_pos``), and the integer slots with the seeded generator and both list lengths."""
+    n = start.size
+    unc = np.zeros(m, dtype=np.int64)
+    unc_pos = np.full(m, -1, dtype=np.int64)
+    unc[: uncovered.size] = uncovered
+    unc_pos[uncovered] = np.arange(uncovered.size)
+    opened = np.flatnonzero(start)
+    sel = np.zeros(n, dtype=np.int64)
+    sel_pos = np.full(n, -1, dtype=np.int64)
+    sel[: opened.size] = opened
+    sel_pos[opened] = np.arange(opened.size)
+    ints = np.zeros(6, dtype=np.int64)
+    ints[_RNG] = (seed * 0x9E3779B97F4A7C15 + 0x2545F4914F6CDD1D) & 0x7FFFFFFFFFFFFFFF or 1
+    ints[_NUNC] = uncovered.size
+    ints[_NSEL] = opened.size
+    return unc, unc_pos, sel, sel_pos, ints
+
+
 def cover_local_search(
     reach: sp.spmatrix,
     cost: np.ndarray,
@@ -288,16 +323,12 @@ def cover_local_search(
     """
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
-    a = binary_csr(reach)
-    at = a.T.tocsr()
+    x0 = np.asarray(start, dtype=bool)
+    (row_ptr, row_cols, col_ptr, col_rows), a, cnt = _network(reach, x0)
     m, n = a.shape
     c = np.asarray(cost, dtype=np.float64)
     if np.any(c <= 0):
         raise ValueError("cover_local_search needs positive costs")
-    x0 = np.asarray(start, dtype=bool)
-    row_ptr, row_cols = a.indptr.astype(np.int64), a.indices.astype(np.int64)
-    col_ptr, col_rows = at.indptr.astype(np.int64), at.indices.astype(np.int64)
-    cnt = np.asarray(a @ x0.astype(np.int64)).ravel().astype(np.int64)
     if np.any(cnt == 0):
         raise ValueError("start is not a cover")
     integral = bool(np.all(c == np.round(c)))
@@ -307,21 +338,12 @@ def cover_local_search(
     x = x0.astype(np.int8)
     # score: open sites lose the rows only they cover; closed sites gain nothing (all covered)
     only = (cnt == 1).astype(np.int64)
-    score = -np.asarray(at @ only).ravel().astype(np.int64)
+    score = -np.asarray(a.T @ only).ravel().astype(np.int64)
     score[~x0] = 0
     conf = np.ones(n, dtype=np.int8)
     stamp = np.zeros(n, dtype=np.int64)
-    unc = np.zeros(m, dtype=np.int64)
-    unc_pos = np.full(m, -1, dtype=np.int64)
-    sel = np.zeros(n, dtype=np.int64)
-    sel_pos = np.full(n, -1, dtype=np.int64)
-    opened = np.flatnonzero(x0)
-    sel[: opened.size] = opened
-    sel_pos[opened] = np.arange(opened.size)
-    ints = np.zeros(6, dtype=np.int64)
-    ints[_RNG] = (seed * 0x9E3779B97F4A7C15 + 0x2545F4914F6CDD1D) & 0x7FFFFFFFFFFFFFFF or 1
+    unc, unc_pos, sel, sel_pos, ints = _index_lists(m, x0, np.zeros(0, dtype=np.int64), seed)
     ints[_LAST] = -1
-    ints[_NSEL] = opened.size
     cur = np.array([float(c[x0].sum())])
     # the first cover recorded is ``start`` itself, made irredundant, so ``best`` starts above
     best = np.array([math.inf])
@@ -552,34 +574,19 @@ def mclp_swap_search(
     """
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
-    a = binary_csr(reach)
-    at = a.T.tocsr()
-    m, n = a.shape
     w = np.asarray(weight, dtype=np.float64)
     if np.any(w < 0):
         raise ValueError("mclp_swap_search needs nonnegative weights")
     x0 = np.asarray(start, dtype=bool)
-    row_ptr, row_cols = a.indptr.astype(np.int64), a.indices.astype(np.int64)
-    col_ptr, col_rows = at.indptr.astype(np.int64), at.indices.astype(np.int64)
-    cnt = np.asarray(a @ x0.astype(np.int64)).ravel().astype(np.int64)
-    gain = np.asarray(at @ np.where(cnt == 0, w, 0.0)).ravel()
-    loss = np.asarray(at @ np.where(cnt == 1, w, 0.0)).ravel()
+    (row_ptr, row_cols, col_ptr, col_rows), a, cnt = _network(reach, x0)
+    m, n = a.shape
+    gain = np.asarray(a.T @ np.where(cnt == 0, w, 0.0)).ravel()
+    loss = np.asarray(a.T @ np.where(cnt == 1, w, 0.0)).ravel()
     score = np.where(x0, -loss, gain)
     # rows no site covers never matter: they stay out of the uncovered list
     uncovered = np.flatnonzero((cnt == 0) & (np.diff(row_ptr) > 0) & (w > 0))
-    unc = np.zeros(m, dtype=np.int64)
-    unc_pos = np.full(m, -1, dtype=np.int64)
-    unc[: uncovered.size] = uncovered
-    unc_pos[uncovered] = np.arange(uncovered.size)
-    sel = np.zeros(n, dtype=np.int64)
-    sel_pos = np.full(n, -1, dtype=np.int64)
-    opened = np.flatnonzero(x0)
-    sel[: opened.size] = opened
-    sel_pos[opened] = np.arange(opened.size)
-    ints = np.zeros(6, dtype=np.int64)
-    ints[_RNG] = (seed * 0x9E3779B97F4A7C15 + 0x2545F4914F6CDD1D) & 0x7FFFFFFFFFFFFFFF or 1
-    ints[_NUNC] = uncovered.size
-    ints[_NSEL] = opened.size
+    unc, unc_pos, sel, sel_pos, ints = _index_lists(m, x0, uncovered, seed)
+    n_open = int(ints[_NSEL])
     x = x0.astype(np.int8)
     start_value = float(w[cnt > 0].sum())
     value = np.array([start_value, start_value, start_value])
@@ -619,7 +626,7 @@ def mclp_swap_search(
             rounds = min(rounds, max_rounds - int(ints[_STEP]))
             if rounds <= 0:
                 break
-        if ints[_NUNC] == 0 or opened.size == 0:
+        if ints[_NUNC] == 0 or n_open == 0:
             break
         _mclp_rounds(net, state, best_x, value, work, rounds, max(1, max_kick), eps)
         if time.perf_counter() >= deadline or (stop is not None and stop()):
@@ -631,6 +638,6 @@ def mclp_swap_search(
     log.info(
         "mclp swap search: %d x %d, %d open, covered %.10g from %.10g, %d rounds (%d improving), "
         "%.2f s",
-        *(m, n, opened.size, out.objective, start_value, steps, improved, out.seconds),
+        *(m, n, n_open, out.objective, start_value, steps, improved, out.seconds),
     )
     return out

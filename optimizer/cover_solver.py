@@ -45,7 +45,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.backends import Backend, Result, SolveOptions, Status, relative_gap
+from optimizer.backends import TIME_SLACK, Backend, Result, SolveOptions, Status, relative_gap
 from optimizer.cover_heuristics import (
     _Mclp,
     _mclp_milp,
@@ -67,10 +67,6 @@ __all__ = ["CoverRun", "solve_lscp", "solve_mclp"]
 
 SEARCH_SHARE = 0.6
 """Share of the time left that the search gets when it cannot run beside the MIP."""
-
-MIP_SLACK = 0.01
-"""Share of its time the MIP leaves unused: HiGHS ends up to ~0.6 s past its limit in a large
-tree (measured on the random 5,000 x 1,000 MCLP), and the whole run must end by the limit."""
 
 
 @dataclass
@@ -145,11 +141,11 @@ def _side_by_side(
     left = _left(deadline) or 0.0
     if parallel:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            fut: Future[Result] = pool.submit(mip, (1.0 - MIP_SLACK) * left)
+            fut: Future[Result] = pool.submit(mip, (1.0 - TIME_SLACK) * left)
             search(left, fut.done)
             return fut.result()
     search(SEARCH_SHARE * left, lambda: False)
-    return mip((1.0 - MIP_SLACK) * (_left(deadline) or 0.0))
+    return mip((1.0 - TIME_SLACK) * (_left(deadline) or 0.0))
 
 
 # --------------------------------------------------------------------------- LSCP

@@ -34,7 +34,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.backends import Backend, SolveOptions, Status, get_backend, relative_gap
+from optimizer.backends import (
+    TIME_SLACK,
+    Backend,
+    SolveOptions,
+    Status,
+    get_backend,
+    relative_gap,
+)
 from optimizer.heuristics import (
     CostPairs,
     assign_nearest,
@@ -210,7 +217,7 @@ def solve_pmedian(
     options = options or SolveOptions()
     t0 = time.perf_counter()
     limit = options.time_limit_s
-    deadline = None if limit is None else t0 + limit
+    deadline = None if limit is None else t0 + (1.0 - TIME_SLACK) * limit
     cp = CostPairs.from_data(data)
     integral = integral_costs(cp)
     keep = pairs_to_keep(cp, keep_per_demand)
@@ -250,18 +257,21 @@ def solve_pmedian(
         status, objective, bound, assignment = _finish(
             data, selected, bound, options.mip_gap, integral
         )
-        if status is not Status.FEASIBLE:
+        if status is not Status.FEASIBLE or _left(deadline) <= 1.0:
+            # no time for the exact phase: fixing again (0.4 s on 5,000 x 1,000) would only
+            # overrun the limit
+            run.fixing = fixing
             return _record(run, status, objective, bound, selected, assignment)
         fixing, reduced = _fix(data, cp, lag.multipliers, objective, phases)
-        free_sites = int((~fixing.closed & ~fixing.opened).sum())
     run.fixing = fixing
-    if _left(deadline) > 1.0:
-        if exact == "tree":
-            selected, bound = _tree(cp, fixing, lag, selected, objective, bound, deadline, run)
-        else:
-            selected, bound = _reduced_mip(
-                data, reduced, selected, objective, bound, solver, options, deadline, run
-            )
+    if _left(deadline) <= 1.0:
+        return _record(run, status, objective, bound, selected, assignment)
+    if exact == "tree":
+        selected, bound = _tree(cp, fixing, lag, selected, objective, bound, deadline, run)
+    else:
+        selected, bound = _reduced_mip(
+            data, reduced, selected, objective, bound, solver, options, deadline, run
+        )
     status, objective, bound, assignment = _finish(data, selected, bound, options.mip_gap, integral)
     return _record(run, status, objective, bound, selected, assignment)
 
