@@ -46,6 +46,9 @@ __all__ = ["SearchResult", "cover_local_search", "mclp_swap_search"]
 CHUNK_STEPS = 20_000
 """Steps per compiled call; between calls the clock and ``stop()`` are checked."""
 
+CHUNK_S = 0.02
+"""Seconds per compiled call of the MCLP rounds (their number is sized from the last call)."""
+
 Arrays = tuple[np.ndarray, ...]
 
 # slots of the integer state vector
@@ -619,7 +622,7 @@ def mclp_swap_search(
         np.zeros(cap, dtype=np.int64),
     )
     eps = 1e-9 * max(1.0, float(w.sum()))
-    chunk = 50
+    chunk = 1
     while value[2] < upper - eps:
         rounds = chunk
         if max_rounds is not None:
@@ -628,9 +631,15 @@ def mclp_swap_search(
                 break
         if ints[_NUNC] == 0 or n_open == 0:
             break
+        t1 = time.perf_counter()
         _mclp_rounds(net, state, best_x, value, work, rounds, max(1, max_kick), eps)
-        if time.perf_counter() >= deadline or (stop is not None and stop()):
+        now = time.perf_counter()
+        if now >= deadline or (stop is not None and stop()):
             break
+        # rounds cost from microseconds to milliseconds: size the next call to about
+        # CHUNK_S and never past the deadline
+        per_round = max((now - t1) / rounds, 1e-7)
+        chunk = max(1, int(min(CHUNK_S, deadline - now) / per_round))
     selected = best_x.astype(bool)
     covered = np.asarray(a @ selected.astype(np.int64)).ravel() > 0
     steps, improved = int(ints[_STEP]), int(ints[_FOUND])

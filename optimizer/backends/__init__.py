@@ -10,7 +10,6 @@ from optimizer.backends import (
     pulp_cbc,  # noqa: F401  (registers cbc)
 )
 from optimizer.backends.base import (
-    TIME_SLACK,
     Backend,
     Result,
     SolveOptions,
@@ -23,7 +22,6 @@ from optimizer.backends.base import (
 )
 
 __all__ = [
-    "TIME_SLACK",
     "Backend",
     "Result",
     "SolveOptions",

@@ -87,13 +87,6 @@ class Result:
         return relative_gap(self.objective, self.bound)
 
 
-TIME_SLACK = 0.01
-"""Share of a run's time limit left unused by the solve pipelines (``pmedian-exact``, the
-warm covering models): HiGHS ends up to ~0.6 s past its own limit in a large tree and the
-answer still has to be assembled, so the work stops 1 % early for the run to end by its limit
-(measured: 60.4-60.7 s on 60 s before, on the 5,000 x 1,000 p-median and MCLP)."""
-
-
 def relative_gap(objective: float, bound: float) -> float:
     """Relative optimality gap, ``inf`` when either side is unknown."""
     if not (math.isfinite(objective) and math.isfinite(bound)):
