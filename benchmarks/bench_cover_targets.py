@@ -251,7 +251,8 @@ def targets(df: pd.DataFrame) -> list[str]:
         sense = "min" if plain == "lscp" else "max"
         line = (
             f"- {name} {warm}: {r['status']} {r['objective']:.10g} (bound {r['bound']:.10g}, "
-            f"gap {100 * r['gap']:.3f} %) in {r['wall_s']:.1f} s; build {r['build_s']:.2f} s, "
+            f"gap {100 * r['gap']:.3f} %) in {r['build_s'] + r['solve_s']:.2f} s "
+            f"({r['wall_s']:.2f} s with the independent check); build {r['build_s']:.2f} s, "
             f"peak {r['peak_mb']:.0f} MB"
         )
         long = df[(df["instance"] == name) & (df["model"] == plain) & (df["time_limit_s"] >= 600)]
@@ -269,7 +270,7 @@ def targets(df: pd.DataFrame) -> list[str]:
                 )
             else:
                 line += "; the 600 s backend runs are not recorded yet"
-            fast = r["wall_s"] <= 60 + 5 and r["build_s"] < 2 and r["peak_mb"] < 2048
+            fast = r["build_s"] + r["solve_s"] <= 60 and r["build_s"] < 2 and r["peak_mb"] < 2048
             line += f"; within 60 s, build < 2 s, < 2 GB: {'yes' if fast else 'no'}"
         else:
             line += f"; gap <= 0.1 %: {'yes' if r['gap'] <= 0.001 else 'NOT reached'}"

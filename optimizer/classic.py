@@ -509,7 +509,7 @@ MODELS: dict[str, ClassicModel] = {
         ),
         ClassicModel(
             "lscp-warm",
-            "location set covering: reductions, Lagrangian, warm-started MIP + LNS",
+            "location set covering: reductions, Lagrangian, warm-started MIP + local search",
             LscpData,
             _run_cover_fast("lscp", warm=True),
             _check_lscp,
@@ -527,7 +527,7 @@ MODELS: dict[str, ClassicModel] = {
         ),
         ClassicModel(
             "mclp-warm",
-            "maximal covering: reductions, greedy + swaps, warm-started MIP + LNS",
+            "maximal covering: reductions, greedy + swaps, warm-started MIP + swap search / LNS",
             mclp.MclpData,
             _run_cover_fast("mclp", warm=True),
             _check_mclp,
