@@ -623,13 +623,13 @@ def mclp_swap_search(
     )
     eps = 1e-9 * max(1.0, float(w.sum()))
     chunk = 1
-    while value[2] < upper - eps:
+    while value[2] < upper - eps and n_open > 0:
         rounds = chunk
         if max_rounds is not None:
             rounds = min(rounds, max_rounds - int(ints[_STEP]))
             if rounds <= 0:
                 break
-        if ints[_NUNC] == 0 or n_open == 0:
+        if ints[_NUNC] == 0:
             break
         t1 = time.perf_counter()
         _mclp_rounds(net, state, best_x, value, work, rounds, max(1, max_kick), eps)

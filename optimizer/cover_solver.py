@@ -72,13 +72,15 @@ SEARCH_SHARE = 0.6
 
 ASSEMBLY_S = 0.1
 """Seconds the search leaves for assembling the answer after it (candidates compared, the
-selection lifted to the original sites, coverage recounted: 10-50 ms at 20,000 x 5,000)."""
+selection lifted to the original sites, coverage recounted): without it the random
+5,000 x 1,000 MCLP ended 10 ms past its limit."""
 
 MIP_RESERVE = 0.1
-"""Share of the time left that the MIP leaves unused, for the run to end by its limit: HiGHS
-can run past its own limit in the root node (its sub-MIP heuristics), by 0.4-2.7 s on 60 s
-and 6-7.5 s on 30 s in the city MCLP (20,000 x 5,000, p = 800). The search beside it uses
-the whole time."""
+"""Share of the time left that the MIP leaves unused, for the run to end by its limit. HiGHS
+runs past its own limit in the root node of the city MCLP (20,000 x 5,000, p = 800), where
+its interrupt callback is not reached either: alone, by 1-7.5 s on a 30 s limit (1 s with
+``mip_heuristic_effort = 0``); beside the search, whole runs ended 0.4-2.7 s past 60 s when
+it had all the time left. The search beside it uses the whole time."""
 
 
 @dataclass
