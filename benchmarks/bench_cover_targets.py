@@ -10,7 +10,7 @@ reductions + heuristics + warm-started MIP path, and every backend for 10 minute
     .venv/bin/python benchmarks/bench_cover_targets.py --report-only
     .venv/bin/python benchmarks/bench_cover_targets.py --quick      # small smoke run, no file
 
-Instances (``optimizer.generators``, seed 0):
+Instances (``optimizer.bench.generators``, seed 0):
 
 * ``random``: 5,000 demand points x 1,000 sites uniform in a 10 km square, weights 1-100,
   radius 800 m; LSCP with unit costs (every point is coverable) and MCLP with p = 50.
@@ -58,9 +58,9 @@ KEY = ["instance", "model", "backend", "time_limit_s", "threads"]
 
 def make_data(spec: dict[str, Any], model: str) -> tuple[Any, dict[str, Any]]:
     """The model data for one instance, and its sizes."""
-    from optimizer.classic import LscpData
-    from optimizer.generators import city_like, random_uniform
-    from optimizer.models.mclp import MclpData
+    from optimizer.bench.generators import city_like, random_uniform
+    from optimizer.classic.registry import LscpData
+    from optimizer.models.covering.mclp import MclpData
 
     t0 = time.perf_counter()
     if spec["kind"] == "random":
@@ -85,7 +85,7 @@ def make_data(spec: dict[str, Any], model: str) -> tuple[Any, dict[str, Any]]:
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
     """Solve one case in this process; the row to record."""
     from optimizer.backends import SolveOptions
-    from optimizer.classic import solve_classic
+    from optimizer.classic.registry import solve_classic
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     spec = (QUICK if case.get("quick") else INSTANCES)[case["instance"]]
@@ -133,7 +133,7 @@ def in_subprocess(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def machine() -> dict[str, str]:
-    from optimizer.bench import machine_info
+    from optimizer.bench.suites import machine_info
 
     info = machine_info()
     cpu = info["processor"]
@@ -179,7 +179,8 @@ def report() -> str:
         f"Versions: Python {info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, "
         f"highspy {info['highspy']}, ortools {info['ortools']}, pandas {info['pandas']}",
         "",
-        "Instances (seed 0, `optimizer.generators`): **random** = `random_uniform(5000, 1000)`, "
+        "Instances (seed 0, `optimizer.bench.generators`): "
+        "**random** = `random_uniform(5000, 1000)`, "
         "10 km square, weights 1-100, radius 800 m (LSCP with unit costs; MCLP p = 50); "
         "**city** = `city_like(20000, 5000)`, radius 300 m (LSCP covers every coverable block: "
         "`rows_left_out` blocks have no site within reach; MCLP p = 800).",

@@ -25,8 +25,8 @@ import openpyxl
 import pandas as pd
 import shapely
 
-from optimizer import maps, report, workbook
-from optimizer.deliverables import RunOutputs, map_layers, write_run_log
+from optimizer.deliverables import maps, report, workbook
+from optimizer.deliverables.write import RunOutputs, map_layers, write_run_log
 from optimizer.pipeline import run_plan
 
 

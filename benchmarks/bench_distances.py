@@ -1,4 +1,4 @@
-"""Benchmark of the street-network distance engine (optimizer.network).
+"""Benchmark of the street-network distance engine (optimizer.distances.network).
 
 A synthetic street network of about 200,000 nodes (a jittered grid, 60-80 m between
 junctions, 10 % of the street segments removed), 20,000 blocks and 5,000 sites placed at
@@ -33,7 +33,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from optimizer.network import (  # noqa: E402
+from optimizer.distances.network import (  # noqa: E402
     NetworkEngine,
     StreetNetwork,
     bounded_pairs,

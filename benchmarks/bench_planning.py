@@ -29,7 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from optimizer.bench import machine_info, peak_rss_mb  # noqa: E402
+from optimizer.bench.suites import machine_info, peak_rss_mb  # noqa: E402
 from optimizer.pipeline import run_plan  # noqa: E402
 
 CONFIGS = {

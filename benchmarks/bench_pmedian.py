@@ -1,6 +1,7 @@
 """OR-Library pmed1-pmed40 solved to proven optimality by ``pmedian-exact``.
 
-``solve_pmedian`` (:mod:`optimizer.pmedian_solver`, the ``pmedian-exact`` model): greedy + fast
+``solve_pmedian`` (:mod:`optimizer.models.pmedian.solve`, the ``pmedian-exact`` model): greedy +
+fast
 interchange, Lagrangian bound by subgradient optimisation, Lagrangian heuristic; where a gap
 remains, reduced-cost fixing and Lagrangian branch-and-bound on the reduced problem (or the
 strong formulation on HiGHS with ``--exact mip``). Every answer is verified from the input
@@ -32,11 +33,11 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer import benchdata
 from optimizer.backends import SolveOptions
-from optimizer.bench import machine_info, peak_rss_mb
-from optimizer.pmedian_solver import solve_pmedian
-from optimizer.verify_classic import verify_pmedian
+from optimizer.bench import instances as benchdata
+from optimizer.bench.suites import machine_info, peak_rss_mb
+from optimizer.classic.verify import verify_pmedian
+from optimizer.models.pmedian.solve import solve_pmedian
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CSV = RESULTS / "pmedian_exact.csv"

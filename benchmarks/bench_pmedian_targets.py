@@ -9,7 +9,7 @@
     .venv/bin/python benchmarks/bench_pmedian_targets.py --report-only
     .venv/bin/python benchmarks/bench_pmedian_targets.py --quick         # small smoke run
 
-Instances (``optimizer.generators``):
+Instances (``optimizer.bench.generators``):
 
 * ``uniform``: ``random_uniform(5000, 1000, seed)`` (10 km square, weights 1-100), p = 50,
   every pair (5 million), no radius. Target: certified gap <= 1 % within 60 s, model build
@@ -18,7 +18,7 @@ Instances (``optimizer.generators``):
   block charged 600 m (``unserved_penalty``). Target: certified gap <= 0.1 % within 60 s
   (plain HiGHS: 99 % after 120 s).
 
-Methods: ``exact`` is ``solve_classic("pmedian-exact")`` (:mod:`optimizer.pmedian_solver`:
+Methods: ``exact`` is ``solve_classic("pmedian-exact")`` (:mod:`optimizer.models.pmedian.solve`:
 heuristic, Lagrangian bound, reduced-cost fixing, window sub-MIPs, Lagrangian branch-and-bound);
 ``plain`` is ``solve_classic("pmedian")`` (the strong formulation on HiGHS, no help);
 ``milp-build`` only builds the strong formulation (all pairs) and reports its time and memory.
@@ -64,8 +64,8 @@ log = logging.getLogger("bench_pmedian_targets")
 
 def make_data(spec: dict[str, Any], seed: int) -> Any:
     """The p-median data of one case."""
-    from optimizer.generators import city_like, random_uniform
-    from optimizer.models.pmedian import PMedianData
+    from optimizer.bench.generators import city_like, random_uniform
+    from optimizer.models.pmedian.model import PMedianData
 
     if spec["kind"] == "uniform":
         prob = random_uniform(spec["n"], spec["m"], seed=seed)
@@ -84,9 +84,9 @@ def make_data(spec: dict[str, Any], seed: int) -> Any:
 def run_case(case: str, spec: dict[str, Any], seed: int, method: str, limit: float) -> dict:
     """One case in this process (call through :func:`in_subprocess`)."""
     from optimizer.backends import SolveOptions
-    from optimizer.bench import peak_rss_mb
-    from optimizer.classic import solve_classic
-    from optimizer.models import pmedian
+    from optimizer.bench.suites import peak_rss_mb
+    from optimizer.classic.registry import solve_classic
+    from optimizer.models.pmedian import model as pmedian
 
     t0 = time.perf_counter()
     data = make_data(spec, seed)
@@ -151,7 +151,7 @@ def in_subprocess(case: str, quick: bool, seed: int, method: str, limit: float) 
 
 
 def machine_line() -> str:
-    from optimizer.bench import machine_info
+    from optimizer.bench.suites import machine_info
 
     info = machine_info()
     return (

@@ -9,7 +9,7 @@ same generated instances, measured in one run on one machine.
     .venv/bin/python benchmarks/peers.py --quick     # tiny instances, no files written
     .venv/bin/python benchmarks/peers.py --report-only
 
-Instances (``optimizer.generators``, seed 0):
+Instances (``optimizer.bench.generators``, seed 0):
 
 =========  =======================  ======  ========  ========================================
 name       generator                radius  MCLP p    p-median
@@ -112,7 +112,7 @@ log = logging.getLogger("peers")
 
 
 def make_points(spec: dict[str, Any]) -> Any:
-    from optimizer.generators import city_like, random_uniform
+    from optimizer.bench.generators import city_like, random_uniform
 
     if spec["kind"] == "random":
         return random_uniform(spec["n"], spec["m"], seed=SEED)
@@ -194,9 +194,9 @@ def _gap(objective: float, bound: float) -> float:
 
 def run_project(case: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     from optimizer.backends import SolveOptions
-    from optimizer.classic import LscpData, solve_classic
-    from optimizer.models.mclp import MclpData
-    from optimizer.models.pmedian import PMedianData
+    from optimizer.classic.registry import LscpData, solve_classic
+    from optimizer.models.covering.mclp import MclpData
+    from optimizer.models.pmedian.model import PMedianData
 
     model = case["model"]
     name = (FIRST if case["tool"] == "project-first" else BEST)[model]
@@ -454,7 +454,7 @@ def in_subprocess(case: dict[str, Any], mem_gb: float) -> dict[str, Any]:
 
 
 def machine() -> dict[str, str]:
-    from optimizer.bench import machine_info
+    from optimizer.bench.suites import machine_info
 
     info = {k: str(v) for k, v in machine_info().items()}
     try:

@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer.bench import machine_info, markdown_table, run_suite
+from optimizer.bench.suites import machine_info, markdown_table, run_suite
 from optimizer.outputs import atomic_write, write_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -8,7 +8,7 @@ walking limit, for LSCP, MCLP and p-median on city-like instances up to 100,000 
     .venv/bin/python benchmarks/scaling.py --quick        # small smoke run, nothing written
     .venv/bin/python benchmarks/scaling.py --report-only
 
-Instances: ``city_like(blocks, sites, seed=0)`` (``optimizer.generators``). Three series:
+Instances: ``city_like(blocks, sites, seed=0)`` (``optimizer.bench.generators``). Three series:
 
 * ``blocks``: 5,000 x 2,000, 20,000 x 5,000, 50,000 x 10,000, 100,000 x 20,000 at 300 m;
 * ``sites``: 20,000 blocks with 2,000, 10,000 sites at 300 m (5,000: from the blocks series);
@@ -74,10 +74,10 @@ def cases(quick: bool) -> list[dict[str, Any]]:
 
 def make_data(case: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The model data of one case and its sizes."""
-    from optimizer.classic import LscpData
-    from optimizer.generators import city_like
-    from optimizer.models.mclp import MclpData
-    from optimizer.models.pmedian import PMedianData
+    from optimizer.bench.generators import city_like
+    from optimizer.classic.registry import LscpData
+    from optimizer.models.covering.mclp import MclpData
+    from optimizer.models.pmedian.model import PMedianData
 
     prob = city_like(case["blocks"], case["sites"], seed=0)
     radius = case["radius"]
@@ -99,8 +99,10 @@ def make_data(case: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
     """One case in this process (call through :func:`in_subprocess`)."""
     from optimizer.backends import SolveOptions
-    from optimizer.classic import solve_classic
-    from optimizer.models import covering, mclp, pmedian
+    from optimizer.classic.registry import solve_classic
+    from optimizer.models.covering import mclp
+    from optimizer.models.covering import multitype as covering
+    from optimizer.models.pmedian import model as pmedian
 
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()

@@ -115,7 +115,7 @@ def _setup_logging(verbose: bool, quiet: bool, console: Console) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from optimizer.distances import make_engine
+    from optimizer.distances.base import make_engine
     from optimizer.inputs import read_inputs
     from optimizer.scenario import load_scenario
 
@@ -132,9 +132,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_distances(args: argparse.Namespace) -> int:
-    from optimizer.distances import make_engine
+    from optimizer.distances.base import make_engine
+    from optimizer.distances.network import block_site_table
     from optimizer.inputs import read_inputs
-    from optimizer.network import block_site_table
     from optimizer.outputs import atomic_write, staged_run, write_csv, write_json
     from optimizer.pipeline import default_out_dir
     from optimizer.scenario import load_scenario
@@ -233,7 +233,7 @@ def _print_plan_summary(summary: dict[str, object], out_dir: Path | None, elapse
 
 def _solve_models() -> tuple[str, ...]:
     # The model registry is the one list of models; importing it here keeps `--help` honest.
-    from optimizer.classic import MODELS
+    from optimizer.classic.registry import MODELS
 
     return tuple(MODELS)
 
@@ -307,7 +307,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from optimizer.backends import SolveOptions, Status
-    from optimizer.classic import from_tables, result_tables, solve_classic
+    from optimizer.classic.registry import from_tables, result_tables, solve_classic
     from optimizer.errors import ProblemCollector, SolverError
     from optimizer.inputs import file_sha256
     from optimizer.outputs import staged_run, write_csv, write_json
@@ -431,7 +431,7 @@ def _add_bench_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     b.add_argument(
         "--configs",
         type=Path,
-        help="YAML list of named solver configurations (see optimizer.benchconfig): run each "
+        help="YAML list of named solver configurations (see optimizer.bench.configs): run each "
         "on each instance; writes results.csv, trace.csv, best.csv, summary.md and the plots "
         "(--backends, --time-limit, --gap and --threads are then ignored)",
     )
@@ -454,7 +454,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     import shlex
 
     from optimizer.backends import get_backend
-    from optimizer.bench import run_suite, select_instances, summary_markdown
+    from optimizer.bench.suites import run_suite, select_instances, summary_markdown
     from optimizer.outputs import atomic_write, staged_run, write_csv
 
     if args.configs is not None:
@@ -495,9 +495,9 @@ def _cmd_bench_configs(args: argparse.Namespace) -> int:
     """``siting bench --configs``: every configuration on every instance, table and plots."""
     import shlex
 
-    from optimizer.bench import config_summary_markdown, run_configs, select_instances
-    from optimizer.benchconfig import load_configs
-    from optimizer.benchplots import best_per_suite, gap_over_time, performance_profile
+    from optimizer.bench.configs import load_configs
+    from optimizer.bench.plots import best_per_suite, gap_over_time, performance_profile
+    from optimizer.bench.suites import config_summary_markdown, run_configs, select_instances
     from optimizer.outputs import atomic_write, staged_run, write_csv
 
     configs = load_configs(args.configs)  # InputError naming file, configuration and key

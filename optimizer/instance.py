@@ -13,7 +13,7 @@ import numpy as np
 
 from optimizer.catalog import Catalog, FacilityType
 from optimizer.demand import required_capacity, target_population
-from optimizer.distances import DistanceEngine, DistancePairs
+from optimizer.distances.base import DistanceEngine, DistancePairs
 from optimizer.inputs import Inputs, split_type_lists
 
 log = logging.getLogger(__name__)

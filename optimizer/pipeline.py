@@ -14,13 +14,18 @@ import numpy as np
 
 from optimizer import __version__
 from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend
-from optimizer.deliverables import write_deliverables
-from optimizer.distances import make_engine
+from optimizer.deliverables.write import write_deliverables
+from optimizer.distances.base import make_engine
 from optimizer.errors import InfeasibleError, SolverError, preview_ids
 from optimizer.inputs import Inputs, file_sha256, read_inputs
 from optimizer.instance import PlanningInstance, build_instance
-from optimizer.models import planning
-from optimizer.models.planning import Objective, PlanningData, PlanningOutcome, PlanningSolution
+from optimizer.models.planning import model as planning
+from optimizer.models.planning.model import (
+    Objective,
+    PlanningData,
+    PlanningOutcome,
+    PlanningSolution,
+)
 from optimizer.outputs import atomic_write, staged_run, write_csv, write_json
 from optimizer.plan import Plan, make_plan
 from optimizer.runs import record_run, run_parameters
@@ -41,7 +46,7 @@ MODEL_LABELS = {
 class PlanRun:
     """Everything a planning run produced (kept in memory for tests, the CLI and sweeps).
 
-    ``solution`` is the plan's decision arrays (see :func:`optimizer.models.planning.decode`);
+    ``solution`` is the plan's decision arrays (see :func:`optimizer.models.planning.model.decode`);
     a later run on the same places can start from it (``start`` of :func:`plan_scenario`).
     """
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.instance import PlanningInstance
-from optimizer.models.planning import (
+from optimizer.models.planning.model import (
     PlanningData,
     PlanningSolution,
     TypeData,
@@ -361,7 +361,7 @@ def per_year_totals(
     data: PlanningData, sol: PlanningSolution, served: dict[str, np.ndarray]
 ) -> pd.DataFrame:
     """Per plan year: spending, budget, and coverage per type (percent of target residents)."""
-    from optimizer.models.planning import spending
+    from optimizer.models.planning.model import spending
 
     spent = spending(data, sol)
     rows = []

@@ -207,7 +207,7 @@ class SolverSettings:
 
     ``method`` (``auto`` | ``mip`` | ``decomposition``): how a ``max_coverage`` plan under
     budgets is solved; ``auto`` uses the Lagrangian decomposition for city-sized models
-    (:mod:`optimizer.models.planning_decomp`) and one MIP otherwise.
+    (:mod:`optimizer.models.planning.decomposition`) and one MIP otherwise.
     """
 
     name: str = "highs"

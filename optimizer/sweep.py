@@ -69,7 +69,7 @@ import yaml
 
 from optimizer import __version__
 from optimizer.errors import InfeasibleError, InputError, Problem, SitingError
-from optimizer.models.planning import PlanningSolution
+from optimizer.models.planning.model import PlanningSolution
 from optimizer.outputs import atomic_write, to_jsonable, write_csv, write_json
 from optimizer.progress import capture_log, task
 from optimizer.scenario import Scenario, load_scenario, scenario_from_data
@@ -1058,10 +1058,10 @@ def _write_report(
     sweep_summary: dict[str, Any],
     lang: str,
 ) -> None:
-    from optimizer import maps, report, workbook
-    from optimizer.deliverables import RunOutputs, map_layers
+    from optimizer.deliverables import maps, report, workbook
+    from optimizer.deliverables.labels import check_lang
+    from optimizer.deliverables.write import RunOutputs, map_layers
     from optimizer.inputs import read_inputs
-    from optimizer.labels import check_lang
 
     language = check_lang(lang)
     folder = sweep_dir / ref.label
@@ -1113,8 +1113,8 @@ def _curve(
     chain (its settings in the legend) when there are several."""
     from matplotlib.figure import Figure
 
-    from optimizer import maps
-    from optimizer.labels import label
+    from optimizer.deliverables import maps
+    from optimizer.deliverables.labels import label
 
     draw_lang, _ = maps.map_language(lang)
     if not many:

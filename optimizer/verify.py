@@ -13,7 +13,7 @@ import numpy as np
 
 from optimizer.errors import VerificationError, preview_ids
 from optimizer.instance import PlanningInstance
-from optimizer.models.planning import PlanningData, PlanningSolution, TypeData, served_share
+from optimizer.models.planning.model import PlanningData, PlanningSolution, TypeData, served_share
 
 COST_RTOL = 1e-6
 

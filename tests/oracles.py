@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from optimizer.models.covering import CoveringData
+from optimizer.models.covering.multitype import CoveringData
 
 
 def brute_force_covering(data: CoveringData) -> tuple[float, list[tuple[int, int]]]:

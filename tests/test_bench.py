@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optimizer import benchdata
-from optimizer.bench import select_instances
+from optimizer.bench import instances as benchdata
+from optimizer.bench.suites import select_instances
 from optimizer.cli import main
 from optimizer.errors import InputError
 
@@ -64,7 +64,7 @@ def test_select_instances_patterns() -> None:
 
 
 def test_a_failing_solve_becomes_an_error_row() -> None:
-    from optimizer.bench import run_suite
+    from optimizer.bench.suites import run_suite
 
     df = run_suite("scp", ["scp41"], ["no-such-solver", "highs"], time_limit_s=10)
     assert df["status"].tolist() == ["ERROR", "OPTIMAL"]

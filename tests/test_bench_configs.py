@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer import benchdata
-from optimizer.bench import SIZES, generated_data, run_configs, select_instances
-from optimizer.benchconfig import BenchConfig, load_configs
-from optimizer.benchplots import best_per_suite, png_is_blank, profile_ratios
+from optimizer.bench import instances as benchdata
+from optimizer.bench.configs import BenchConfig, load_configs
+from optimizer.bench.plots import best_per_suite, png_is_blank, profile_ratios
+from optimizer.bench.suites import SIZES, generated_data, run_configs, select_instances
 from optimizer.cli import main
 from optimizer.errors import InputError
 
@@ -207,7 +207,7 @@ def test_the_plan_suite_solves_the_planning_model_as_siting_plan_does(tmp_path: 
     # the ``plan`` suite lists the sample-city scenarios; its solve is the pipeline's solve,
     # checked by verify_plan, with the same objective as ``siting plan``
     from optimizer.backends import SolveOptions
-    from optimizer.bench import PlanCase, select_instances, solve_model
+    from optimizer.bench.suites import PlanCase, select_instances, solve_model
     from optimizer.pipeline import planning_data, prepare, run_plan
     from optimizer.scenario import load_scenario
     from tests.town import write_town

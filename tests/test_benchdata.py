@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from scipy.sparse.csgraph import shortest_path
 
-from optimizer import benchdata
 from optimizer.backends import SolveOptions, Status
-from optimizer.classic import solve_classic
+from optimizer.bench import instances as benchdata
+from optimizer.classic.registry import solve_classic
 from optimizer.models.pcenter import PCenterData
-from optimizer.models.pmedian import PMedianData
+from optimizer.models.pmedian.model import PMedianData
 
 pytestmark = pytest.mark.skipif(
     not (benchdata.benchmarks_dir() / "orlib-pmed").is_dir(),

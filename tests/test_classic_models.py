@@ -16,16 +16,18 @@ import pytest
 import scipy.sparse as sp
 
 from optimizer.backends import SolveOptions, Status, available_backends
-from optimizer.classic import LscpData, from_tables, solve_classic
+from optimizer.classic.registry import LscpData, from_tables, solve_classic
+from optimizer.classic.verify import verify_mclp, verify_pcenter, verify_pmedian
 from optimizer.cli import main
 from optimizer.errors import InputError, VerificationError
-from optimizer.models import covering, pcenter, pmedian
-from optimizer.models.backup import BackupData
+from optimizer.models import pcenter
 from optimizer.models.common import Pairs
-from optimizer.models.mclp import MclpData
+from optimizer.models.covering import multitype as covering
+from optimizer.models.covering.backup import BackupData
+from optimizer.models.covering.mclp import MclpData
 from optimizer.models.pcenter import PCenterData
-from optimizer.models.pmedian import PMedianData
-from optimizer.verify_classic import verify_mclp, verify_pcenter, verify_pmedian
+from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.model import PMedianData
 from tests.oracles import (
     brute_force_backup,
     brute_force_lscp,

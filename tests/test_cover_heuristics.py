@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optimizer import benchdata
 from optimizer.backends import SolveOptions, Status, get_backend
-from optimizer.classic import LscpData, solve_classic
+from optimizer.bench import instances as benchdata
+from optimizer.classic.registry import LscpData, solve_classic
 from optimizer.cli import main
-from optimizer.cover_heuristics import (
+from optimizer.models.covering.heuristics import (
     _Mclp,
     _set_cover_milp,
     greedy_cover,
@@ -27,7 +27,7 @@ from optimizer.cover_heuristics import (
     mclp_local_search,
     remove_redundant,
 )
-from optimizer.models.mclp import MclpData
+from optimizer.models.covering.mclp import MclpData
 from tests.oracles import brute_force_lscp, brute_force_mclp
 
 OPTS = SolveOptions(time_limit_s=20)

@@ -1,4 +1,4 @@
-"""The compiled searches of :mod:`optimizer.cover_search`.
+"""The compiled searches of :mod:`optimizer.models.covering.search`.
 
 Set covering (row-weighting local search): the brute-force optimum on small weighted and
 unit-cost instances, the stop at a known bound, reproducible step counts, the best published
@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optimizer import benchdata
 from optimizer.backends import SolveOptions
-from optimizer.classic import solve_classic
-from optimizer.cover_heuristics import greedy_cover
-from optimizer.cover_search import cover_local_search, mclp_swap_search
-from optimizer.generators import city_like
-from optimizer.models.mclp import MclpData
+from optimizer.bench import instances as benchdata
+from optimizer.bench.generators import city_like
+from optimizer.classic.registry import solve_classic
+from optimizer.models.covering.heuristics import greedy_cover
+from optimizer.models.covering.mclp import MclpData
+from optimizer.models.covering.search import cover_local_search, mclp_swap_search
 from tests.oracles import brute_force_lscp, brute_force_mclp
 
 

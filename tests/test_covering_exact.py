@@ -9,11 +9,11 @@ import pytest
 import scipy.sparse as sp
 
 from optimizer.backends import SolveOptions, Status, get_backend
-from optimizer.distances import make_engine
+from optimizer.distances.base import make_engine
 from optimizer.inputs import read_inputs
 from optimizer.instance import build_instance
-from optimizer.models import covering
-from optimizer.models.covering import coverage_points
+from optimizer.models.covering import multitype as covering
+from optimizer.models.covering.multitype import coverage_points
 from optimizer.scenario import load_scenario
 from tests.helpers import blocks_frame, sites_frame, write_scenario
 from tests.oracles import brute_force_covering

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer.distances import DistancePairs, StraightLineEngine
+from optimizer.distances.base import DistancePairs, StraightLineEngine
 
 
 def test_pairs_equal_dense_computation() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer.generators import PointsProblem, city_like, city_side_m, random_uniform
+from optimizer.bench.generators import PointsProblem, city_like, city_side_m, random_uniform
 
 
 def brute_distance(prob: PointsProblem) -> np.ndarray:

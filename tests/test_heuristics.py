@@ -8,10 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from optimizer import benchdata
 from optimizer.backends import SolveOptions, Status, get_backend
-from optimizer.classic import solve_classic
-from optimizer.heuristics import (
+from optimizer.bench import instances as benchdata
+from optimizer.classic.registry import solve_classic
+from optimizer.models.common import nearest_open
+from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.bnb import lagrangian_branch_and_bound
+from optimizer.models.pmedian.heuristics import (
     CostPairs,
     best_two,
     greedy,
@@ -20,12 +23,9 @@ from optimizer.heuristics import (
     solve_heuristic,
     warm_start_vector,
 )
-from optimizer.lagrangian import reduced_cost_fixing, solve_lagrangian
-from optimizer.lagrangian_bnb import lagrangian_branch_and_bound
-from optimizer.models import pmedian
-from optimizer.models.common import nearest_open
-from optimizer.models.pmedian import PMedianData
-from optimizer.pmedian_solver import solve_pmedian, window_search
+from optimizer.models.pmedian.lagrangian import reduced_cost_fixing, solve_lagrangian
+from optimizer.models.pmedian.model import PMedianData
+from optimizer.models.pmedian.solve import solve_pmedian, window_search
 
 OPTS = SolveOptions(time_limit_s=30)
 

@@ -26,10 +26,8 @@ import yaml
 from pyproj import CRS, Transformer
 
 from optimizer.cli import main
-from optimizer.distances import make_engine
-from optimizer.errors import InputError, ProblemCollector, ScenarioError
-from optimizer.inputs import read_inputs
-from optimizer.network import (
+from optimizer.distances.base import make_engine
+from optimizer.distances.network import (
     NetworkEngine,
     Snap,
     StreetNetwork,
@@ -39,7 +37,9 @@ from optimizer.network import (
     service_areas,
     snap_points,
 )
-from optimizer.osm import is_walkable, read_osm_ways
+from optimizer.distances.osm import is_walkable, read_osm_ways
+from optimizer.errors import InputError, ProblemCollector, ScenarioError
+from optimizer.inputs import read_inputs
 from optimizer.pipeline import run_plan
 from optimizer.scenario import TableSpec, load_scenario
 from tests.helpers import X0, Y0, blocks_frame, existing_frame, sites_frame, write_scenario
@@ -166,7 +166,7 @@ GRID_EXPECTED = {
 
 def test_grid_walks_equal_hand_computed(caplog: pytest.LogCaptureFixture) -> None:
     engine = NetworkEngine(grid_network(), snap_tolerance_m=200)
-    with caplog.at_level(logging.WARNING, logger="optimizer.network"):
+    with caplog.at_level(logging.WARNING, logger="optimizer.distances.network"):
         pairs = engine.pairs(
             GRID_BLOCKS,
             GRID_SITES,
@@ -426,7 +426,7 @@ def grid_city(folder: Path, **distances: Any) -> Path:
 
 def test_plan_with_network_distances(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     scenario = grid_city(tmp_path / "city", cache_dir="cache")
-    with caplog.at_level(logging.INFO, logger="optimizer.network"):
+    with caplog.at_level(logging.INFO, logger="optimizer.distances.network"):
         run = run_plan(scenario, out_dir=tmp_path / "out")
     assert run.summary["distance_mode"] == "network"
     assert "street network" in run.summary["distance_note"]
@@ -437,7 +437,7 @@ def test_plan_with_network_distances(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert walk[("B3", "convenience")] == pytest.approx(100.0)  # C -> existing E1 at (100, 0)
     assert list((tmp_path / "city" / "cache").glob("*.npz"))
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="optimizer.network"):
+    with caplog.at_level(logging.INFO, logger="optimizer.distances.network"):
         again = run_plan(scenario, write=False)
     assert "reused cached network distances" in caplog.text
     assert again.result.objective == run.result.objective

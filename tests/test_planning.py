@@ -17,11 +17,11 @@ import pytest
 from scipy.optimize import linprog
 
 from optimizer.backends import SolveOptions, Status, get_backend
-from optimizer.distances import make_engine
+from optimizer.distances.base import make_engine
 from optimizer.errors import InfeasibleError
 from optimizer.inputs import read_inputs
 from optimizer.instance import build_instance
-from optimizer.models import planning
+from optimizer.models.planning import model as planning
 from optimizer.pipeline import planning_data, run_plan
 from optimizer.scenario import load_scenario
 from tests.helpers import blocks_frame, sites_frame, write_scenario

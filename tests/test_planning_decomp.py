@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from optimizer.backends import SolveOptions, Status, get_backend
-from optimizer.distances import make_engine
+from optimizer.distances.base import make_engine
 from optimizer.inputs import read_inputs
 from optimizer.instance import build_instance
-from optimizer.models import planning, planning_decomp
+from optimizer.models.planning import decomposition as planning_decomp
+from optimizer.models.planning import model as planning
 from optimizer.pipeline import planning_data, run_plan
 from optimizer.scenario import load_scenario
 from tests.helpers import blocks_frame, sites_frame, write_scenario

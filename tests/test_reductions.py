@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optimizer.reductions import (
+from optimizer.models.covering.reductions import (
     InfeasibleCover,
     contained_pairs,
     duplicate_rows,
@@ -90,7 +90,7 @@ def test_lscp_rules_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     )
     a = np.c_[a, [0, 0, 0, 0, 1, 0]]
     cost = np.array([1.0, 1.0, 1.0, 1.0, 2.0, 5.0, 3.0])
-    with caplog.at_level(logging.INFO, logger="optimizer.reductions"):
+    with caplog.at_level(logging.INFO, logger="optimizer.models.covering.reductions"):
         red = reduce_lscp(sp.csr_matrix(a), cost)
     removed = red.removed
     assert removed["sites forced open by singleton rows"][1] >= 1
@@ -141,7 +141,7 @@ def test_duplicate_rows_and_containment_match_a_direct_check(seed: int) -> None:
 
 def test_containment_is_skipped_beyond_the_work_limit(caplog: pytest.LogCaptureFixture) -> None:
     a = sp.csr_matrix(np.ones((20, 20)))
-    with caplog.at_level(logging.INFO, logger="optimizer.reductions"):
+    with caplog.at_level(logging.INFO, logger="optimizer.models.covering.reductions"):
         assert contained_pairs(a, max_work=10) is None
     assert "containment test skipped" in caplog.text
 

@@ -19,11 +19,11 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageStat
 
-from optimizer import maps
-from optimizer.deliverables import RunOutputs, map_layers, write_deliverables
+from optimizer.deliverables import maps
+from optimizer.deliverables.report import render_report, solver_state, status_html
+from optimizer.deliverables.write import RunOutputs, map_layers, write_deliverables
 from optimizer.pipeline import PlanRun, run_plan
 from optimizer.progress import capture_log
-from optimizer.report import render_report, solver_state, status_html
 from tests.browser import Browser, find_chromium
 from tests.town import write_town
 
@@ -123,7 +123,7 @@ def test_no_cjk_font_falls_back_to_english_labels_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(maps, "cjk_font", lambda: None)
-    with caplog.at_level(logging.WARNING, logger="optimizer.maps"):
+    with caplog.at_level(logging.WARNING, logger="optimizer.deliverables.maps"):
         assert maps.map_language("zh") == ("en", True)
     assert "no CJK font" in caplog.text and "fonts-noto-cjk" in caplog.text
     assert maps.map_language("en") == ("en", False)
@@ -226,7 +226,7 @@ def test_report_in_headless_chromium(town: tuple[PlanRun, Path], tmp_path: Path)
 
 def test_money_ticks_show_enough_decimals_for_small_budgets() -> None:
     # a town's sweep of 0.5 ... 2 million yuan must not label its ticks "0 0 1 2 2"
-    from optimizer.maps import MoneyTicks
+    from optimizer.deliverables.maps import MoneyTicks
 
     ticks = MoneyTicks()
     assert ticks.format_ticks([0.0, 0.5, 1.0, 1.5]) == ["0.0", "0.5", "1.0", "1.5"]

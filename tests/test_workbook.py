@@ -12,9 +12,9 @@ import pyogrio
 import pytest
 from openpyxl import load_workbook
 
-from optimizer.deliverables import RunOutputs, map_layers
+from optimizer.deliverables.workbook import write_workbook
+from optimizer.deliverables.write import RunOutputs, map_layers
 from optimizer.pipeline import PlanRun, run_plan
-from optimizer.workbook import write_workbook
 from tests.town import write_town
 
 SHEETS = ["construction_list", "coverage", "per_type", "per_area", "assumptions"]

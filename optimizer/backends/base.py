@@ -1,37 +1,35 @@
-"""The solver backend interface, the normalised result and the backend registry.
+"""The solver backend interface, its options and the backend registry.
 
 A backend is a small class that takes a :class:`~optimizer.milp.MILP` and
-:class:`SolveOptions` and returns a :class:`Result`. Backends register themselves by name;
+:class:`SolveOptions` and returns a :class:`~optimizer.result.Result`. Backends register themselves
+by name;
 callers pick one with :func:`get_backend`, never with if/elif chains over solver names.
 """
 
 from __future__ import annotations
 
-import enum
-import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from optimizer.errors import SolverNotAvailable
 from optimizer.milp import MILP
+from optimizer.result import Result, Status, StopReason, relative_gap
 
-
-class Status(enum.Enum):
-    """Outcome of a solve. FEASIBLE (a limit was hit) is never reported as OPTIMAL."""
-
-    OPTIMAL = "OPTIMAL"
-    FEASIBLE = "FEASIBLE"
-    INFEASIBLE = "INFEASIBLE"
-    UNBOUNDED = "UNBOUNDED"
-    NO_SOLUTION = "NO_SOLUTION"
-    ERROR = "ERROR"
-
-    @property
-    def has_solution(self) -> bool:
-        return self in (Status.OPTIMAL, Status.FEASIBLE)
+__all__ = [
+    "Backend",
+    "Result",
+    "SolveOptions",
+    "Status",
+    "StopReason",
+    "available_backends",
+    "backend_names",
+    "get_backend",
+    "register",
+    "relative_gap",
+]
 
 
 @dataclass
@@ -60,41 +58,6 @@ class SolveOptions:
     seed: int = 0
     verbose: bool = False
     warm_start: np.ndarray | None = None
-
-
-@dataclass
-class Result:
-    """A normalised solver answer.
-
-    ``gap`` is ``|objective - bound| / max(|objective|, 1e-9)`` (0 when both are 0).
-    """
-
-    status: Status
-    objective: float
-    bound: float
-    x: np.ndarray | None
-    solver: str
-    build_s: float = 0.0
-    solve_s: float = 0.0
-    nodes: int | None = None
-    message: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
-    row_dual: np.ndarray | None = None
-    """Row duals of a solved LP (backends with the ``duals`` capability), else None."""
-
-    @property
-    def gap(self) -> float:
-        return relative_gap(self.objective, self.bound)
-
-
-def relative_gap(objective: float, bound: float) -> float:
-    """Relative optimality gap, ``inf`` when either side is unknown."""
-    if not (math.isfinite(objective) and math.isfinite(bound)):
-        return math.inf
-    diff = abs(objective - bound)
-    if diff <= 1e-9 * max(1.0, abs(objective)):
-        return 0.0
-    return diff / max(abs(objective), 1e-9)
 
 
 class Backend(ABC):

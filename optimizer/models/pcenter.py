@@ -21,7 +21,8 @@ only raises its left-hand side above the distance to the nearest one. This MIP i
 LP relaxation spreads :math:`x` thinly and gives a bound near the smallest distances — so
 branch-and-bound on it is slow beyond small instances.
 
-Binary search over covering problems (``solve_search``, the default in ``optimizer.classic``)
+Binary search over covering problems (``solve_search``, the default in
+``optimizer.classic.registry``)
 ---------------------------------------------------------------------------------------------
 The optimal radius is one of the distinct values :math:`\delta_{ij}`. A radius :math:`r` is
 achievable with :math:`p` facilities iff the set covering problem
@@ -34,7 +35,8 @@ achievable with :math:`p` facilities iff the set covering problem
 is feasible (Minieka, 1970; Daskin, 2000). The search keeps the sorted candidate radii between
 a lower bound (:math:`\max_i \min_j \delta_{ij}`: every point needs some site) and the radius
 of a greedy farthest-first solution, and halves that range with one covering problem
-(:mod:`optimizer.models.covering`, the LSCP model with a cardinality row) per step; a feasible
+(:mod:`optimizer.models.covering.multitype`, the LSCP model with a cardinality row) per step; a
+feasible
 step also jumps straight down to the radius its cover actually achieves. Each step is a pure
 0/1 covering program whose LP relaxation is strong, so ``log2(#radii)`` small solves usually
 beat one large, weak MIP by orders of magnitude. Radii proved infeasible give the lower bound;
@@ -56,7 +58,6 @@ import scipy.sparse as sp
 
 from optimizer.backends import Backend, Result, SolveOptions, Status
 from optimizer.milp import MILP, RowBuilder
-from optimizer.models import covering
 from optimizer.models.common import (
     IndexLike,
     Pairs,
@@ -65,6 +66,7 @@ from optimizer.models.common import (
     site_bounds,
     site_rules,
 )
+from optimizer.models.covering import multitype as covering
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +262,8 @@ class PCenterOutcome:
 
 def cover_model(data: PCenterData, radius: float) -> tuple[MILP, covering.CoveringData]:
     """The covering feasibility problem of ``radius``: the LSCP model of
-    :mod:`optimizer.models.covering` (one unit of cost per site) with ``sum y <= p`` appended and
+    :mod:`optimizer.models.covering.multitype` (one unit of cost per site) with ``sum y <= p``
+    appended and
     the required / forbidden sites fixed."""
     pairs = data.pairs
     m = data.n_sites

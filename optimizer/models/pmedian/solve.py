@@ -2,11 +2,13 @@ r"""Uncapacitated p-median to a certified gap: heuristic, Lagrangian bound, fixi
 
 The path, in order, each step skipped once the gap is closed:
 
-1. **Heuristic + Lagrangian** (:func:`optimizer.lagrangian.solve_lagrangian`): greedy + fast
+1. **Heuristic + Lagrangian** (:func:`optimizer.models.pmedian.lagrangian.solve_lagrangian`):
+   greedy + fast
    interchange, subgradient optimisation of the Lagrangian dual (on each point's cheapest pairs
    for large instances, the multipliers capped so that the bound stays valid), Lagrangian
    heuristic. Gives an incumbent (UB) and a certified bound (LB).
-2. **Reduced-cost fixing** (:func:`optimizer.lagrangian.reduced_cost_fixing`): sites and pairs
+2. **Reduced-cost fixing** (:func:`optimizer.models.pmedian.lagrangian.reduced_cost_fixing`): sites
+   and pairs
    that cannot occur in any solution of cost at most UB are removed; every optimal solution and
    the incumbent survive, so the reduced problem has the same optimum.
 3. **Window search** (:func:`window_search`), when fixing leaves most sites free (large p,
@@ -15,8 +17,8 @@ The path, in order, each step skipped once the gap is closed:
    local search rebalances between windows; then fixing again with the better UB.
 4. **Exact search on the reduced problem** for the time left (at once when fixing leaves few
    free sites, as with small p):
-   Lagrangian branch-and-bound (:mod:`optimizer.lagrangian_bnb`, default) or the strong
-   formulation (:func:`optimizer.models.pmedian.build_model`) on a MIP backend, warm-started
+   Lagrangian branch-and-bound (:mod:`optimizer.models.pmedian.bnb`, default) or the strong
+   formulation (:func:`optimizer.models.pmedian.model.build_model`) on a MIP backend, warm-started
    from the incumbent. Either bound is a bound of the full problem (the reduced problem keeps
    every solution of cost at most UB); the reported bound is the best one found.
 
@@ -35,7 +37,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.backends import Backend, SolveOptions, Status, get_backend, relative_gap
-from optimizer.heuristics import (
+from optimizer.models.common import Pairs
+from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.bnb import lagrangian_branch_and_bound
+from optimizer.models.pmedian.heuristics import (
     CostPairs,
     assign_nearest,
     best_two,
@@ -43,7 +48,7 @@ from optimizer.heuristics import (
     local_search,
     warm_start_vector,
 )
-from optimizer.lagrangian import (
+from optimizer.models.pmedian.lagrangian import (
     Fixing,
     LagrangianResult,
     integral_costs,
@@ -51,10 +56,7 @@ from optimizer.lagrangian import (
     reduced_cost_fixing,
     solve_lagrangian,
 )
-from optimizer.lagrangian_bnb import lagrangian_branch_and_bound
-from optimizer.models import pmedian
-from optimizer.models.common import Pairs
-from optimizer.models.pmedian import PMedianData, build_model
+from optimizer.models.pmedian.model import PMedianData, build_model
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +203,10 @@ def solve_pmedian(
         Sites per window of :func:`window_search`.
     exact : {"tree", "mip"}
         How the reduced problem is solved: Lagrangian branch-and-bound
-        (:mod:`optimizer.lagrangian_bnb`) or the strong formulation on the MIP backend.
+        (:mod:`optimizer.models.pmedian.bnb`) or the strong formulation on the MIP backend.
     keep_per_demand : int, "auto" or None
         Pair truncation of the relaxation and the heuristics
-        (:func:`optimizer.lagrangian.pairs_to_keep`).
+        (:func:`optimizer.models.pmedian.lagrangian.pairs_to_keep`).
 
     Raises
     ------

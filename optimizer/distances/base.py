@@ -3,7 +3,7 @@
 The seam is :class:`DistanceEngine`: anything with a ``mode`` and a ``pairs`` method that
 returns :class:`DistancePairs`. Engines, by distance mode: ``euclidean`` (straight line x
 detour factor, the default without a street network, here), ``network`` (walking along the
-street network) and ``table`` (a precomputed OD table), both in :mod:`optimizer.network`.
+street network) and ``table`` (a precomputed OD table), both in :mod:`optimizer.distances.network`.
 """
 
 from __future__ import annotations
@@ -164,13 +164,13 @@ class StraightLineEngine:
 
 
 def _network_engine(settings: DistanceSettings, inputs: Inputs | None) -> DistanceEngine:
-    from optimizer.network import network_engine
+    from optimizer.distances.network import network_engine
 
     return network_engine(settings, inputs)
 
 
 def _table_engine(settings: DistanceSettings, inputs: Inputs | None) -> DistanceEngine:
-    from optimizer.network import table_engine
+    from optimizer.distances.network import table_engine
 
     return table_engine(settings, inputs)
 

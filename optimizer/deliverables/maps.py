@@ -34,13 +34,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 
-from optimizer.labels import Lang, finite, label, type_label
+from optimizer.deliverables.labels import Lang, finite, label, type_label
 from optimizer.progress import task
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
-    from optimizer.deliverables import MapLayers, RunOutputs
+    from optimizer.deliverables.write import MapLayers, RunOutputs
 
 log = logging.getLogger(__name__)
 

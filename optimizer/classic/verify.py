@@ -24,10 +24,10 @@ from optimizer.errors import VerificationError, preview_ids
 from optimizer.verify import VerifyReport
 
 if TYPE_CHECKING:
-    from optimizer.models.backup import BackupData
-    from optimizer.models.mclp import MclpData
+    from optimizer.models.covering.backup import BackupData
+    from optimizer.models.covering.mclp import MclpData
     from optimizer.models.pcenter import PCenterData
-    from optimizer.models.pmedian import PMedianData
+    from optimizer.models.pmedian.model import PMedianData
 
 OBJ_RTOL = 1e-6
 OBJ_ATOL = 1e-6

@@ -810,10 +810,10 @@ def solve(
 
     ``method`` chooses how the first phase is solved when it maximises coverage under
     budgets: ``mip`` (one MIP), ``decomposition`` (Lagrangian decomposition over the budget
-    rows, :mod:`optimizer.models.planning_decomp`), or ``auto``: the decomposition for large
+    rows, :mod:`optimizer.models.planning.decomposition`), or ``auto``: the decomposition for large
     models where it applies (:func:`planning_decomp.applicable`), else the MIP.
     """
-    from optimizer.models import planning_decomp
+    from optimizer.models.planning import decomposition as planning_decomp
 
     t0 = time.perf_counter()
     base = build_model(data, must_cover=must_cover, name=name)
@@ -840,7 +840,7 @@ def solve(
             )
         else:
             res = backend.solve(m, opts)
-        res.build_s = build_s if i == 0 else 0.0
+        res = res.replace(build_s=build_s if i == 0 else 0.0)
         phases.append((kind, res))
         if first is None:
             first = res
@@ -858,7 +858,8 @@ def solve(
         model = with_row(model, c, lo, up)
     assert first is not None and x_best is not None
     if tiebreak is not None and tiebreak != objectives[0]:
-        _strip_tiebreak(first, objectives[0], achieved[objectives[0]])
+        first = _strip_tiebreak(first, objectives[0], achieved[objectives[0]])
+        phases[0] = (phases[0][0], first)
     if reassign:
         x_best = _reassign(data, model, lay, backend, options, x_best, phases, achieved, name)
     result = first
@@ -866,8 +867,10 @@ def solve(
         any(r.status is not Status.OPTIMAL for _, r in phases[1:])
         and result.status is Status.OPTIMAL
     ):
-        result.status = Status.FEASIBLE
-        result.message = "a later objective or the re-assignment stopped before proving optimality"
+        result = result.replace(
+            status=Status.FEASIBLE,
+            message="a later objective or the re-assignment stopped before proving optimality",
+        )
     return PlanningOutcome(result, base, decode(data, base, x_best), phases, achieved)
 
 
@@ -875,7 +878,7 @@ def _decompose(
     method: Method, kind: Objective, data: PlanningData, base: MILP, must_cover: bool
 ) -> bool:
     """Whether the first phase goes to the decomposition (see :func:`solve`)."""
-    from optimizer.models import planning_decomp
+    from optimizer.models.planning import decomposition as planning_decomp
 
     if method == "mip" or kind != "coverage":
         return False
@@ -890,19 +893,17 @@ def _decompose(
     return fits
 
 
-def _strip_tiebreak(result: Result, primary: Objective, value: float) -> None:
+def _strip_tiebreak(result: Result, primary: Objective, value: float) -> Result:
     """Report the primary objective alone.
 
     The solver's bound is for primary + tie-break; the tie-break is worth at most one unit
     (:func:`tiebreak_weight`: 1 yuan, or 1e-4 coverage points), so the reported bound is exact
     to within that unit. It is capped at the primary value so the gap is never negative.
     """
-    result.objective = value
-    if np.isfinite(result.bound):
-        if OBJECTIVE_SENSE[primary] == "min":
-            result.bound = min(result.bound, value)
-        else:
-            result.bound = max(result.bound, value)
+    bound = result.bound
+    if np.isfinite(bound):
+        bound = min(bound, value) if OBJECTIVE_SENSE[primary] == "min" else max(bound, value)
+    return result.replace(objective=value, bound=bound)
 
 
 def _reassign(

@@ -7,7 +7,8 @@ point, including the walk from each point to the nearest street.
 How it works
 ------------
 1. **Network.** Street lines (GeoPackage, Shapefile, GeoParquet) or the walkable ways of an
-   OpenStreetMap extract (:mod:`optimizer.osm`, projected to the scenario CRS) are cut into
+   OpenStreetMap extract (:mod:`optimizer.distances.osm`, projected to the scenario CRS) are cut
+   into
    straight two-point segments. Vertices are the nodes; vertices that coincide (to 1 mm) are
    one node, so lines connect where they share a vertex and nowhere else (a bridge over a road
    without a shared vertex does not connect to it). Walking is undirected.
@@ -54,9 +55,8 @@ import shapely
 from pyproj import CRS, Transformer
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from optimizer.distances import DistancePairs, Ids
-from optimizer.errors import InputError, Problem, ProblemCollector, preview_ids
-from optimizer.osm import (
+from optimizer.distances.base import DistancePairs, Ids
+from optimizer.distances.osm import (
     FOOT_ACCESS_HIGHWAYS,
     SIDEWALK_HIGHWAYS,
     WALKABLE_HIGHWAYS,
@@ -64,6 +64,7 @@ from optimizer.osm import (
     is_osm_path,
     read_osm_ways,
 )
+from optimizer.errors import InputError, Problem, ProblemCollector, preview_ids
 from optimizer.scenario import DistanceSettings, TableSpec
 
 if TYPE_CHECKING:
@@ -1063,7 +1064,7 @@ def _check_table_distances(
 def block_site_table(inputs: Inputs, engine: Any, cutoff: float) -> pd.DataFrame:
     """Every block x candidate site pair within ``cutoff``: ``block_id, site_id, distance_m``.
 
-    ``engine`` is any :class:`~optimizer.distances.DistanceEngine`.
+    ``engine`` is any :class:`~optimizer.distances.base.DistanceEngine`.
     """
     blocks, sites = inputs.blocks, inputs.sites
     block_ids = blocks["block_id"].to_numpy(dtype=object)

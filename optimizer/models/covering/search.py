@@ -37,7 +37,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.reductions import binary_csr
+from optimizer.models.covering.reductions import binary_csr
 
 log = logging.getLogger(__name__)
 

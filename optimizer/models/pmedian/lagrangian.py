@@ -17,13 +17,15 @@ a valid lower bound. The multipliers follow subgradient optimisation (Held–Kar
 iterations without improvement), every step one pass over the pair arrays (``np.bincount``).
 
 **Truncated pairs.** On large instances the relaxation runs on the ``k`` cheapest pairs of
-each point (:meth:`~optimizer.heuristics.CostPairs.truncated`) with every :math:`\lambda_i`
+each point (:meth:`~optimizer.models.pmedian.heuristics.CostPairs.truncated`) with every
+:math:`\lambda_i`
 capped at the cost :math:`\kappa_i` of the point's cheapest pair left out: a pair left out has
 :math:`c_{ij} \ge \kappa_i \ge \lambda_i`, so its term :math:`\min(0, c_{ij} - \lambda_i)` is
 zero and the truncated :math:`L(\lambda)` *is* the full one — still a valid bound.
 
 **Lagrangian heuristic.** The sites chosen by the relaxation seed the swap local search of
-:mod:`optimizer.heuristics` (at most ``ls_share`` of the time), which improves the upper
+:mod:`optimizer.models.pmedian.heuristics` (at most ``ls_share`` of the time), which improves the
+upper
 bound. When all costs are integers the bound is rounded up (the optimum is an integer).
 
 **Reduced-cost fixing** (:func:`reduced_cost_fixing`). With :math:`\bar\rho` the largest
@@ -53,8 +55,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.backends.base import relative_gap
-from optimizer.heuristics import CostPairs, best_two, local_search, solve_heuristic
-from optimizer.models.pmedian import PMedianData
+from optimizer.models.pmedian.heuristics import CostPairs, best_two, local_search, solve_heuristic
+from optimizer.models.pmedian.model import PMedianData
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 r"""Lagrangian branch-and-bound for the uncapacitated p-median problem (after Beasley, 1985).
 
 Every node is the p-median problem with some sites forced open and some forced closed. Its
-bound is the Lagrangian relaxation of :mod:`optimizer.lagrangian` (subgradient optimisation
+bound is the Lagrangian relaxation of :mod:`optimizer.models.pmedian.lagrangian` (subgradient
+optimisation
 warm-started from the parent's multipliers); then reduced-cost fixing at the node closes or
 opens further sites and drops pairs, so the problems shrink as the tree deepens. A node is
 pruned when its bound reaches the incumbent (rounded up for integer costs), solved when
@@ -26,8 +27,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from optimizer.backends.base import relative_gap
-from optimizer.heuristics import CostPairs
-from optimizer.lagrangian import (
+from optimizer.models.pmedian.heuristics import CostPairs
+from optimizer.models.pmedian.lagrangian import (
     integral_costs,
     reduced_cost_fixing,
     relax,

@@ -2,7 +2,7 @@
 
 ::
 
-    from optimizer.bench import run_suite
+    from optimizer.bench.suites import run_suite
     df = run_suite("pmed", ["pmed1", "pmed[2-5]"], backends=["highs"], time_limit_s=60)
 
 One row per (instance, backend): sizes, status, objective, bound, gap, the published optimum
@@ -24,7 +24,7 @@ suite        instances                                      model
 ``city``     generated ``city-<size>-<model>``              pmedian
 ============ ============================================== ============
 
-Generated suites (:data:`SIZES`, seed 0, :mod:`optimizer.generators`), demand points x sites:
+Generated suites (:data:`SIZES`, seed 0, :mod:`optimizer.bench.generators`), demand points x sites:
 
 ====== ================= ====================
 size   ``random`` 800 m  ``city`` 300 m
@@ -42,8 +42,8 @@ random 50, a quarter of the sites below 200 sites, one per 20 sites from 2,000; 
 25 blocks). Random p-median uses every pair; city p-median caps pairs at 300 m and charges an
 unserved block 600 m.
 
-:func:`run_configs` runs named solver configurations (:mod:`optimizer.benchconfig`) on a
-suite, here or on Dask; :mod:`optimizer.benchplots` draws its performance profile and
+:func:`run_configs` runs named solver configurations (:mod:`optimizer.bench.configs`) on a
+suite, here or on Dask; :mod:`optimizer.bench.plots` draws its performance profile and
 gap-over-time curves.
 """
 
@@ -68,8 +68,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer import benchdata
 from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend
+from optimizer.bench import instances as benchdata
 from optimizer.errors import ProblemCollector, SolverError
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def generated_p(kind: str, n_demand: int, n_sites: int) -> int:
 
 @functools.lru_cache(maxsize=2)
 def _points(kind: str, size: str, seed: int) -> Any:
-    from optimizer.generators import city_like, random_uniform
+    from optimizer.bench.generators import city_like, random_uniform
 
     n, m = SIZES[kind][size]
     return random_uniform(n, m, seed=seed) if kind == "random" else city_like(n, m, seed=seed)
@@ -164,9 +164,9 @@ def _points(kind: str, size: str, seed: int) -> Any:
 
 def generated_data(kind: str, size: str, family: str, seed: int = GENERATED_SEED) -> Loaded:
     """One generated instance as model data (see :data:`SIZES` and the module docstring)."""
-    from optimizer.classic import LscpData
-    from optimizer.models.mclp import MclpData
-    from optimizer.models.pmedian import PMedianData
+    from optimizer.classic.registry import LscpData
+    from optimizer.models.covering.mclp import MclpData
+    from optimizer.models.pmedian.model import PMedianData
 
     prob = _points(kind, size, seed)
     radius = RADIUS_M[kind]
@@ -229,7 +229,8 @@ class PlanCase:
 
 @dataclass
 class PlanAnswer:
-    """The planning model's answer, shaped like :class:`optimizer.classic.ClassicResult` for
+    """The planning model's answer, shaped like
+    :class:`optimizer.classic.registry.ClassicResult` for
     the rows (status, objective, bound, gap, build and solve time, the solver's result)."""
 
     result: Result
@@ -261,7 +262,7 @@ PLAN_SCENARIOS = {
 
 
 def _scenarios_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "scenarios"
+    return Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def _plan_names() -> list[str]:
@@ -280,14 +281,15 @@ def _load_plan(name: str) -> Loaded:
 
 
 def solve_model(model: str, data: Any, backend: str | Backend, options: SolveOptions) -> Any:
-    """Solve one benchmark instance: a classic model (:func:`optimizer.classic.solve_classic`,
+    """Solve one benchmark instance: a classic model
+    (:func:`optimizer.classic.registry.solve_classic`,
     which verifies its answer) or, for the ``plan`` suite, the planning model as ``siting
     plan`` solves it, its plan checked by :func:`optimizer.verify.verify_plan`."""
     if model != "plan":
-        from optimizer.classic import solve_classic
+        from optimizer.classic.registry import solve_classic
 
         return solve_classic(model, data, backend=backend, options=options)
-    from optimizer.models import planning
+    from optimizer.models.planning import model as planning
     from optimizer.pipeline import solve_plan
     from optimizer.verify import verify_plan
 
@@ -561,7 +563,8 @@ def run_suite(
     on_row : callable, optional
         Called with each row as soon as it is ready (to write partial results).
     model : str, optional
-        A model of :data:`optimizer.classic.MODELS` that takes the suite's data, in place of
+        A model of :data:`optimizer.classic.registry.MODELS` that takes the suite's data, in place
+        of
         the suite's own (e.g. ``lscp-warm`` for ``scp``, ``pmedian-warm`` for ``pmed``).
 
     Returns
@@ -748,7 +751,7 @@ def run_config_task(
     suite, instance : str
         The instance to load (see :data:`SUITES`).
     config : BenchConfig
-        The solver configuration (:mod:`optimizer.benchconfig`).
+        The solver configuration (:mod:`optimizer.bench.configs`).
     threads : int, optional
         Overrides the configuration's solver threads (Dask: 1 per worker unless it sets more).
     executor : str
@@ -906,7 +909,7 @@ def run_configs(
     instances : list of str or None
         Names or fnmatch patterns (all when None); see :func:`select_instances`.
     configs : list of BenchConfig
-        From :func:`optimizer.benchconfig.load_configs`.
+        From :func:`optimizer.bench.configs.load_configs`.
     dask : str, optional
         ``"local"``: a local Dask cluster, one single-threaded worker process per core, one
         (instance, configuration) task per worker at a time, solver threads 1 unless the
@@ -1049,7 +1052,9 @@ def config_summary_markdown(
         lines.append(f"Executor: {execs}; cores per task: {cores}.")
         seeds = sorted({str(int(s)) for s in df["instance_seed"].dropna()})
         if seeds:
-            lines.append(f"Generated instances: seed {', '.join(seeds)} (`optimizer.generators`).")
+            lines.append(
+                f"Generated instances: seed {', '.join(seeds)} (`optimizer.bench.generators`)."
+            )
         lines.append(
             "Times: `build_s` building the model (and the solver loading it), `solve_s` the rest "
             "of the solve; `peak_rss_mb` the process's peak resident memory during the run. "

@@ -36,11 +36,11 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from optimizer.labels import Lang, group_label, label, level_label, type_label
+from optimizer.deliverables.labels import Lang, group_label, label, level_label, type_label
 from optimizer.outputs import atomic_write
 
 if TYPE_CHECKING:
-    from optimizer.deliverables import MapLayers, RunOutputs
+    from optimizer.deliverables.write import MapLayers, RunOutputs
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def field_notes(lang: Lang) -> dict[str, str]:
 
 def write_workbook(path: Path, run: RunOutputs, lang: Lang) -> Path:
     """Write ``plan.xlsx`` atomically; return its path."""
-    from optimizer.deliverables import per_area_table
+    from optimizer.deliverables.write import per_area_table
 
     wb = Workbook()
     default = wb.active
@@ -292,7 +292,7 @@ def _write_sections(ws: Worksheet, sections: Iterable[tuple[str, list[list[Any]]
 
 def geopackage_layers(run: RunOutputs, layers: MapLayers) -> dict[str, gpd.GeoDataFrame]:
     """The GeoPackage's layers by name (see the module docstring)."""
-    from optimizer.deliverables import coverage_wide
+    from optimizer.deliverables.write import coverage_wide
 
     wide = coverage_wide(run)
     blocks = layers.blocks.merge(wide, on="block_id", how="left")

@@ -61,7 +61,7 @@ import scipy.sparse as sp
 
 from optimizer.backends.base import Backend, SolveOptions, Status, relative_gap
 from optimizer.milp import MILP
-from optimizer.reductions import binary_csr
+from optimizer.models.covering.reductions import binary_csr
 
 log = logging.getLogger(__name__)
 
@@ -752,7 +752,7 @@ def _mclp_milp(
     fix_zero: np.ndarray | None = None,
     fix_one: np.ndarray | None = None,
 ) -> MILP:
-    from optimizer.models import mclp
+    from optimizer.models.covering import mclp
 
     data = mclp.MclpData.from_arrays(
         problem.a,

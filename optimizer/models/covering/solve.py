@@ -2,26 +2,31 @@ r"""Covering models beyond a plain MIP call: reductions, heuristics, bounds, war
 
 LSCP (:func:`solve_lscp`), each step stopping as soon as the gap is closed:
 
-1. **Reductions** (:func:`optimizer.reductions.reduce_lscp`): exact; the rest is solved per
-   independent component (:func:`optimizer.reductions.lscp_components`), each with a share of
+1. **Reductions** (:func:`optimizer.models.covering.reductions.reduce_lscp`): exact; the rest is
+   solved per
+   independent component (:func:`optimizer.models.covering.reductions.lscp_components`), each with
+   a share of
    the time in proportion to its size.
-2. **Lagrangian heuristic** (:func:`optimizer.cover_heuristics.lscp_lagrangian`): a cover
+2. **Lagrangian heuristic** (:func:`optimizer.models.covering.heuristics.lscp_lagrangian`): a cover
    (upper bound), a certified lower bound, sites fixed by their reduced costs.
 3. With a MIP backend (``lscp-warm``): the MIP on the sites left after fixing, warm-started
    with the cover, for the bound (its bound is a bound of the whole component, since the fixed
    sites cannot be in a better cover), side by side with the row-weighting local search
-   (:func:`optimizer.cover_search.cover_local_search`, compiled) that improves the cover.
+   (:func:`optimizer.models.covering.search.cover_local_search`, compiled) that improves the cover.
 
 MCLP (:func:`solve_mclp`):
 
-1. **Reductions** (:func:`optimizer.reductions.reduce_mclp`).
-2. **Greedy + swap local search** (:func:`optimizer.cover_heuristics.mclp_heuristic`) and an
+1. **Reductions** (:func:`optimizer.models.covering.reductions.reduce_mclp`).
+2. **Greedy + swap local search** (:func:`optimizer.models.covering.heuristics.mclp_heuristic`) and
+   an
    upper bound: the Lagrangian relaxation of the coverage rows with a facility count, the LP
    relaxation when there is a budget.
 3. With a MIP backend (``mclp-warm``): the MIP on the reduced problem warm-started with the
    heuristic's solution, for the bound, side by side with a search that improves the solution:
-   the iterated swap search (:func:`optimizer.cover_search.mclp_swap_search`, compiled) with a
-   facility count, the large-neighbourhood search (:func:`optimizer.cover_heuristics.mclp_lns`,
+   the iterated swap search (:func:`optimizer.models.covering.search.mclp_swap_search`, compiled)
+   with a
+   facility count, the large-neighbourhood search
+   (:func:`optimizer.models.covering.heuristics.mclp_lns`,
    small MIPs over regions) under a budget.
 
 "Side by side": the MIP runs in a worker thread (the solver releases the interpreter lock)
@@ -48,7 +53,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.backends import Backend, Result, SolveOptions, Status, relative_gap
-from optimizer.cover_heuristics import (
+from optimizer.models.common import IndexLike
+from optimizer.models.covering.heuristics import (
     _Mclp,
     _mclp_milp,
     _set_cover_milp,
@@ -58,10 +64,14 @@ from optimizer.cover_heuristics import (
     mclp_lns,
     mclp_lp_bound,
 )
-from optimizer.cover_search import cover_local_search, mclp_swap_search
-from optimizer.models.common import IndexLike
-from optimizer.models.mclp import MclpData
-from optimizer.reductions import InfeasibleCover, lscp_components, reduce_lscp, reduce_mclp
+from optimizer.models.covering.mclp import MclpData
+from optimizer.models.covering.reductions import (
+    InfeasibleCover,
+    lscp_components,
+    reduce_lscp,
+    reduce_mclp,
+)
+from optimizer.models.covering.search import cover_local_search, mclp_swap_search
 
 log = logging.getLogger(__name__)
 

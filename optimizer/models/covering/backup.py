@@ -36,7 +36,7 @@ from optimizer.models.common import IndexLike, check_count, site_bounds, site_ru
 
 @dataclass(frozen=True)
 class BackupData:
-    """Arrays of a backup-coverage problem (see :class:`~optimizer.models.mclp.MclpData`)."""
+    """Arrays of a backup-coverage problem (see :class:`~.mclp.MclpData`)."""
 
     coverage: sp.csr_matrix
     weight: np.ndarray

@@ -31,8 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 
-from optimizer.classic import LscpData
-from optimizer.models.pmedian import PMedianData
+from optimizer.classic.registry import LscpData
+from optimizer.models.pmedian.model import PMedianData
 
 ENV_VAR = "SITING_BENCHMARKS"
 
@@ -42,7 +42,7 @@ def benchmarks_dir() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+    return Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
 
 
 def _resolve(name: str | Path, folder: str, suffix: str) -> Path:

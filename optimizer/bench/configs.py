@@ -87,7 +87,7 @@ class BenchConfig:
     def model_for(self, family: str) -> str | None:
         """The model this configuration solves for an instance of ``family`` (``None``: the
         variant does not exist for that family, e.g. ``exact`` for ``lscp``)."""
-        from optimizer.classic import MODELS
+        from optimizer.classic.registry import MODELS
 
         if family == "plan":  # the planning model: one way to solve it (solver.method)
             return "plan"
@@ -200,7 +200,7 @@ def load_configs(path: Path | str) -> list[BenchConfig]:
 
 
 def _parse(item: dict[str, Any], bad: Any) -> BenchConfig | None:
-    from optimizer.classic import MODELS
+    from optimizer.classic.registry import MODELS
 
     for key in sorted(set(item) - KEYS):
         bad(key, f"unknown key (known: {', '.join(sorted(KEYS))})")

@@ -2,8 +2,8 @@
 
 ::
 
-    from optimizer.classic import solve_classic, from_tables
-    from optimizer.models.pmedian import PMedianData
+    from optimizer.classic.registry import solve_classic, from_tables
+    from optimizer.models.pmedian.model import PMedianData
 
     data = PMedianData.from_arrays(dist, p=5)                 # arrays ...
     res = solve_classic("pmedian", data, backend="highs")
@@ -29,18 +29,19 @@ name            problem                                          data
 ``pmedian-heuristic`` (greedy + swap local search + Lagrangian bound, no MIP: FEASIBLE with a
 certified gap, OPTIMAL only when the bound closes it) and ``pmedian-warm`` (the same, then the
 MIP warm-started from its solution) take the uncapacitated ``PMedianData`` too
-(:mod:`optimizer.heuristics`, :mod:`optimizer.lagrangian`); so does ``pmedian-exact``
+(:mod:`optimizer.models.pmedian.heuristics`, :mod:`optimizer.models.pmedian.lagrangian`); so does
+``pmedian-exact``
 (Lagrangian bound, reduced-cost fixing, window sub-MIPs and Lagrangian branch-and-bound,
-:mod:`optimizer.pmedian_solver`), the fastest route to a proven optimum.
+:mod:`optimizer.models.pmedian.solve`), the fastest route to a proven optimum.
 
 ``lscp-heuristic`` / ``mclp-heuristic`` (exact reductions, Lagrangian heuristic or greedy + swaps,
 Lagrangian / LP bound, no MIP) and ``lscp-warm`` / ``mclp-warm`` (the same, then the MIP
 warm-started from the heuristic beside a row-weighting local search (LSCP) or a
 large-neighbourhood search (MCLP)) take ``LscpData`` /
-``MclpData`` (:mod:`optimizer.cover_solver`, :mod:`optimizer.reductions`,
-:mod:`optimizer.cover_heuristics`).
+``MclpData`` (:mod:`optimizer.models.covering.solve`, :mod:`optimizer.models.covering.reductions`,
+:mod:`optimizer.models.covering.heuristics`).
 
-Every solution is checked by :mod:`optimizer.verify_classic` (feasibility and objective
+Every solution is checked by :mod:`optimizer.classic.verify` (feasibility and objective
 recomputed from the input arrays) before it is returned; a failed check raises
 :class:`~optimizer.errors.VerificationError`.
 """
@@ -58,19 +59,30 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend, relative_gap
-from optimizer.errors import ProblemCollector
-from optimizer.milp import MILP
-from optimizer.models import backup, covering, mclp, pcenter, pmedian
-from optimizer.models.common import IndexLike, Pairs, nearest_open, site_bounds, site_rules
-from optimizer.verify import VerifyReport
-from optimizer.verify_classic import (
+from optimizer.backends import (
+    Backend,
+    Result,
+    SolveOptions,
+    Status,
+    StopReason,
+    get_backend,
+    relative_gap,
+)
+from optimizer.classic.verify import (
     verify_backup,
     verify_lscp,
     verify_mclp,
     verify_pcenter,
     verify_pmedian,
 )
+from optimizer.errors import ProblemCollector
+from optimizer.milp import MILP
+from optimizer.models import pcenter
+from optimizer.models.common import IndexLike, Pairs, nearest_open, site_bounds, site_rules
+from optimizer.models.covering import backup, mclp
+from optimizer.models.covering import multitype as covering
+from optimizer.models.pmedian import model as pmedian
+from optimizer.verify import VerifyReport
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +92,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LscpData:
-    """The classic LSCP: :class:`~optimizer.models.covering.CoveringData` (one type, built with
+    """The classic LSCP: :class:`~optimizer.models.covering.multitype.CoveringData`
+    (one type, built with
     ``CoveringData.from_arrays``) plus required and forbidden sites."""
 
     covering_data: covering.CoveringData
@@ -238,8 +251,8 @@ def _timed_solve(
     milp = build()
     build_s = time.perf_counter() - t0
     result = backend.solve(milp, options)
-    result.build_s = build_s + result.build_s  # backends report their own loading time, if any
-    return milp, result
+    # backends report their own loading time, if any
+    return milp, result.replace(build_s=build_s + result.build_s)
 
 
 def _integral(backend: Backend) -> bool:
@@ -323,21 +336,30 @@ def _run_pcenter_search(data: pcenter.PCenterData, backend: Backend, options: So
 
 def _run_pmedian_exact(data: pmedian.PMedianData, backend: Backend, options: SolveOptions) -> _Run:
     """Heuristic, Lagrangian bound, reduced-cost fixing, window search and Lagrangian
-    branch-and-bound (:mod:`optimizer.pmedian_solver`); OPTIMAL only when the bound closes
+    branch-and-bound (:mod:`optimizer.models.pmedian.solve`); OPTIMAL only when the bound closes
     the gap (within ``mip_gap``)."""
-    from optimizer.pmedian_solver import solve_pmedian
+    from optimizer.models.pmedian.solve import solve_pmedian
 
     t0 = time.perf_counter()
     run = solve_pmedian(data, backend, options)
     setup = float(run.phases.get("setup", 0.0))  # type: ignore[arg-type]
     solve_s = time.perf_counter() - t0 - setup
+    extra: dict[str, object] = {
+        k: v for k, v in run.phases.items() if not isinstance(v, np.ndarray)
+    }
+    extra["proven_by"] = run.proven_by
     result = Result(
-        run.status, run.objective, run.bound, None, f"lagrangian+{backend.name}", setup, solve_s
-    )
-    result.extra.update({k: v for k, v in run.phases.items() if not isinstance(v, np.ndarray)})
-    result.extra["proven_by"] = run.proven_by
-    result.message = f"certified gap {run.gap:.3g}" + (
-        f"; proven by {run.proven_by}" if run.proven_by else ""
+        run.status,
+        run.objective,
+        run.bound,
+        None,
+        f"lagrangian+{backend.name}",
+        setup,
+        solve_s,
+        message=f"certified gap {run.gap:.3g}"
+        + (f"; proven by {run.proven_by}" if run.proven_by else ""),
+        extra=extra,
+        stop=StopReason.OPTIMAL if run.status is Status.OPTIMAL else None,
     )
     if not run.status.has_solution:
         return _Run(result, None, None)
@@ -346,13 +368,14 @@ def _run_pmedian_exact(data: pmedian.PMedianData, backend: Backend, options: Sol
 
 
 def _run_pmedian_lagrangian(warm: bool) -> Callable[[Any, Backend, SolveOptions], _Run]:
-    """Greedy + swap local search + Lagrangian bound (:mod:`optimizer.lagrangian`); alone
+    """Greedy + swap local search + Lagrangian bound
+    (:mod:`optimizer.models.pmedian.lagrangian`); alone
     (``pmedian-heuristic``: FEASIBLE, or OPTIMAL only when the bound closes the gap) or as the
     warm start of the MIP (``pmedian-warm``; the reported bound is the better of the two; the
     MIP is skipped when the Lagrangian bound already proves the heuristic's solution optimal)."""
 
     def run(data: pmedian.PMedianData, backend: Backend, options: SolveOptions) -> _Run:
-        from optimizer import heuristics, lagrangian
+        from optimizer.models.pmedian import heuristics, lagrangian
 
         limit = options.time_limit_s
         share = None if limit is None else (0.25 if warm else 1.0) * limit
@@ -368,14 +391,22 @@ def _run_pmedian_lagrangian(warm: bool) -> Callable[[Any, Backend, SolveOptions]
         status = Status.OPTIMAL if proven else Status.FEASIBLE
         if not math.isfinite(lag.objective):
             status = Status.NO_SOLUTION
+        note = f"certified gap {relative_gap(lag.objective, lag.bound):.3g}"
+        if warm and proven:
+            note += "; proven optimal by the Lagrangian bound, MIP skipped"
         heur = Result(
-            status, lag.objective, lag.bound, None, "heuristic+lagrangian", 0.0, lag.total_s
+            status,
+            lag.objective,
+            lag.bound,
+            None,
+            "heuristic+lagrangian",
+            0.0,
+            lag.total_s,
+            message=note,
+            extra=dict(info),
+            stop=StopReason.OPTIMAL if proven else None,
         )
-        heur.extra.update(info)
-        heur.message = f"certified gap {relative_gap(lag.objective, lag.bound):.3g}"
         if not warm or proven:  # a MIP adds nothing once the Lagrangian bound closes the gap
-            if warm:
-                heur.message += "; proven optimal by the Lagrangian bound, MIP skipped"
             if not status.has_solution:
                 return _Run(heur, None, None)
             assignment = heuristics.assign_nearest(data, lag.selected)
@@ -392,13 +423,13 @@ def _run_pmedian_lagrangian(warm: bool) -> Callable[[Any, Backend, SolveOptions]
         milp, result = _timed_solve(
             lambda: milp, backend, replace(options, time_limit_s=left, warm_start=x0)
         )
-        result.extra.update(info)
+        result = result.replace(extra={**result.extra, **info})
         if not result.status.has_solution or result.x is None:
             if x0 is None:
                 return _Run(result, milp, None)
             result = replace(result, status=Status.FEASIBLE, objective=lag.objective, x=x0)
         if math.isfinite(lag.bound) and not (result.bound >= lag.bound):
-            result.bound = lag.bound  # the Lagrangian bound is valid for the MIP too
+            result = result.replace(bound=lag.bound)  # the Lagrangian bound holds for the MIP
         assert result.x is not None
         sol = pmedian.decode(data, milp, result.x)
         if x0 is not None and lag.objective < sol.objective - 1e-9 * max(1.0, lag.objective):
@@ -406,22 +437,25 @@ def _run_pmedian_lagrangian(warm: bool) -> Callable[[Any, Backend, SolveOptions]
             result = replace(result, objective=lag.objective, x=x0)
             sol = pmedian.decode(data, milp, x0)
         if result.status is Status.FEASIBLE and relative_gap(sol.objective, result.bound) == 0.0:
-            result.status = Status.OPTIMAL
-            result.message = (result.message + "; proven by the Lagrangian bound").lstrip("; ")
+            result = result.replace(
+                status=Status.OPTIMAL,
+                stop=StopReason.OPTIMAL,
+                message=(result.message + "; proven by the Lagrangian bound").lstrip("; "),
+            )
         return _Run(result, milp, sol.selected, sol.assignment, None, sol)
 
     return run
 
 
 def _run_cover_fast(model: str, warm: bool) -> Callable[[Any, Backend, SolveOptions], _Run]:
-    """LSCP / MCLP beyond a plain MIP (:mod:`optimizer.cover_solver`): exact reductions, a
+    """LSCP / MCLP beyond a plain MIP (:mod:`optimizer.models.covering.solve`): exact reductions, a
     heuristic with a certified bound (``*-heuristic``: no MIP; FEASIBLE, or OPTIMAL when the
     bound closes the gap), and for ``*-warm`` the MIP warm-started from the heuristic beside a
     local search (LSCP) or large-neighbourhood search (MCLP); the bound is the better of the
     MIP's and the heuristic's."""
 
     def run(data: Any, backend: Backend, options: SolveOptions) -> _Run:
-        from optimizer import cover_solver
+        from optimizer.models.covering import solve as cover_solver
 
         mip = backend if warm else None
         if model == "lscp":
@@ -448,7 +482,7 @@ def _run_cover_fast(model: str, warm: bool) -> Callable[[Any, Backend, SolveOpti
     return run
 
 
-# -- checks (independent: optimizer.verify_classic)
+# -- checks (independent: optimizer.classic.verify)
 
 
 def _check_lscp(data: LscpData, run: _Run) -> VerifyReport:
@@ -613,7 +647,7 @@ def solve_classic(
         A key of :data:`MODELS`.
     data : the model's data class
         Built with its ``from_arrays`` (or :func:`from_tables`); ``lscp`` also takes a
-        single-type :class:`~optimizer.models.covering.CoveringData`.
+        single-type :class:`~optimizer.models.covering.multitype.CoveringData`.
     backend : str or Backend
         Solver backend name (see :func:`optimizer.backends.available_backends`) or instance.
     options : SolveOptions, optional

@@ -31,9 +31,9 @@ import pandas as pd
 import shapely
 
 from optimizer.catalog import FacilityType
+from optimizer.deliverables.labels import Lang, check_lang
 from optimizer.errors import ProblemCollector
 from optimizer.inputs import Inputs
-from optimizer.labels import Lang, check_lang
 from optimizer.outputs import atomic_write, to_jsonable
 from optimizer.progress import captured_log, task
 from optimizer.scenario import Scenario
@@ -55,7 +55,8 @@ class RunOutputs:
     summary : dict
         ``summary.json`` as written.
     comparison : DataFrame, optional
-        A budget sweep's comparison table (one row per scenario); see :mod:`optimizer.report`.
+        A budget sweep's comparison table (one row per scenario); see
+    :mod:`optimizer.deliverables.report`.
     """
 
     scenario: Scenario
@@ -176,7 +177,7 @@ def _street_network(run: RunOutputs) -> Any:
     spec = run.scenario.distances.network
     if spec is None:
         return None
-    from optimizer.network import read_network
+    from optimizer.distances.network import read_network
 
     problems = ProblemCollector()
     network = read_network(spec, run.inputs.crs, problems)
@@ -260,13 +261,14 @@ def network_reach(
     """The streets within ``limit`` metres of walking from any of the points, as one area.
 
     One multi-source Dijkstra (scipy) over the routing graph of
-    :func:`optimizer.network.routing_graph`, then the reachable part of each street segment
+    :func:`optimizer.distances.network.routing_graph`, then the reachable part of each street
+    segment
     (partly reached segments cut at the reach), buffered by ``buffer_m``. Points off the
     network are left out.
     """
     from scipy.sparse.csgraph import dijkstra
 
-    from optimizer.network import routing_graph, snap_points
+    from optimizer.distances.network import routing_graph, snap_points
 
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     snap = snap_points(network, xy, snap_tolerance_m)
@@ -468,7 +470,7 @@ def write_deliverables(
     list of Path
         The files written.
     """
-    from optimizer import maps, report, workbook
+    from optimizer.deliverables import maps, report, workbook
 
     language: Lang = check_lang(lang)
     run = RunOutputs.from_plan(scenario, inputs, plan, summary, comparison)

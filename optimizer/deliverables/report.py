@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from optimizer.labels import (
+from optimizer.deliverables.labels import (
     Lang,
     finite,
     group_label,
@@ -38,8 +38,8 @@ from optimizer.labels import (
 )
 
 if TYPE_CHECKING:
-    from optimizer.deliverables import RunOutputs
-    from optimizer.maps import Figures
+    from optimizer.deliverables.maps import Figures
+    from optimizer.deliverables.write import RunOutputs
 
 COMPARISON_COLUMNS = ("budget", "cost", "coverage_pct", "sites", "status", "gap")
 
@@ -271,7 +271,7 @@ def _per_type(run: RunOutputs, lang: Lang, colours: dict[str, str]) -> str:
 
 
 def _per_area(run: RunOutputs, lang: Lang, colours: dict[str, str]) -> str:
-    from optimizer.deliverables import per_area_table
+    from optimizer.deliverables.write import per_area_table
 
     if "area_type" not in run.inputs.blocks.columns:
         return f'<p class="note">{_e(label("per_area_missing", lang))}</p>'
@@ -380,7 +380,7 @@ def _year_title(year: str, lang: Lang) -> str:
 
 
 def _year_summary(run: RunOutputs, lang: Lang) -> str:
-    from optimizer.deliverables import year_totals
+    from optimizer.deliverables.write import year_totals
 
     years = year_totals(run)
     unit = money_unit(lang)
@@ -547,7 +547,7 @@ def _kv(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def _assumptions(run: RunOutputs, lang: Lang, colours: dict[str, str]) -> str:
-    from optimizer.workbook import need_text
+    from optimizer.deliverables.workbook import need_text
 
     s = run.summary
     parts = [f'<section id="assumptions"><h2>{_e(label("assumptions", lang))}</h2>']
@@ -707,14 +707,14 @@ def render_report(
     run : RunOutputs
         The run's tables, summary and inputs.
     figures : Figures
-        Maps and charts from :func:`optimizer.maps.render_all`.
+        Maps and charts from :func:`optimizer.deliverables.maps.render_all`.
     lang : {"zh", "en"}
     comparison : DataFrame, optional
         A sweep's comparison table (one row per budget scenario, e.g. ``budget``, ``cost``,
         ``coverage_pct``, ``coverage_pct:<type>``, ``sites``, ``status``, ``gap``): adds a
         section with the table and the coverage-budget curve (``figures['coverage_budget']``).
     """
-    from optimizer.maps import type_colours
+    from optimizer.deliverables.maps import type_colours
 
     colours = type_colours(run.types)
     body = [
@@ -732,7 +732,7 @@ def render_report(
         f"<footer>{_e(label('generated_by', lang, version=run.summary.get('version')))} · "
         f"{_e(run.summary.get('created'))} · {_e(run.run_id)}</footer>"
     )
-    files = resources.files("optimizer").joinpath("templates")
+    files = resources.files("optimizer.deliverables").joinpath("templates")
     page = Template(files.joinpath("report.html").read_text(encoding="utf-8"))
     return page.substitute(
         html_lang="zh-CN" if lang == "zh" else "en",

@@ -298,8 +298,7 @@ def solve(
     t0 = time.perf_counter()
     milp = build_model(data, name=name)
     build_s = time.perf_counter() - t0
-    result = backend.solve(milp, options)
-    result.build_s = build_s
+    result = backend.solve(milp, options).replace(build_s=build_s)
     phases = [result]
     if result.status is Status.INFEASIBLE and shortfall_weight is not None:
         t0 = time.perf_counter()
@@ -307,8 +306,7 @@ def solve(
             data, name=f"{name}:max-coverage", shortfall_weight=shortfall_weight, cost_weight=0.0
         )
         b1 = time.perf_counter() - t0
-        r1 = backend.solve(m1, options)
-        r1.build_s = b1
+        r1 = backend.solve(m1, options).replace(build_s=b1)
         phases.append(r1)
         if not r1.status.has_solution:
             return CoveringOutcome(r1, m1, _empty_solution(data), {}, phases)
@@ -321,15 +319,16 @@ def solve(
             max_shortfall=best * (1 + 1e-9) + 1e-9,
         )
         b2 = time.perf_counter() - t0
-        r2 = backend.solve(milp, options)
-        r2.build_s = b2
+        r2 = backend.solve(milp, options).replace(build_s=b2)
         phases.append(r2)
         result = r2
         if r1.status is not Status.OPTIMAL and r2.status is Status.OPTIMAL:
-            result.status = Status.FEASIBLE
-            result.message = "coverage phase stopped before proving optimality"
-    result.build_s = sum(p.build_s for p in phases)
-    result.solve_s = sum(p.solve_s for p in phases)
+            result = result.replace(
+                status=Status.FEASIBLE, message="coverage phase stopped before proving optimality"
+            )
+    result = result.replace(
+        build_s=sum(p.build_s for p in phases), solve_s=sum(p.solve_s for p in phases)
+    )
     if not result.status.has_solution or result.x is None:
         return CoveringOutcome(result, milp, _empty_solution(data), {}, phases)
     solution = decode(data, milp, result.x)

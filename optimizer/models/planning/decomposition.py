@@ -40,7 +40,7 @@ from scipy.sparse.csgraph import connected_components
 
 from optimizer.backends import Backend, Result, SolveOptions, Status
 from optimizer.milp import MILP, RowBuilder
-from optimizer.models.planning import (
+from optimizer.models.planning.model import (
     Layout,
     PlanningData,
     build_model,

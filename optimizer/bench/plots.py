@@ -4,7 +4,7 @@
   share of instances it solves (proven optimal) within a factor τ of the fastest configuration
   on that instance; an instance a configuration does not solve counts as ratio ∞.
 * :func:`gap_over_time` — incumbent, bound and relative gap over time on one instance, one
-  curve per configuration (from :func:`optimizer.bench.run_configs`' trace).
+  curve per configuration (from :func:`optimizer.bench.suites.run_configs`' trace).
 * :func:`best_per_suite` — the best configuration of each suite: most instances proven optimal,
   then the smallest shifted geometric mean of the time (unsolved runs count at their limit).
 """

@@ -40,7 +40,7 @@ import numpy as np
 
 from optimizer.milp import MILP
 from optimizer.models.common import nearest_open
-from optimizer.models.pmedian import PMedianData, assignment_distance, solution_cost
+from optimizer.models.pmedian.model import PMedianData, assignment_distance, solution_cost
 
 log = logging.getLogger(__name__)
 
@@ -442,7 +442,7 @@ def solve_heuristic(
 
 
 def warm_start_vector(data: PMedianData, milp: MILP, opened: np.ndarray) -> np.ndarray:
-    """A full solution vector of :func:`optimizer.models.pmedian.build_model` for ``opened``.
+    """A full solution vector of :func:`optimizer.models.pmedian.model.build_model` for ``opened``.
 
     ``y`` = the open sites, ``x_ij`` = 1 for each point's nearest open site, ``u_i`` = 1 for
     the points left unserved (where the model has ``u``).

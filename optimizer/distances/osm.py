@@ -3,7 +3,7 @@
 ``.osm`` (XML) files are streamed with :func:`xml.etree.ElementTree.iterparse`; ``.osm.pbf``
 files are read with pyosmium (``osmium``). Both give the same :class:`OsmWays`: the walkable
 ways as polylines of lon/lat coordinates, ready to be projected and turned into a street
-network (:mod:`optimizer.network`).
+network (:mod:`optimizer.distances.network`).
 
 Which ways are walkable
 -----------------------

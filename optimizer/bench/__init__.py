@@ -1,0 +1,1 @@
+"""Benchmarking: public instance suites, synthetic generators, solver configurations and plots."""

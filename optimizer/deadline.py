@@ -1,0 +1,69 @@
+"""One deadline per run: every phase, re-assignment, check and probe draws on the same clock.
+
+A run makes one :class:`Deadline` from its time limit (``solver.time_limit_s`` or
+``--time-limit``) and passes it down; each solver call gets what is left
+(:meth:`Deadline.remaining`), optionally a share of it, so the run as a whole ends by its limit
+instead of each call taking the full limit again. :meth:`Deadline.spent` records how the time
+went, phase by phase, for the summary.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Deadline:
+    """An absolute wall-clock deadline (``time.monotonic`` seconds), or none.
+
+    Parameters
+    ----------
+    limit_s : float or None
+        Seconds from now; None (or ``inf``) for no limit.
+    """
+
+    limit_s: float | None = None
+    start: float = field(default_factory=time.monotonic)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.limit_s is not None and not math.isfinite(self.limit_s):
+            self.limit_s = None
+        if self.limit_s is not None and self.limit_s < 0:
+            raise ValueError(f"a time limit must be >= 0 s, got {self.limit_s}")
+
+    @property
+    def end(self) -> float:
+        """The absolute deadline (``inf`` when unlimited)."""
+        return math.inf if self.limit_s is None else self.start + self.limit_s
+
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.start
+
+    def remaining(self, share: float = 1.0, reserve_s: float = 0.0) -> float | None:
+        """Seconds left for the next step: ``share`` of what is left after ``reserve_s``.
+
+        None when the run has no limit; never below 0.
+        """
+        if self.limit_s is None:
+            return None
+        left = self.end - time.monotonic() - reserve_s
+        return max(0.0, left * share)
+
+    def expired(self) -> bool:
+        """True once the deadline has passed."""
+        return time.monotonic() >= self.end
+
+    def cap(self, limit_s: float | None, share: float = 1.0) -> float | None:
+        """The smaller of ``limit_s`` and ``share`` of the time left (None: no limit at all)."""
+        left = self.remaining(share)
+        if left is None:
+            return limit_s
+        return left if limit_s is None else min(limit_s, left)
+
+    def spent(self, phase: str, seconds: float) -> None:
+        """Add ``seconds`` to the time recorded for ``phase`` (for the run's summary)."""
+        self.phases[phase] = self.phases.get(phase, 0.0) + seconds

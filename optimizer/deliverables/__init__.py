@@ -1,0 +1,1 @@
+"""What a planning run hands over: report, maps, workbook, GeoPackage and log."""
