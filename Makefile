@@ -3,8 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+PYTEST := $(BIN)/python -m pytest -q
 
-.PHONY: demo test lint sample-city clean
+# Test tiers (pytest markers, registered in pyproject.toml): `make test` runs the fast tier;
+# slow = long solves, the sample-city runs, sweeps on a real Dask cluster; orlib = the
+# OR-Library / shared benchmark instances; browser = headless Chromium and the CJK font.
+FAST := not slow and not orlib and not browser
+REST := slow or orlib or browser
+
+.PHONY: demo test test-slow test-all browser-deps lint sample-city clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +23,17 @@ demo: $(STAMP)
 	$(BIN)/siting plan scenarios/sample-city.yaml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST) -m "$(FAST)"
+
+test-slow: $(STAMP) browser-deps
+	$(PYTEST) -m "$(REST)"
+
+test-all: $(STAMP) browser-deps
+	$(PYTEST)
+
+# Chromium and a CJK font from Debian's packages, where missing and installable (root)
+browser-deps:
+	bash .ci/browser-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check optimizer tests data benchmarks

@@ -95,7 +95,11 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         time_limit_s=case["time_limit_s"], threads=case.get("threads"), seed=case.get("seed", 0)
     )
     t0 = time.perf_counter()
-    res = solve_classic(case["model"], data, backend=case["backend"], options=options)
+    # a bare family name in these cases means its plain MIP (recorded as such)
+    method = "mip" if case["model"] in ("lscp", "mclp") else None
+    res = solve_classic(
+        case["model"], data, backend=case["backend"], options=options, method=method
+    )
     wall = time.perf_counter() - t0
     extra = {k: v for k, v in res.result.extra.items() if isinstance(v, (int, float, str))}
     return {

@@ -26,7 +26,8 @@ import pandas as pd
 import shapely
 
 from optimizer.deliverables import maps, report, workbook
-from optimizer.deliverables.write import RunOutputs, map_layers, write_run_log
+from optimizer.deliverables.layers import RunOutputs, map_layers
+from optimizer.deliverables.write import write_run_log
 from optimizer.pipeline import run_plan
 
 
@@ -61,7 +62,9 @@ def main() -> None:
     args = parser.parse_args()
 
     planned = run_plan(args.scenario, write=False)
-    run = RunOutputs.from_plan(planned.scenario, planned.inputs, planned.plan, planned.summary)
+    run = RunOutputs.from_plan(
+        planned.scenario, planned.inputs, planned.plan, planned.summary, engine=planned.engine
+    )
     maps.cjk_font()  # font lookup once, outside the timings
     rows, sizes = [], {}
     load_before = os.getloadavg()

@@ -90,20 +90,20 @@ def run_one(name: str, limit: float, exact: str) -> dict[str, Any]:
     run = solve_pmedian(data, options=SolveOptions(time_limit_s=limit), exact=exact)
     total = time.perf_counter() - t0
     check = verify_pmedian(
-        data, run.selected, run.assignment, reported=run.objective, bound=run.bound
+        data, run.selected, run.assignment, reported=run.result.objective, bound=run.result.bound
     )
     ph = run.phases
     opt = inst.optimum
-    ub, lb = run.lagrangian.objective, run.lagrangian.bound
+    ub, lb = run.lagrangian.result.objective, run.lagrangian.result.bound
     return {
         "instance": name,
         "n": inst.n,
         "p": inst.p,
         "optimum": opt,
-        "status": run.status.value,
+        "status": run.result.status.value,
         "objective": check.recomputed_cost,
-        "bound": run.bound,
-        "gap_pct": 100.0 * run.gap,
+        "bound": run.result.bound,
+        "gap_pct": 100.0 * run.result.gap,
         "matches": bool(opt is not None and abs(check.recomputed_cost - opt) < 1e-6),
         "verified": check.passed,
         "proven_by": run.proven_by,

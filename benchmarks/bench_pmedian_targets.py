@@ -20,7 +20,7 @@ Instances (``optimizer.bench.generators``):
 
 Methods: ``exact`` is ``solve_classic("pmedian-exact")`` (:mod:`optimizer.models.pmedian.solve`:
 heuristic, Lagrangian bound, reduced-cost fixing, window sub-MIPs, Lagrangian branch-and-bound);
-``plain`` is ``solve_classic("pmedian")`` (the strong formulation on HiGHS, no help);
+``plain`` is ``solve_classic("pmedian-mip")`` (the strong formulation on HiGHS, no help);
 ``milp-build`` only builds the strong formulation (all pairs) and reports its time and memory.
 
 Each case runs in a fresh subprocess so that its peak resident memory is its own. Columns:
@@ -114,7 +114,7 @@ def run_case(case: str, spec: dict[str, Any], seed: int, method: str, limit: flo
             peak_rss_mb=round(peak_rss_mb(), 1),
         )
         return row
-    model = "pmedian-exact" if method == "exact" else "pmedian"
+    model = "pmedian-exact" if method == "exact" else "pmedian-mip"
     t1 = time.perf_counter()
     res = solve_classic(model, data, "highs", SolveOptions(time_limit_s=limit))
     wall = time.perf_counter() - t1

@@ -100,8 +100,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     """One case in this process (call through :func:`in_subprocess`)."""
     from optimizer.backends import SolveOptions
     from optimizer.classic.registry import solve_classic
-    from optimizer.models.covering import mclp
-    from optimizer.models.covering import multitype as covering
+    from optimizer.models.covering import lscp, mclp
     from optimizer.models.pmedian import model as pmedian
 
     load0 = os.getloadavg()[0]
@@ -116,7 +115,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t2 = time.perf_counter()
     if case["model"] == "lscp":
-        milp = covering.build_model(data.covering_data, name="lscp")
+        milp = lscp.build_model(data)
     elif case["model"] == "mclp":
         milp = mclp.build_model(data)
     else:

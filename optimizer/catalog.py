@@ -8,6 +8,7 @@ scenario's overrides and validates the result. Model code reads the resulting
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -210,6 +211,13 @@ def load_catalog(overrides: Mapping[str, Any] | None = None, source: str = "cata
             field_path = ".".join(str(p) for p in err.path)
             column = f"catalog.{key}" + (f".{field_path}" if field_path else "")
             problems.add(source, column, err.message, field_kind="key")
+        for field_path, value in _non_finite(entry):
+            problems.add(
+                source,
+                f"catalog.{key}.{field_path}",
+                f"must be a finite number, not {value}",
+                field_kind="key",
+            )
         missing = [f for f in REQUIRED_FIELDS if f not in entry]
         if missing:
             problems.add(
@@ -218,8 +226,9 @@ def load_catalog(overrides: Mapping[str, Any] | None = None, source: str = "cata
                 f"a new type must give every field; missing: {', '.join(missing)}",
                 field_kind="key",
             )
-        elif entry["min_area_m2"] > entry["max_area_m2"] or not (
-            entry["min_area_m2"] <= entry["build_area_m2"] <= entry["max_area_m2"]
+        elif _all_finite(entry) and (
+            entry["min_area_m2"] > entry["max_area_m2"]
+            or not (entry["min_area_m2"] <= entry["build_area_m2"] <= entry["max_area_m2"])
         ):
             problems.add(
                 source,
@@ -229,6 +238,19 @@ def load_catalog(overrides: Mapping[str, Any] | None = None, source: str = "cata
             )
     problems.raise_if_any(ScenarioError)
     return Catalog({key: _facility_type(key, entry) for key, entry in data.items()})
+
+
+def _non_finite(entry: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
+    """(field, value) of every infinite or NaN number of one type's entry (nested too)."""
+    for name, value in entry.items():
+        if isinstance(value, Mapping):
+            yield from _non_finite(value, f"{prefix}{name}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            yield f"{prefix}{name}", value
+
+
+def _all_finite(entry: Mapping[str, Any]) -> bool:
+    return next(_non_finite(entry), None) is None
 
 
 def _facility_type(key: str, entry: Mapping[str, Any]) -> FacilityType:

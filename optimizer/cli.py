@@ -1,51 +1,137 @@
 """The ``siting`` command.
 
-Bad input ends with a one-paragraph message and exit code 2 (never a traceback); a request
-that cannot be met ends with exit code 3; solver failures with 4.
+Every failure ends with a one-paragraph message and an exit code, never a traceback (``-v``
+adds one): bad input 2, a request that cannot be met 3, solver failures 4, an output folder
+the run may not or cannot write (see :mod:`optimizer.outputs`; file-system errors) 5, Ctrl-C
+130, an internal error 1. The table is :data:`optimizer.errors.EXIT_CODES`.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import logging
+import math
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
-from optimizer import __version__
-from optimizer.errors import InfeasibleError, InputError, SitingError
+from optimizer.errors import ExitCode, InfeasibleError, SitingError, describe_os_error
+from optimizer.outputs import OutputError
+from optimizer.prepare import load_recipe, prepare
 from optimizer.progress import capture_log, progress_display
 from optimizer.runs import add_runs_parser
 from optimizer.sweep import add_sweep_parser
+from optimizer.textfiles import read_text
+from optimizer.version import __version__
 
 log = logging.getLogger("optimizer")
-EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 2, 3, 4
+EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER, EXIT_OUTPUT = 2, 3, 4, 5
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``siting``; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    console = Console(stderr=True)
+    """Entry point of ``siting``; returns the exit code (:data:`optimizer.errors.EXIT_CODES`).
+
+    A usage error (unknown option, a number out of range) exits 2 from argparse.
+    """
+    console = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable
+    args = build_parser().parse_args(argv)
     _setup_logging(args.verbose, args.quiet, console)
     try:
         code: int = args.func(args)
         return code
-    except InputError as exc:
-        console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-        return EXIT_INPUT
-    except InfeasibleError as exc:
-        console.print(f"[bold red]infeasible:[/] {exc}", highlight=False)
-        return EXIT_INFEASIBLE
-    except SitingError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        return EXIT_SOLVER
+    except KeyboardInterrupt:
+        console.print("[bold red]interrupted:[/] stopped by Ctrl-C", highlight=False)
+        return ExitCode.INTERRUPTED
+    except Exception as exc:  # every failure: one paragraph and its exit code
+        return _report_failure(exc, console, args.verbose)
+
+
+def _report_failure(exc: Exception, console: Console, verbose: bool) -> int:
+    """Print one paragraph for a failure (a traceback only with ``-v``); return its exit code."""
+    if verbose:
+        console.print(
+            "".join(traceback.format_exception(exc)), markup=False, highlight=False, end=""
+        )
+    text = escape(str(exc))  # file names and ranges such as [0, 1) are not markup
+    if isinstance(exc, OutputError):
+        console.print(f"[bold red]cannot write outputs:[/] {text}", highlight=False)
+        return ExitCode.CANNOT_WRITE
+    if isinstance(exc, InfeasibleError):
+        console.print(f"[bold red]infeasible:[/] {text}", highlight=False)
+        return exc.exit_code
+    if isinstance(exc, SitingError):
+        console.print(f"[bold red]error:[/] {text}", highlight=False)
+        return exc.exit_code
+    if isinstance(exc, OSError):
+        reason = escape(describe_os_error(exc))
+        console.print(f"[bold red]file-system error:[/] {reason}", highlight=False)
+        return ExitCode.CANNOT_WRITE
+    if isinstance(exc, MemoryError):
+        console.print("[bold red]error:[/] out of memory", highlight=False)
+        return ExitCode.INTERNAL
+    hint = "" if verbose else "; rerun with -v for the traceback"
+    console.print(
+        f"[bold red]internal error:[/] {type(exc).__name__}: {text}{hint} and please report it",
+        highlight=False,
+    )
+    return ExitCode.INTERNAL
+
+
+# --------------------------------------------------------------------------- option types
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a finite number > 0 (seconds, metres, radii)."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be greater than 0")
+    return value
+
+
+def non_negative_number(text: str) -> float:
+    """argparse type: a finite number >= 0 (budgets, penalties)."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return value
+
+
+def gap_fraction(text: str) -> float:
+    """argparse type: a relative MIP gap in [0, 1) (0.01 = 1 %)."""
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must lie in [0, 1), e.g. 0.01 for 1 %")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (facility counts, threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 1 or more")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", type=Path, help="scenario YAML file")
     p.add_argument("--out", type=Path, help="output folder (default: reports/<scenario name>)")
     p.add_argument("--solver", help="solver backend (default: the scenario's, else highs)")
-    p.add_argument("--time-limit", type=float, help="solver time limit in seconds")
+    p.add_argument(
+        "--time-limit",
+        type=positive_number,
+        help="time limit of the whole run in seconds: every solve and check shares it",
+    )
     p.add_argument(
         "--lang", choices=("zh", "en"), default="zh", help="language of the report (default: zh)"
     )
@@ -98,8 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--out", type=Path, help="output folder (default: reports/<scenario name>-distances)"
     )
-    d.add_argument("--limit", type=float, help="largest distance kept, metres")
+    d.add_argument("--limit", type=positive_number, help="largest distance kept, metres")
     d.set_defaults(func=_cmd_distances)
+    _add_prepare_parser(sub, common)
     _add_solve_parser(sub, common)
     _add_bench_parser(sub, common)
     add_runs_parser(sub, common)
@@ -114,8 +205,42 @@ def _setup_logging(verbose: bool, quiet: bool, console: Console) -> None:
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
 
 
+def _add_prepare_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    r = sub.add_parser(
+        "prepare",
+        parents=[common],
+        help="turn raw data (OSM, rasters, spreadsheets) into inputs, a scenario and a report",
+        description=(
+            "Read the raw sources a recipe names (an OSM extract, building footprints, "
+            "community polygons, population rasters, spreadsheets of idle buildings and POIs, "
+            "street lines) and write inputs.gpkg, scenario.yaml (ready for `siting plan`) and "
+            "the data-quality report quality.md / quality.json."
+        ),
+    )
+    r.add_argument("recipe", type=Path, help="prepare recipe YAML file")
+    r.add_argument("--out", type=Path, help="output folder (default: reports/<name>-prepared)")
+    r.set_defaults(func=_cmd_prepare)
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.recipe)
+    out = args.out or Path("reports") / f"{recipe.name}-prepared"
+    result = prepare(recipe, out)
+    report = result.report
+    pieces = f", {report.network['pieces']} network pieces" if report.network else ""
+    Console().print(
+        f"[green]prepared[/]: {report.n_blocks} blocks ({report.totals['population']:,.0f} "
+        f"residents), {sum(report.sites_by_kind.values())} candidate sites, "
+        f"{sum(report.existing_by_type.values())} existing facilities{pieces}; CRS "
+        f"{report.crs}\n  {result.scenario}\n  {result.report_md}\n"
+        f"next: siting plan {result.scenario}",
+        highlight=False,
+    )
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from optimizer.distances.base import make_engine
+    from optimizer.distances.engine import make_engine
     from optimizer.inputs import read_inputs
     from optimizer.scenario import load_scenario
 
@@ -132,21 +257,28 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_distances(args: argparse.Namespace) -> int:
-    from optimizer.distances.base import make_engine
-    from optimizer.distances.network import block_site_table
+    from optimizer.distances.engine import make_engine
+    from optimizer.distances.table import block_site_table
     from optimizer.inputs import read_inputs
-    from optimizer.outputs import atomic_write, staged_run, write_csv, write_json
-    from optimizer.pipeline import default_out_dir
+    from optimizer.outputs import (
+        atomic_write,
+        check_output_folder,
+        staged_run,
+        write_csv,
+        write_json,
+    )
+    from optimizer.pipeline import default_out_dir, scenario_files
     from optimizer.scenario import load_scenario
 
     started = time.perf_counter()
     scenario = load_scenario(args.scenario)
+    default = default_out_dir(scenario)
+    out = args.out or default.with_name(f"{default.name}-distances")
+    check_output_folder(out, scenario_files(scenario))  # before any work
     inputs = read_inputs(scenario)
     engine = make_engine(scenario.distances, inputs)
     limit = args.limit or max(t.walk_limit_m for t in scenario.catalog.values())
     table = block_site_table(inputs, engine, limit)
-    default = default_out_dir(scenario)
-    out = args.out or default.with_name(f"{default.name}-distances")
     meta = {
         "scenario": scenario.name,
         "distance_mode": engine.mode,
@@ -159,7 +291,7 @@ def _cmd_distances(args: argparse.Namespace) -> int:
         "seconds": round(time.perf_counter() - started, 3),
         "version": __version__,
     }
-    with staged_run(out) as stage:
+    with staged_run(out, scenario_files(scenario)) as stage:
         atomic_write(stage / "distances.parquet", lambda p: table.to_parquet(p, index=False))
         write_csv(stage / "distances.csv", table)
         write_json(stage / "distances.json", meta)
@@ -220,7 +352,7 @@ def _print_plan_summary(summary: dict[str, object], out_dir: Path | None, elapse
         f"-> {totals['coverage_pct_after']:.1f}% (mean over types)"
     )
     console.print(
-        f"solver {summary['solver']}: {summary['status']}, gap {summary['gap']:.2%}, "
+        f"solver {summary['solver']}: {summary['headline']}, "
         f"build {summary['build_s']:.2f} s, solve {summary['solve_s']:.2f} s; "
         f"distances: {summary['distance_note']}; whole run {elapsed:.1f} s"
     )
@@ -233,9 +365,15 @@ def _print_plan_summary(summary: dict[str, object], out_dir: Path | None, elapse
 
 def _solve_models() -> tuple[str, ...]:
     # The model registry is the one list of models; importing it here keeps `--help` honest.
-    from optimizer.classic.registry import MODELS
+    from optimizer.classic.registry import model_names
 
-    return tuple(MODELS)
+    return tuple(model_names())
+
+
+def _solve_methods() -> tuple[str, ...]:
+    from optimizer.classic.registry import METHODS
+
+    return METHODS
 
 
 def _add_solve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -250,39 +388,49 @@ def _add_solve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
             "selected.csv and assignment.csv to --out. Models: lscp (least-cost cover within "
             "--radius), mclp (max weight covered within --radius by --p sites and/or --budget), "
             "pmedian / cpmedian (least weighted distance with --p sites; cpmedian needs "
-            "--capacity; pmedian-heuristic: greedy + swaps with a Lagrangian bound, no MIP; "
-            "pmedian-warm: the MIP started from that heuristic), pcenter (least largest "
-            "weighted distance; binary search over covering "
-            "problems; pcenter-mip: the standard MIP), backup (max weight covered twice, "
-            "everyone once, --p sites)."
+            "--capacity), pcenter (least largest weighted distance), backup (max weight "
+            "covered twice, everyone once, --p sites). Each model runs its strongest method "
+            "unless --method names another: lscp and mclp warm (reductions, heuristic and "
+            "bound, the MIP warm-started beside a local search), pmedian exact (Lagrangian "
+            "bound, fixing, window search, Lagrangian branch-and-bound), pcenter exact (binary "
+            "search over covering problems), cpmedian and backup mip; mip is the plain MIP, "
+            "heuristic the heuristic with its bound and no MIP. Names such as lscp-warm or "
+            "pmedian-exact name a model and its method at once."
         ),
     )
     s.add_argument("--model", required=True, choices=_solve_models(), help="the model to solve")
+    s.add_argument(
+        "--method",
+        choices=_solve_methods(),
+        help="how to solve it (default: the model's strongest method)",
+    )
     s.add_argument("--demand", type=Path, required=True, help="demand table (CSV or Parquet)")
     s.add_argument("--sites", type=Path, required=True, help="candidate site table")
     s.add_argument("--distances", type=Path, required=True, help="demand x site distance table")
     s.add_argument("--weight", help="demand weight column (default: every weight 1)")
     s.add_argument("--cost", help="site cost column (default: every cost 1)")
     s.add_argument("--capacity", help="site capacity column (cpmedian)")
-    s.add_argument("--radius", type=float, help="service radius (lscp, mclp, backup)")
-    s.add_argument("--p", type=int, help="number of facilities")
-    s.add_argument("--budget", type=float, help="budget on the sites' cost (mclp)")
+    s.add_argument("--radius", type=non_negative_number, help="service radius (lscp, mclp, backup)")
+    s.add_argument("--p", type=positive_int, help="number of facilities")
+    s.add_argument("--budget", type=non_negative_number, help="budget on the sites' cost (mclp)")
     s.add_argument(
         "--at-most", action="store_true", help="mclp / backup: open at most --p sites, not exactly"
     )
     s.add_argument(
-        "--max-distance", type=float, help="p-median / p-center: ignore pairs farther than this"
+        "--max-distance",
+        type=positive_number,
+        help="p-median / p-center: ignore pairs farther than this",
     )
     s.add_argument(
         "--unserved-penalty",
-        type=float,
+        type=non_negative_number,
         help="p-median: a point may stay unserved at weight x this distance",
     )
     s.add_argument("--required", help="comma-separated site ids that must be opened")
     s.add_argument("--forbidden", help="comma-separated site ids that must not be opened")
     s.add_argument("--solver", default="highs", help="solver backend (default: highs)")
-    s.add_argument("--time-limit", type=float, default=60.0, help="seconds (default: 60)")
-    s.add_argument("--gap", type=float, default=0.0, help="relative MIP gap (default: 0)")
+    s.add_argument("--time-limit", type=positive_number, default=60.0, help="seconds (default: 60)")
+    s.add_argument("--gap", type=gap_fraction, default=0.0, help="relative MIP gap (default: 0)")
     s.add_argument("--out", type=Path, required=True, help="output folder")
     s.set_defaults(func=_cmd_solve)
 
@@ -293,7 +441,9 @@ def _read_generic_table(path: Path, problems: Any) -> Any:
     try:
         if path.suffix.lower() in (".parquet", ".geoparquet"):
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        # every column as text (ids such as 001 stay as written), in any supported encoding
+        text = io.StringIO(read_text(path))
+        return pd.read_csv(text, dtype=str, keep_default_na=False, na_values=[""])
     except Exception as exc:  # the user's file: report, don't crash
         problems.add(path.name, None, f"cannot read the file: {exc}".replace("\n", " "))
         return None
@@ -307,14 +457,25 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from optimizer.backends import SolveOptions, Status
-    from optimizer.classic.registry import from_tables, result_tables, solve_classic
+    from optimizer.classic.registry import (
+        from_tables,
+        resolve_model,
+        result_tables,
+        solve_classic,
+    )
     from optimizer.errors import ProblemCollector, SolverError
     from optimizer.inputs import file_sha256
-    from optimizer.outputs import staged_run, write_csv, write_json
+    from optimizer.outputs import check_output_folder, staged_run, write_csv, write_json
 
     started = time.perf_counter()
     problems = ProblemCollector()
+    try:  # a method the model does not have (e.g. cpmedian --method warm): bad input
+        resolve_model(args.model, args.method)
+    except ValueError as exc:
+        problems.add("--method", None, str(exc))
+        problems.raise_if_any()
     paths = {"demand": args.demand, "sites": args.sites, "distances": args.distances}
+    check_output_folder(args.out, paths.values())  # before any work
     frames = {}
     for key, path in paths.items():
         if not path.exists():
@@ -341,7 +502,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         labels={key: path.name for key, path in paths.items()},
     )
     options = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.gap)
-    res = solve_classic(args.model, tables.data, backend=args.solver, options=options)
+    res = solve_classic(
+        args.model, tables.data, backend=args.solver, options=options, method=args.method
+    )
     if res.status is Status.INFEASIBLE:
         raise InfeasibleError(
             f"{args.model}: no solution satisfies the constraints (p, budget, capacities, "
@@ -355,6 +518,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     selected, assignment = result_tables(tables, res)
     summary = {
         "model": args.model,
+        "method": res.method,
         "solver": res.result.solver,
         "status": res.status.value,
         "objective": res.objective,
@@ -379,7 +543,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         "version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    with staged_run(args.out) as stage:
+    with staged_run(args.out, paths.values()) as stage:
         write_json(stage / "summary.json", summary)
         write_csv(stage / "selected.csv", selected)
         write_csv(stage / "assignment.csv", assignment)
@@ -424,9 +588,9 @@ def _add_bench_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="instance names or fnmatch patterns, e.g. pmed1 'pmed[2-5]' (default: all)",
     )
     b.add_argument("--backends", nargs="+", default=["highs"], help="default: highs")
-    b.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve")
-    b.add_argument("--gap", type=float, default=0.0, help="relative MIP gap (default: 0)")
-    b.add_argument("--threads", type=int, help="solver threads (default: the solver's)")
+    b.add_argument("--time-limit", type=positive_number, default=60.0, help="seconds per solve")
+    b.add_argument("--gap", type=gap_fraction, default=0.0, help="relative MIP gap (default: 0)")
+    b.add_argument("--threads", type=positive_int, help="solver threads (default: the solver's)")
     b.add_argument("--out", type=Path, required=True, help="output folder")
     b.add_argument(
         "--configs",
@@ -455,10 +619,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from optimizer.backends import get_backend
     from optimizer.bench.suites import run_suite, select_instances, summary_markdown
-    from optimizer.outputs import atomic_write, staged_run, write_csv
+    from optimizer.outputs import atomic_write, check_output_folder, staged_run, write_csv
 
     if args.configs is not None:
         return _cmd_bench_configs(args)
+    check_output_folder(args.out)  # before any work
     for name in args.backends:
         get_backend(name)  # unknown or missing solver: a clear error before any solve
     select_instances(args.suite, args.instances)  # unknown names: InputError, exit 2
@@ -498,8 +663,9 @@ def _cmd_bench_configs(args: argparse.Namespace) -> int:
     from optimizer.bench.configs import load_configs
     from optimizer.bench.plots import best_per_suite, gap_over_time, performance_profile
     from optimizer.bench.suites import config_summary_markdown, run_configs, select_instances
-    from optimizer.outputs import atomic_write, staged_run, write_csv
+    from optimizer.outputs import atomic_write, check_output_folder, staged_run, write_csv
 
+    check_output_folder(args.out, [args.configs])  # before any work
     configs = load_configs(args.configs)  # InputError naming file, configuration and key
     names = select_instances(args.suite, args.instances)
     trace = None if args.trace == "none" else (args.trace or names[0])
@@ -515,7 +681,7 @@ def _cmd_bench_configs(args: argparse.Namespace) -> int:
         args.suite, names, configs, dask=dask, trace_instance=trace, command=command
     )
     best = best_per_suite(df)
-    with staged_run(args.out) as stage:
+    with staged_run(args.out, [args.configs]) as stage:
         write_csv(stage / "results.csv", df)
         write_csv(stage / "trace.csv", points)
         write_csv(stage / "best.csv", best)

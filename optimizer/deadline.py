@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -67,3 +69,28 @@ class Deadline:
     def spent(self, phase: str, seconds: float) -> None:
         """Add ``seconds`` to the time recorded for ``phase`` (for the run's summary)."""
         self.phases[phase] = self.phases.get(phase, 0.0) + seconds
+
+    def sub(self, share: float = 1.0, reserve_s: float = 0.0) -> Deadline:
+        """A deadline for one step of the run: ``share`` of what is left after ``reserve_s``.
+
+        It records its phases in this deadline's table, so the run's summary shows them all;
+        unlimited when this one is.
+        """
+        return Deadline(self.remaining(share, reserve_s), phases=self.phases)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Record the wall time of the ``with`` body under ``phase`` (see :meth:`spent`)."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spent(phase, time.monotonic() - t0)
+
+    def summary(self) -> dict[str, object]:
+        """The limit, the time used so far and the time per phase (for ``summary.json``)."""
+        return {
+            "limit_s": self.limit_s,
+            "elapsed_s": round(self.elapsed(), 3),
+            "phases_s": {k: round(v, 3) for k, v in self.phases.items()},
+        }

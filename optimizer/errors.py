@@ -1,13 +1,55 @@
-"""The project's exception hierarchy.
+"""The project's exception hierarchy and the command line's exit codes.
 
 Every error a user can cause derives from :class:`SitingError`; the command line turns these
-into a one-paragraph message and a non-zero exit, never a traceback.
+into a one-paragraph message and the error's ``exit_code``, never a traceback (``-v`` adds it).
+
+Exit codes (one table, :data:`EXIT_CODES`; the README repeats it):
+
+===  =====================================================================================
+0    success
+1    internal error (a bug: the message asks to rerun with ``-v`` for the traceback)
+2    bad input: scenario file, input tables, command-line options, run catalogue
+3    infeasible: the request cannot be met (the message says why)
+4    solver failure: no solution within the limits, solver missing, or a failed verification
+5    cannot write outputs: file-system errors (not a folder, no permission, name too long,
+     disk full)
+130  interrupted (Ctrl-C)
+===  =====================================================================================
 """
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import ClassVar
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the ``siting`` command."""
+
+    OK = 0
+    INTERNAL = 1
+    BAD_INPUT = 2
+    INFEASIBLE = 3
+    SOLVER = 4
+    CANNOT_WRITE = 5
+    INTERRUPTED = 130
+
+
+EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.INTERNAL: "internal error (a bug; rerun with -v for the traceback)",
+    ExitCode.BAD_INPUT: "bad input: scenario file, input tables, command-line options, run "
+    "catalogue",
+    ExitCode.INFEASIBLE: "infeasible: the request cannot be met (the message says why)",
+    ExitCode.SOLVER: "solver failure: no solution within the limits, solver not installed, "
+    "or the plan failed verification",
+    ExitCode.CANNOT_WRITE: "cannot write outputs: not a folder, no permission, name too long, "
+    "disk full",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 def preview_ids(ids: Iterable[object], limit: int = 10) -> str:
@@ -20,7 +62,12 @@ def preview_ids(ids: Iterable[object], limit: int = 10) -> str:
 
 
 class SitingError(Exception):
-    """Base class of every error raised on purpose by the optimizer."""
+    """Base class of every error raised on purpose by the optimizer.
+
+    ``exit_code`` is what the command line exits with when this error ends a run.
+    """
+
+    exit_code: ClassVar[ExitCode] = ExitCode.SOLVER
 
 
 @dataclass(frozen=True)
@@ -56,6 +103,8 @@ class Problem:
 class InputError(SitingError):
     """Bad input: carries every problem found, so the user can fix them all at once."""
 
+    exit_code: ClassVar[ExitCode] = ExitCode.BAD_INPUT
+
     def __init__(self, problems: Sequence[Problem], what: str = "input") -> None:
         self.problems = list(problems)
         n = len(self.problems)
@@ -73,6 +122,8 @@ class ScenarioError(InputError):
 class InfeasibleError(SitingError):
     """A request that cannot be met; the message says why."""
 
+    exit_code: ClassVar[ExitCode] = ExitCode.INFEASIBLE
+
 
 class SolverNotAvailable(SitingError):
     """The chosen solver backend is not installed; the message names what to install."""
@@ -84,6 +135,49 @@ class SolverError(SitingError):
 
 class VerificationError(SitingError):
     """A solution failed the independent feasibility or objective check."""
+
+
+class OutputError(SitingError):
+    """The outputs cannot be written (file-system error); the message names the path."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.CANNOT_WRITE
+
+
+class CatalogueError(SitingError):
+    """The run catalogue (``runs.sqlite``) cannot be read; the message names the file."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.BAD_INPUT
+
+
+_OS_REASONS: dict[int, str] = {
+    errno.EEXIST: "a file of that name is in the way",
+    errno.ENOTDIR: "a file stands where a folder is needed",
+    errno.EISDIR: "a folder stands where a file is needed",
+    errno.EACCES: "no permission to write there",
+    errno.EPERM: "no permission to write there",
+    errno.EROFS: "the file system is read-only",
+    errno.ENAMETOOLONG: "the file name is too long",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.ENOENT: "no such file or folder",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A one-line, plain-words account of a file-system error, naming the path.
+
+    Examples
+    --------
+    >>> describe_os_error(OSError(errno.ENOSPC, "No space left on device", "out/plan.xlsx"))
+    'out/plan.xlsx: the disk is full (No space left on device)'
+    """
+    reason = _OS_REASONS.get(exc.errno or -1)
+    detail = exc.strerror or str(exc)
+    text = f"{reason} ({detail})" if reason else detail
+    where = exc.filename if exc.filename is not None else None
+    if where is not None and exc.filename2 is not None:
+        where = f"{exc.filename} -> {exc.filename2}"
+    return f"{where}: {text}" if where is not None else text
 
 
 class ProblemCollector:

@@ -9,6 +9,7 @@ names the file, the column and the offending ids.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pyproj import CRS
 
 from optimizer.errors import ProblemCollector
 from optimizer.scenario import Scenario, TableSpec
+from optimizer.textfiles import read_text
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ BLOCK_COLUMNS = ("block_id", "population", "households", *AGE_COLUMNS)
 SITE_COLUMNS = ("site_id", "floor_area_m2", "fixed_cost")
 EXISTING_COLUMNS = ("facility_id", "type", "capacity")
 POINTLIKE = {"Point", "Polygon", "MultiPolygon", "MultiPoint"}
+YEAR_RANGE = (1900, 2200)  # an available_year outside it is a typo, not a plan year
 
 
 @dataclass
@@ -77,6 +80,10 @@ def read_inputs(scenario: Scenario) -> Inputs:
         validate_existing(existing, scenario.existing.label, scenario.known_types, problems)
         tables.append((scenario.existing, existing))
     crs = validate_crs(tables, scenario_crs, problems)
+    if crs is not None:
+        for spec, gdf in tables:
+            column = "x, y" if spec.path.suffix.lower() == ".csv" else "geometry"
+            check_coordinates(gdf, spec.label, column, crs, problems)
     problems.raise_if_any()
     assert crs is not None
 
@@ -125,14 +132,26 @@ def read_table(
         return None
     if gdf is None:
         return None
-    if spec.columns:
-        missing = [src for src in spec.columns.values() if src not in gdf.columns]
-        if missing:
-            problems.add(label, ", ".join(missing), "mapped column not found in the file")
+    if spec.columns and path.suffix.lower() != ".csv":  # _read_csv maps its own columns
+        _check_mapped_columns(spec, gdf.columns, problems)
         gdf = gdf.rename(columns={src: dst for dst, src in spec.columns.items()})
     if spec.crs and gdf.crs is None:
         gdf = gdf.set_crs(spec.crs)
+    if gdf.crs is not None and gdf.crs.is_geographic and scenario_crs:
+        # lon/lat layers are projected like lon/lat CSV columns and OSM extracts
+        log.info("%s: lon/lat (%s) reprojected to %s", label, gdf.crs.to_string(), scenario_crs)
+        gdf = gdf.to_crs(scenario_crs)
     return gdf
+
+
+def _check_mapped_columns(
+    spec: TableSpec, found: Iterable[object], problems: ProblemCollector
+) -> None:
+    """Report the file's column names that ``columns:`` maps but the file lacks."""
+    present = set(found)
+    missing = [src for src in spec.columns.values() if src not in present]
+    if missing:
+        problems.add(spec.label, ", ".join(missing), "mapped column not found in the file")
 
 
 def _read_csv(
@@ -142,8 +161,10 @@ def _read_csv(
     label: str,
     problems: ProblemCollector,
 ) -> gpd.GeoDataFrame | None:
-    df = pd.read_csv(path)
+    # every column as text: ids such as 001 stay as written; numbers are parsed when checked
+    df = pd.read_csv(io.StringIO(read_text(path)), dtype=str, keep_default_na=False, na_values=[""])
     if spec.columns:
+        _check_mapped_columns(spec, df.columns, problems)
         df = df.rename(columns={src: dst for dst, src in spec.columns.items()})
     if {"x", "y"} <= set(df.columns):
         crs = spec.crs or scenario_crs
@@ -163,17 +184,79 @@ def _read_csv(
     else:
         problems.add(label, "x, y", "CSV needs coordinate columns x, y (or lon, lat)")
         return None
-    bad = ~(
-        np.isfinite(pd.to_numeric(xs, errors="coerce"))
-        & np.isfinite(pd.to_numeric(ys, errors="coerce"))
-    )
+    x = pd.to_numeric(xs, errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(ys, errors="coerce").to_numpy(dtype=float)
+    bad = ~(np.isfinite(x) & np.isfinite(y))
     if bad.any():
         problems.add(label, ", ".join(cols), "missing or non-numeric coordinates", _ids(df, bad))
         return None
-    gdf = gpd.GeoDataFrame(df.drop(columns=cols), geometry=gpd.points_from_xy(xs, ys), crs=crs)
+    if crs == "EPSG:4326" and not _lon_lat_in_range(x, y, label, df, problems):
+        return None
+    gdf = gpd.GeoDataFrame(df.drop(columns=cols), geometry=gpd.points_from_xy(x, y), crs=crs)
     if crs == "EPSG:4326":
         gdf = gdf.to_crs(scenario_crs)
     return gdf
+
+
+def _lon_lat_in_range(
+    lon: np.ndarray, lat: np.ndarray, label: str, df: pd.DataFrame, problems: ProblemCollector
+) -> bool:
+    """Longitudes within [-180, 180], latitudes within [-90, 90]; a swap is named as such."""
+    bad = (np.abs(lon) > 180) | (np.abs(lat) > 90)
+    if not bad.any():
+        return True
+    swapped = bool(np.all(np.abs(lat[bad]) <= 180) and np.all(np.abs(lon[bad]) <= 90))
+    hint = "; lon and lat look swapped" if swapped else ""
+    problems.add(
+        label,
+        "lon, lat",
+        f"longitude must lie within -180..180 and latitude within -90..90{hint}",
+        _ids(df, bad),
+    )
+    return False
+
+
+def check_coordinates(
+    gdf: gpd.GeoDataFrame, label: str, column: str, crs: CRS, problems: ProblemCollector
+) -> None:
+    """Coordinates must be finite, and not degrees written into a projected CRS's x/y.
+
+    A table whose every coordinate lies within |x| <= 180 and |y| <= 90 while its CRS is
+    projected (metres) almost surely holds longitudes and latitudes: planning on it would put
+    every block within metres of every other, or out of reach of every site.
+    """
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        return
+    geom = gdf.geometry.to_numpy()
+    present = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
+    if not present.any():
+        return
+    bounds = shapely.bounds(geom[present])
+    finite = np.isfinite(bounds).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(present)[~finite]
+        problems.add(label, column, "coordinates are not finite numbers", _ids_at(gdf, rows))
+        return
+    if (
+        crs.is_projected
+        and np.all(np.abs(bounds[:, [0, 2]]) <= 180)
+        and np.all(np.abs(bounds[:, [1, 3]]) <= 90)
+    ):
+        problems.add(
+            label,
+            column,
+            f"the coordinates look like degrees (every |x| <= 180, |y| <= 90) but the CRS "
+            f"{crs.to_string()} is projected (metres): name the columns lon, lat, or give "
+            "projected coordinates",
+        )
+
+
+def _ids_at(gdf: gpd.GeoDataFrame, rows: np.ndarray) -> list[str]:
+    """Ids of the given rows (the table's id column when there is one, else row numbers)."""
+    for col in ("block_id", "site_id", "facility_id"):
+        if col in gdf.columns:
+            return [str(v) for v in id_text(gdf[col]).to_numpy()[rows]]
+    return [f"row {i + 1}" for i in rows]
 
 
 def file_sha256(path: Path) -> str:
@@ -236,11 +319,7 @@ def validate_sites(
     if "cost_per_m2" in df.columns:
         _check_numeric(df, "cost_per_m2", label, ids, problems, minimum=0.0, allow_missing=True)
     if "available_year" in df.columns:
-        year = pd.to_numeric(df["available_year"], errors="coerce").to_numpy(dtype=float)
-        given = df["available_year"].notna().to_numpy()
-        bad = given & ~(np.isfinite(year) & (np.round(year) == year))
-        if bad.any():
-            problems.add(label, "available_year", "must be a whole year", ids[bad])
+        _check_years(df["available_year"], label, ids, problems)
     if "allowed_types" in df.columns:
         unknown = _unknown_types(df["allowed_types"], known_types)
         if unknown:
@@ -332,11 +411,27 @@ def _ids(df: pd.DataFrame, mask: pd.Series | np.ndarray) -> list[str]:
     return [f"row {i + 1}" for i in idx]
 
 
+def id_text(column: pd.Series) -> pd.Series:
+    """Ids as text, stripped; a number column's whole numbers without a trailing ``.0``.
+
+    CSV ids are read as text and stay exactly as written (``001`` stays ``001``); a
+    GeoPackage or Parquet file may store ids as numbers, and a float column (a number column
+    with a gap) would otherwise turn ``17`` into ``17.0``.
+    """
+    if pd.api.types.is_float_dtype(column.dtype):
+        values = column.to_numpy(dtype=float)
+        whole = np.isfinite(values) & (np.round(values) == values)
+        text = column.astype(str).to_numpy(dtype=object)
+        text[whole] = [str(int(v)) for v in values[whole]]
+        return pd.Series(text, index=column.index).where(column.notna(), None).str.strip()
+    return column.astype("string").str.strip().astype(object).where(column.notna(), None)
+
+
 def _check_ids(df: pd.DataFrame, col: str, label: str, problems: ProblemCollector) -> np.ndarray:
     """Return ids as strings (row labels where an id is missing); report missing/duplicates."""
-    raw = df[col]
-    missing = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
-    ids = raw.astype(str).str.strip().to_numpy(dtype=object)
+    text = id_text(df[col])
+    missing = text.isna().to_numpy() | (text.fillna("") == "").to_numpy()
+    ids = text.fillna("").to_numpy(dtype=object, copy=True)
     if missing.any():
         rows = np.flatnonzero(missing)
         ids[rows] = [f"row {i + 1}" for i in rows]
@@ -364,12 +459,30 @@ def _check_numeric(
     missing = df[col].isna().to_numpy()
     if missing.any() and not allow_missing:
         problems.add(label, col, "missing values", ids[missing])
+    infinite = np.isinf(values)
+    if infinite.any():
+        problems.add(label, col, "infinite values: every number must be finite", ids[infinite])
     if minimum is not None:
         below = values < minimum
         if below.any():
             word = "negative values" if minimum == 0 else f"values below {minimum}"
             problems.add(label, col, word, ids[below])
     return values
+
+
+def _check_years(
+    column: pd.Series, label: str, ids: np.ndarray, problems: ProblemCollector
+) -> None:
+    """``available_year``: empty (available now) or a whole year within :data:`YEAR_RANGE`."""
+    year = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    given = column.notna().to_numpy()
+    lo, hi = YEAR_RANGE
+    bad = given & ~(np.isfinite(year) & (np.round(year) == year))
+    if bad.any():
+        problems.add(label, "available_year", "must be a whole year", ids[bad])
+    out = given & ~bad & ((year < lo) | (year > hi))
+    if out.any():
+        problems.add(label, "available_year", f"must lie within {lo}-{hi}", ids[out])
 
 
 def _check_geometry(
@@ -420,7 +533,7 @@ def split_type_lists(column: pd.Series) -> list[list[str]]:
 
 def _normalise_blocks(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out = df.copy()
-    out["block_id"] = out["block_id"].astype(str).str.strip()
+    out["block_id"] = id_text(out["block_id"])
     for col in BLOCK_COLUMNS[1:]:
         out[col] = pd.to_numeric(out[col]).astype(float)
     area = out["area_type"] if "area_type" in out.columns else pd.Series("new", index=out.index)
@@ -432,7 +545,7 @@ def _normalise_blocks(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _normalise_sites(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out = df.copy()
-    out["site_id"] = out["site_id"].astype(str).str.strip()
+    out["site_id"] = id_text(out["site_id"])
     for col in ("floor_area_m2", "fixed_cost"):
         out[col] = pd.to_numeric(out[col]).astype(float)
     out["cost_per_m2"] = (
@@ -454,7 +567,7 @@ def _normalise_sites(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _normalise_existing(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out = df.copy()
-    out["facility_id"] = out["facility_id"].astype(str).str.strip()
+    out["facility_id"] = id_text(out["facility_id"])
     out["type"] = out["type"].astype(str).str.strip()
     out["capacity"] = pd.to_numeric(out["capacity"]).astype(float)
     if "name" not in out.columns:

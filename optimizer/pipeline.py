@@ -1,5 +1,18 @@
 """The planning run, stage by stage: scenario -> inputs -> instance -> model -> solve -> verify
--> plan -> outputs. Each stage is timed; model build and solve are measured separately."""
+-> plan -> outputs. Each stage is timed; model build and solve are measured separately.
+
+Time: a run has one :class:`~optimizer.deadline.Deadline`, ``solver.time_limit_s`` (or
+``--time-limit``) from the moment :func:`run_plan` starts, before the inputs are read. Reading
+the inputs, computing distances, the plan's solve phases, the baseline and the essential-site
+checks all draw on it; only writing the deliverables comes after it. The plan gets
+:data:`PLAN_SHARE` of what is left when solving starts, the baseline part of the rest, and the
+essential checks whatever remains, each check bounded so none overruns (checks with no time
+left are skipped, and the summary says so). ``summary.json``'s ``timings`` shows the limit and
+the time each phase took.
+
+Status: the run's headline (``status``, ``gap``, ``headline`` in ``summary.json``) is the
+weakest phase's: a run with any phase stopped early is FEASIBLE, naming that phase and its gap.
+"""
 
 from __future__ import annotations
 
@@ -12,27 +25,42 @@ from typing import Any
 
 import numpy as np
 
-from optimizer import __version__
 from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend
+from optimizer.deadline import Deadline
 from optimizer.deliverables.write import write_deliverables
-from optimizer.distances.base import make_engine
+from optimizer.distances.base import DistanceEngine
+from optimizer.distances.engine import make_engine
 from optimizer.errors import InfeasibleError, SolverError, preview_ids
 from optimizer.inputs import Inputs, file_sha256, read_inputs
 from optimizer.instance import PlanningInstance, build_instance
 from optimizer.models.planning import model as planning
-from optimizer.models.planning.model import (
-    Objective,
-    PlanningData,
-    PlanningOutcome,
-    PlanningSolution,
+from optimizer.models.planning import solve as planning_solve
+from optimizer.models.planning.model import Objective, PlanningData, PlanningSolution
+from optimizer.models.planning.solve import PlanningOutcome
+from optimizer.outputs import (
+    atomic_write,
+    check_output_folder,
+    staged_run,
+    write_csv,
+    write_json,
 )
-from optimizer.outputs import atomic_write, staged_run, write_csv, write_json
 from optimizer.plan import Plan, make_plan
 from optimizer.runs import record_run, run_parameters
 from optimizer.scenario import ModelSettings, Scenario, load_scenario
 from optimizer.verify import VerifyReport, verify_plan
+from optimizer.version import __version__
 
 log = logging.getLogger(__name__)
+
+PLAN_SHARE = 0.85
+"""Share of the time left at the start of solving that the plan's phases get."""
+BASELINE_SHARE = 0.5
+"""Share of the time left after the plan that the baseline (existing facilities) may take."""
+MIN_CHECK_S = 0.5
+"""An essential-site check needs at least this much time; with less left it is skipped."""
+RESERVE_SHARE = 0.03
+"""Share of the limit the essential checks leave unused: a solver overshoots its time limit a
+little, and ranking and verifying the plan still follow."""
 
 MODEL_LABELS = {
     "min_cost_cover": "min_cost_cover: serve every reachable target resident at least cost "
@@ -60,16 +88,22 @@ class PlanRun:
     out_dir: Path | None
     timings: dict[str, float] = field(default_factory=dict)
     solution: PlanningSolution | None = None
+    engine: DistanceEngine | None = None
 
 
 @dataclass
 class Prepared:
     """A scenario's inputs and instance (blocks, sites, distances), reusable by every run that
-    changes only the ``model`` settings (budgets, years, targets, priorities) or the solver."""
+    changes only the ``model`` settings (budgets, years, targets, priorities) or the solver.
+
+    ``engine`` is the distance engine the instance was built with; the deliverables draw the
+    service areas with it (its street network and snaps), never reading the network again.
+    """
 
     inputs: Inputs
     instance: PlanningInstance
     timings: dict[str, float] = field(default_factory=dict)
+    engine: DistanceEngine | None = None
 
 
 SOLUTION_FILE = "solution.npz"
@@ -78,6 +112,13 @@ SOLUTION_FILE = "solution.npz"
 def default_out_dir(scenario: Scenario) -> Path:
     """``output.dir`` from the scenario, else ``reports/<scenario name>`` under the cwd."""
     return scenario.output_dir or Path("reports") / scenario.name
+
+
+def scenario_files(scenario: Scenario) -> list[Path]:
+    """The scenario file and every input file it reads: an output folder may hold none."""
+    settings = scenario.distances
+    specs = (scenario.blocks, scenario.sites, scenario.existing, settings.network, settings.table)
+    return [scenario.path, *(spec.path for spec in specs if spec is not None)]
 
 
 def run_plan(
@@ -100,9 +141,16 @@ def run_plan(
         When no plan can be produced; the message says why.
     """
     t0 = time.perf_counter()
+    started = time.monotonic()  # the run's deadline counts from here (see the module doc)
     scenario = load_scenario(scenario_path)
+    if write:  # a folder the run may not write into is refused before any work
+        target = Path(out_dir) if out_dir is not None else default_out_dir(scenario)
+        check_output_folder(target, scenario_files(scenario))
     load_s = time.perf_counter() - t0
-    prepared = prepare(scenario)
+    limit = time_limit_s if time_limit_s is not None else scenario.solver.time_limit_s
+    deadline = Deadline(limit, start=started)
+    with deadline.timed("inputs"):
+        prepared = prepare(scenario)
     prepared.timings["inputs_s"] += load_s
     return plan_scenario(
         scenario,
@@ -112,6 +160,7 @@ def run_plan(
         write=write,
         lang=lang,
         prepared=prepared,
+        deadline=deadline,
     )
 
 
@@ -127,7 +176,7 @@ def prepare(scenario: Scenario) -> Prepared:
     instance = build_instance(inputs, scenario.catalog, engine)
     timings["distances_s"] = time.perf_counter() - t0
     _log_uncoverable(instance)
-    return Prepared(inputs, instance, timings)
+    return Prepared(inputs, instance, timings, engine)
 
 
 def plan_scenario(
@@ -144,6 +193,7 @@ def plan_scenario(
     parameters: dict[str, Any] | None = None,
     catalogue: Path | None = None,
     save_solution: bool = False,
+    deadline: Deadline | None = None,
 ) -> PlanRun:
     """Plan a loaded scenario and (by default) write its outputs to ``out_dir``.
 
@@ -167,10 +217,16 @@ def plan_scenario(
         The run catalogue to record the run in (default: beside ``out_dir``).
     save_solution : bool
         Also write ``solution.npz`` (the plan's decision arrays, see :func:`save_solution`).
+    deadline : Deadline, optional
+        The run's deadline (:func:`run_plan` starts it before reading the inputs); without
+        one, the time limit counts from this call.
 
     ``summary.json`` is written last, after every other file is in place: a folder with a
     ``summary.json`` holds a complete run.
     """
+    if write:  # a folder the run may not write into is refused before any work
+        target = Path(out_dir) if out_dir is not None else default_out_dir(scenario)
+        check_output_folder(target, scenario_files(scenario))
     prepared = prepared if prepared is not None else prepare(scenario)
     inputs, instance = prepared.inputs, prepared.instance
     timings: dict[str, float] = dict(prepared.timings)
@@ -182,6 +238,7 @@ def plan_scenario(
         threads=settings.threads,
         seed=settings.seed,
     )
+    deadline = deadline if deadline is not None else Deadline(options.time_limit_s)
     backend = get_backend(solver or settings.name)
     data = planning_data(instance, scenario.model)
     t0 = time.perf_counter()
@@ -193,6 +250,7 @@ def plan_scenario(
         name=scenario.name,
         start=start,
         method=settings.method,
+        deadline=deadline.sub(PLAN_SHARE),
     )
     timings["optimise_s"] = time.perf_counter() - t0
     outcome, result = solved.outcome, solved.outcome.result
@@ -217,8 +275,8 @@ def plan_scenario(
     assert outcome.solution is not None
     sol = outcome.solution
     t0 = time.perf_counter()
-    baseline = baseline_share(data, backend, options)
-    essential, checks = essential_sites(data, solved, backend, options, scenario.model)
+    baseline = baseline_share(data, backend, options, deadline.sub(BASELINE_SHARE))
+    essential, checks = essential_sites(data, solved, backend, options, scenario.model, deadline)
     timings["essential_s"] = time.perf_counter() - t0
     spent = planning.spending(data, sol)
     plan = make_plan(instance, data, sol, baseline, essential)
@@ -230,8 +288,14 @@ def plan_scenario(
         must_cover=solved.must_cover,
     )
     summary = build_summary(scenario, inputs, instance, result, plan, report, timings)
+    headline = outcome.headline
+    notes = solved.notes + outcome.notes + _check_notes(checks)
     summary.update(
         {
+            "gap": headline.gap,
+            "headline": headline.message,
+            "weakest_phase": _weakest_phase(outcome),
+            "timings": _timing_summary(timings, deadline),
             "objective_kind": scenario.model.objective,
             "objectives": outcome.objectives,
             "build_s": round(outcome.build_s, 4),
@@ -241,11 +305,12 @@ def plan_scenario(
                     "objective": k,
                     "status": r.status.value,
                     "gap": r.gap,
+                    "stop": r.stop_text,
                     "solve_s": round(r.solve_s, 4),
                 }
                 for k, r in outcome.phases
             ],
-            "notes": solved.notes,
+            "notes": notes,
             "budgets": _budget_summary(data, spent),
             "per_year": plan.per_year.to_dict(orient="records"),
             "essential_checks": checks,
@@ -258,13 +323,15 @@ def plan_scenario(
     summary.update(extra_summary or {})
     target = Path(out_dir) if out_dir is not None else default_out_dir(scenario)
     if write:
-        with staged_run(target) as stage:
+        with staged_run(target, scenario_files(scenario)) as stage:
             write_csv(stage / "construction_list.csv", plan.construction_list)
             write_csv(stage / "coverage.csv", plan.coverage)
             if save_solution:
                 write_solution(stage / SOLUTION_FILE, sol)
-            write_deliverables(stage, scenario, inputs, plan, summary, lang=lang)
-        write_json(target / "summary.json", summary)  # last: the folder is complete
+            write_deliverables(
+                stage, scenario, inputs, plan, summary, lang=lang, engine=prepared.engine
+            )
+            write_json(stage / "summary.json", summary)  # last: the folder is complete
         log.info("outputs written to %s", target)
         params = run_parameters(scenario, solver, time_limit_s, lang) | (parameters or {})
         record_run(summary, target, scenario.path, params, catalogue=catalogue)
@@ -279,6 +346,7 @@ def plan_scenario(
         out_dir=target if write else None,
         timings=timings,
         solution=sol,
+        engine=prepared.engine,
     )
 
 
@@ -374,6 +442,7 @@ def solve_plan(
     name: str = "plan",
     start: PlanningSolution | None = None,
     method: planning.Method = "auto",
+    deadline: Deadline | None = None,
 ) -> SolvedPlan:
     """Solve the scenario's objective; explain or fall back when it cannot be met.
 
@@ -383,13 +452,15 @@ def solve_plan(
     Coverage targets that cannot be met raise :class:`InfeasibleError` with the cheapest cost of
     each target against its budget. ``start`` (a plan for the same places, e.g. the previous
     budget's in a sweep) warm-starts the first solve when it fits the model's layout.
-    ``method`` is how coverage under budgets is solved (:func:`planning.solve`).
+    ``method`` is how coverage under budgets is solved (:func:`planning_solve.solve`).
+    ``deadline`` bounds every solve here together (default: ``options.time_limit_s`` from now).
     """
+    deadline = deadline if deadline is not None else Deadline(options.time_limit_s)
     phased = data.n_periods > 1
     x0 = None if start is None else planning.encode(data, start)
     if model.objective == "max_coverage":
         objs = _objectives(model, "coverage")
-        out = planning.solve(
+        out = planning_solve.solve(
             data,
             objs,
             backend,
@@ -398,14 +469,15 @@ def solve_plan(
             tiebreak="cost",
             start=x0,
             method=method,
+            deadline=deadline,
         )
         if out.result.status is Status.INFEASIBLE:
-            raise InfeasibleError(diagnose_targets(data, backend, options))
+            raise InfeasibleError(diagnose_targets(data, backend, options, deadline))
         return SolvedPlan(out, objs, "cost", False, data)
 
     objs = _objectives(model, "cost")
     tiebreak: Objective = "coverage" if phased else "walk"
-    out = planning.solve(
+    out = planning_solve.solve(
         data,
         objs,
         backend,
@@ -414,29 +486,51 @@ def solve_plan(
         name=f"{name}:min_cost_cover",
         tiebreak=tiebreak,
         start=x0,
+        deadline=deadline,
     )
     if out.result.status is not Status.INFEASIBLE:
         return SolvedPlan(out, objs, tiebreak, True, data)
+    return _fall_back(data, model, backend, options, name, method, deadline)
+
+
+def _fall_back(
+    data: PlanningData,
+    model: ModelSettings,
+    backend: Backend,
+    options: SolveOptions,
+    name: str,
+    method: planning.Method,
+    deadline: Deadline,
+) -> SolvedPlan:
+    """``min_cost_cover`` cannot serve every block: say why, and plan the most coverage.
+
+    The probes (targets alone, cost without budgets) each get part of the time left; the
+    fallback plan gets the rest.
+    """
     if data.targets is not None and not np.isnan(data.targets).all():
-        probe = planning.solve(
+        probe = planning_solve.solve(
             data.with_changes(targets=None),
             ["cost"],
             backend,
             options,
             must_cover=True,
             reassign=False,
+            deadline=deadline.sub(0.25),
+            label="probe",
         )
         if probe.result.status is not Status.INFEASIBLE:
-            raise InfeasibleError(diagnose_targets(data, backend, options))
+            raise InfeasibleError(diagnose_targets(data, backend, options, deadline))
     notes = []
     if data.budgets is not None:
-        free = planning.solve(
+        free = planning_solve.solve(
             data.with_changes(budgets=None),
             ["cost"],
             backend,
             options,
             must_cover=True,
             reassign=False,
+            deadline=deadline.sub(0.25),
+            label="probe",
         )
         if free.result.status.has_solution:
             notes.append(
@@ -445,8 +539,8 @@ def solve_plan(
                 "residents within the budgets instead"
             )
             log.warning(notes[-1])
-            objs = ["coverage"]
-            out = planning.solve(
+            objs: list[Objective] = ["coverage"]
+            out = planning_solve.solve(
                 data,
                 objs,
                 backend,
@@ -454,6 +548,7 @@ def solve_plan(
                 name=f"{name}:max_coverage",
                 tiebreak="cost",
                 method=method,
+                deadline=deadline,
             )
             return SolvedPlan(out, objs, "cost", False, data, notes)
     notes.append(
@@ -463,33 +558,50 @@ def solve_plan(
     )
     log.warning(notes[-1])
     objs = ["coverage", "cost"]
-    out = planning.solve(data, objs, backend, options, name=f"{name}:max-then-cost")
+    out = planning_solve.solve(
+        data, objs, backend, options, name=f"{name}:max-then-cost", deadline=deadline
+    )
     return SolvedPlan(out, objs, None, False, data, notes)
 
 
-def diagnose_targets(data: PlanningData, backend: Backend, options: SolveOptions) -> str:
-    """Why the coverage targets cannot be met: each target's cheapest plan against its budget."""
+def diagnose_targets(
+    data: PlanningData,
+    backend: Backend,
+    options: SolveOptions,
+    deadline: Deadline | None = None,
+) -> str:
+    """Why the coverage targets cannot be met: each target's cheapest plan against its budget.
+
+    Each target's probe gets an equal part of the time left on ``deadline``.
+    """
     assert data.targets is not None
+    deadline = deadline if deadline is not None else Deadline(options.time_limit_s)
     years = data.years or [0]
     messages = []
-    for k, i in zip(*np.nonzero(~np.isnan(data.targets)), strict=True):
+    targets = list(zip(*np.nonzero(~np.isnan(data.targets)), strict=True))
+    for n, (k, i) in enumerate(targets):
         t = data.types[i]
         share = float(data.targets[k, i])
         only = np.full_like(data.targets, np.nan)
         only[k, i] = share
-        probe = planning.solve(
+        probe = planning_solve.solve(
             data.with_changes(targets=only, budgets=None),
             ["cost"],
             backend,
             options,
             reassign=False,
+            deadline=deadline.sub(1.0 / (len(targets) - n)),
+            label="diagnosis",
         )
         label = f"a {years[k]} coverage target of {share:.0%} for {t.key}"
-        if not probe.result.status.has_solution:
+        if probe.result.status is Status.INFEASIBLE:
             messages.append(
                 f"{label} cannot be met at any cost: the candidate sites available by {years[k]} "
                 "do not reach or cannot hold enough capacity for that share"
             )
+            continue
+        if not probe.result.status.has_solution:
+            messages.append(f"{label}: its cheapest plan was not found within the time limit")
             continue
         cost = float(probe.result.objective)
         if data.budgets is not None:
@@ -508,20 +620,38 @@ def diagnose_targets(data: PlanningData, backend: Backend, options: SolveOptions
 
 
 def baseline_share(
-    data: PlanningData, backend: Backend, options: SolveOptions
+    data: PlanningData,
+    backend: Backend,
+    options: SolveOptions,
+    deadline: Deadline | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each type's served share per block with existing facilities only (capacity-aware)."""
+    """Each type's served share per block with existing facilities only (capacity-aware).
+
+    Serving nobody is a feasible answer, so the solve starts from it: it has a plan even when
+    ``deadline`` leaves it almost no time (its coverage then understates the baseline).
+    """
     none = data.with_changes(
         first_period=np.full(data.n_sites, 1),
         years=None,
         budgets=None,
         targets=None,
     )
-    out = planning.solve(none, ["coverage", "walk"], backend, options, reassign=False)
+    out = planning_solve.solve(
+        none,
+        ["coverage", "walk"],
+        backend,
+        options,
+        reassign=False,
+        start=np.zeros(planning.Layout.of(none).n),
+        deadline=deadline,
+        label="baseline",
+    )
     if out.solution is None:
         raise SolverError(
             f"the baseline (existing facilities only) failed: {out.result.status.value}"
         )
+    if not out.result.proven_optimal:
+        log.warning("the baseline (existing facilities only) %s", out.headline.message)
     return {k: v[0] for k, v in planning.served_share(none, out.solution).items()}
 
 
@@ -531,37 +661,44 @@ def essential_sites(
     backend: Backend,
     options: SolveOptions,
     model: ModelSettings,
+    deadline: Deadline | None = None,
 ) -> tuple[dict[int, str], list[dict[str, Any]]]:
     """Which chosen sites the plan cannot do without, and what doing without them costs.
 
     A site that is the only one within reach of blocks it serves is essential outright. The
     ``model.essential_checks`` costliest other sites are each forbidden in turn and the plan
     re-solved (same objective and limits): a site is essential when the re-solved plan is
-    worse by more than both solutions' optimality gaps allow.
+    worse by more than both solutions' optimality gaps allow, or when no plan exists without
+    it. The checks share what is left of ``deadline`` (less :data:`RESERVE_SHARE` of the
+    limit), each an equal part of it, so none overruns; a check with less than
+    :data:`MIN_CHECK_S` left is skipped (``status`` ``SKIPPED``), and one that finds no plan
+    in its time proves nothing.
     """
+    deadline = deadline if deadline is not None else Deadline(options.time_limit_s)
     out = solved.outcome
     assert out.solution is not None
     sol = out.solution
-    notes: dict[int, str] = {}
-    checks: list[dict[str, Any]] = []
-    for t in data.types:
-        served = out.solution.serve[t.key][-1] > 1e-9
-        counts = np.bincount(t.pair_block, minlength=data.n_blocks)
-        sole = served & (counts[t.pair_block] == 1)
-        for s in np.unique(t.sites[t.pair_site[sole]]):
-            notes[int(s)] = "essential: the only candidate site reaching some of its blocks"
+    notes = _sole_site_notes(data, sol)
     primary = solved.objectives[0]
     base_value = out.objectives.get(primary, float("nan"))
     cost = data.fixed_cost.copy()
     for t in data.types:
         cost += np.where(sol.built[t.key], t.rate * sol.area[t.key], 0.0)
     candidates = [int(s) for s in np.argsort(-cost) if sol.opened[s] and int(s) not in notes]
+    chosen = candidates[: model.essential_checks]
     K = data.n_periods
     gap = max(out.result.gap if np.isfinite(out.result.gap) else 0.0, options.mip_gap)
-    for s in candidates[: model.essential_checks]:
+    checks: list[dict[str, Any]] = []
+    reserve = RESERVE_SHARE * deadline.limit_s if deadline.limit_s is not None else 0.0
+    for n, s in enumerate(chosen):
+        share = 1.0 / (len(chosen) - n)
+        left = deadline.remaining(share, reserve)
+        if left is not None and left < MIN_CHECK_S:
+            checks.append({"site": s, "status": "SKIPPED", "delta": None, "essential": False})
+            continue
         first = data.first_period.copy()
         first[s] = K
-        probe = planning.solve(
+        probe = planning_solve.solve(
             data.with_changes(first_period=first),
             [primary],
             backend,
@@ -569,12 +706,13 @@ def essential_sites(
             must_cover=solved.must_cover,
             reassign=False,
             tiebreak=solved.tiebreak,
+            deadline=deadline.sub(share, reserve),
+            label="essential",
         )
-        entry: dict[str, Any] = {"site": int(s), "status": probe.result.status.value}
-        if not probe.result.status.has_solution:
+        entry: dict[str, Any] = {"site": s, "status": probe.result.status.value, "delta": None}
+        if probe.result.status is Status.INFEASIBLE:
             notes[s] = "essential: without it no plan meets the requirements"
-            entry["delta"] = None
-        else:
+        elif probe.result.status.has_solution:
             value = float(probe.objectives.get(primary, np.nan))
             worse = value - base_value if primary == "cost" else base_value - value
             probe_gap = probe.result.gap if np.isfinite(probe.result.gap) else 1.0
@@ -588,6 +726,57 @@ def essential_sites(
         entry["essential"] = s in notes
         checks.append(entry)
     return notes, checks
+
+
+def _sole_site_notes(data: PlanningData, sol: PlanningSolution) -> dict[int, str]:
+    """Chosen sites that are the only candidate reaching some block they serve."""
+    notes: dict[int, str] = {}
+    for t in data.types:
+        served = sol.serve[t.key][-1] > 1e-9
+        counts = np.bincount(t.pair_block, minlength=data.n_blocks)
+        sole = served & (counts[t.pair_block] == 1)
+        for s in np.unique(t.sites[t.pair_site[sole]]):
+            notes[int(s)] = "essential: the only candidate site reaching some of its blocks"
+    return notes
+
+
+def _check_notes(checks: list[dict[str, Any]]) -> list[str]:
+    """A note for essential-site checks skipped or left open for lack of time."""
+    skipped = [c["site"] for c in checks if c["status"] == "SKIPPED"]
+    open_ = [c["site"] for c in checks if c["status"] == Status.NO_SOLUTION.value]
+    notes = []
+    if skipped:
+        notes.append(
+            f"{len(skipped)} of {len(checks)} essential-site checks were skipped: the time "
+            "limit was reached before them"
+        )
+    if open_:
+        notes.append(f"{len(open_)} essential-site checks found no plan in their time")
+    for note in notes:
+        log.warning(note)
+    return notes
+
+
+def _weakest_phase(outcome: PlanningOutcome) -> dict[str, Any] | None:
+    """The phase that sets the run's headline (None when every phase was proven)."""
+    if not outcome.weakest:
+        return None
+    res = dict(outcome.phases)[outcome.weakest]
+    return {
+        "phase": outcome.weakest,
+        "status": res.status.value,
+        "stop": res.stop_text,
+        "objective": res.objective,
+        "bound": res.bound,
+        "gap": res.gap,
+    }
+
+
+def _timing_summary(timings: dict[str, float], deadline: Deadline) -> dict[str, Any]:
+    """The stage timings, the run's time limit and the time each solve phase took."""
+    out: dict[str, Any] = {k: round(v, 4) for k, v in timings.items()}
+    out.update(deadline.summary())
+    return out
 
 
 def _budget_summary(data: PlanningData, spent: np.ndarray) -> dict[str, Any] | None:

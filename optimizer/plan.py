@@ -28,6 +28,7 @@ from optimizer.models.planning.model import (
     TypeData,
     coverage_weight,
     served_share,
+    spending,
 )
 
 CONSTRUCTION_COLUMNS = [
@@ -361,8 +362,6 @@ def per_year_totals(
     data: PlanningData, sol: PlanningSolution, served: dict[str, np.ndarray]
 ) -> pd.DataFrame:
     """Per plan year: spending, budget, and coverage per type (percent of target residents)."""
-    from optimizer.models.planning.model import spending
-
     spent = spending(data, sol)
     rows = []
     for k in range(data.n_periods):

@@ -27,6 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
+from optimizer.errors import CatalogueError, InputError, Problem
+
 log = logging.getLogger(__name__)
 
 CATALOGUE_NAME = "runs.sqlite"
@@ -196,6 +201,19 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
         yield con
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection for reading the catalogue; a broken file is a :class:`CatalogueError`."""
+    try:
+        with _connect(path) as con:
+            yield con
+    except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+        raise CatalogueError(
+            f"the run catalogue {path} cannot be read ({exc}): it is damaged or not a run "
+            "catalogue; move it aside and the next run starts a new one"
+        ) from exc
+
+
 def record_run(
     summary: dict[str, Any],
     out_dir: Path,
@@ -271,7 +289,7 @@ def list_runs(
     if limit:
         sql += " LIMIT ?"
         args.append(int(limit))
-    with _connect(Path(catalogue)) as con:
+    with _reading(Path(catalogue)) as con:
         return [_record(r) for r in con.execute(sql, args)]
 
 
@@ -279,7 +297,7 @@ def get_run(catalogue: Path, key: str) -> list[RunRecord]:
     """The runs whose id is ``key`` or starts with it (several when a prefix is ambiguous)."""
     if not Path(catalogue).is_file():
         return []
-    with _connect(Path(catalogue)) as con:
+    with _reading(Path(catalogue)) as con:
         exact = con.execute("SELECT * FROM runs WHERE run_id = ?", [key]).fetchall()
         rows = (
             exact
@@ -288,7 +306,7 @@ def get_run(catalogue: Path, key: str) -> list[RunRecord]:
                 [key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"],
             ).fetchall()
         )
-    return [_record(r) for r in rows]
+        return [_record(r) for r in rows]
 
 
 def _record(row: sqlite3.Row) -> RunRecord:
@@ -330,10 +348,6 @@ def add_runs_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """``siting runs``: 0 when something was listed or shown, 2 for an unknown id."""
-    from rich.console import Console
-
-    from optimizer.errors import InputError, Problem
-
     console = Console(width=None if sys.stdout.isatty() else 140)
     catalogue = Path(args.reports) / CATALOGUE_NAME
     if args.action == "show":
@@ -364,10 +378,8 @@ def _brief(run: RunRecord) -> dict[str, Any]:
     return {c: run[c] for c in COLUMNS if c not in ("summary", "parameters")}
 
 
-def runs_table(runs: list[RunRecord], catalogue: Path) -> Any:
+def runs_table(runs: list[RunRecord], catalogue: Path) -> Table:
     """A rich table of runs (newest first)."""
-    from rich.table import Table
-
     table = Table(title=f"Planning runs in {catalogue}", title_justify="left")
     for col, right in (
         ("run id", False),
@@ -405,12 +417,10 @@ def _status_text(status: str | None) -> str:
     return f"[{colour}]{status}[/]"
 
 
-def _show_run(console: Any, run: RunRecord, as_json: bool) -> None:
+def _show_run(console: Console, run: RunRecord, as_json: bool) -> None:
     if as_json:
         print(json.dumps(run.data, indent=2, ensure_ascii=False))
         return
-    from rich.table import Table
-
     table = Table(show_header=False, title=f"Run {run['run_id']}", title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")

@@ -27,16 +27,42 @@ od.csv}`` (columns ``demand_id, site_id, distance``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import jsonschema
 import yaml
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from optimizer.catalog import Catalog, builtin_catalog_data, load_catalog
 from optimizer.errors import ProblemCollector, ScenarioError
+from optimizer.textfiles import TextEncodingError, read_text
+
+
+class ScenarioLoader(yaml.SafeLoader):
+    """A safe YAML loader that reads ``1e8`` as a number, as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (``1.0e8``); a budget written ``1e8``
+    would otherwise arrive as the text ``'1e8'``.
+    """
+
+
+ScenarioLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text with :class:`ScenarioLoader` (safe; ``1e8`` is a number)."""
+    return yaml.load(text, Loader=ScenarioLoader)  # a SafeLoader subclass: safe
+
 
 TABLE_SCHEMA: dict[str, Any] = {
     "oneOf": [
@@ -59,12 +85,15 @@ DISTANCE_MODES = ("euclidean", "network", "table")
 OBJECTIVES = ("min_cost_cover", "max_coverage")
 _SHARE: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 1}
 
+# the name becomes a folder name (reports/<name>, <name>-distances): a plain file name
+NAME_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9_.-]{1,200}$"
+
 SCENARIO_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["name", "inputs"],
     "properties": {
-        "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+        "name": {"type": "string", "pattern": NAME_PATTERN},
         "description": {"type": "string"},
         "crs": {"type": "string"},
         "inputs": {
@@ -144,7 +173,7 @@ SCENARIO_SCHEMA: dict[str, Any] = {
             "properties": {
                 "name": {"type": "string"},
                 "time_limit_s": {"type": "number", "exclusiveMinimum": 0},
-                "mip_gap": {"type": "number", "minimum": 0},
+                "mip_gap": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
                 "threads": {"type": "integer", "minimum": 1},
                 "seed": {"type": "integer"},
                 "method": {"enum": ["auto", "mip", "decomposition"]},
@@ -293,7 +322,13 @@ def load_scenario(path: str | Path) -> Scenario:
         problems.add(label, None, "scenario file not found")
         problems.raise_if_any(ScenarioError)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(read_text(path))
+    except TextEncodingError as exc:
+        problems.add(label, None, str(exc))
+        problems.raise_if_any(ScenarioError)
+    except OSError as exc:
+        problems.add(label, None, f"cannot read the file: {exc.strerror or exc}")
+        problems.raise_if_any(ScenarioError)
     except yaml.YAMLError as exc:
         problems.add(label, None, f"not valid YAML: {exc}".replace("\n", " "))
         problems.raise_if_any(ScenarioError)
@@ -318,9 +353,21 @@ def scenario_from_data(data: dict[str, Any], path: Path, label: str | None = Non
     problems = ProblemCollector()
     validator = jsonschema.Draft202012Validator(SCENARIO_SCHEMA)
     for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.path]):
-        key = ".".join(str(p) for p in err.path) or None
+        if _is_non_finite(err.instance):
+            continue  # reported once below, as not finite
+        err = _most_relevant(err)
+        key = ".".join(str(p) for p in err.absolute_path) or None
         problems.add(label, key, _schema_message(err), field_kind="key")
-    problems.raise_if_any(ScenarioError)
+    # values with the right structure but unusable numbers: reported with everything else
+    values = ProblemCollector()
+    for key, value in _non_finite_numbers(data):
+        values.add(label, key, f"must be a finite number, not {value}", field_kind="key")
+    if isinstance(data, Mapping):
+        _check_crs_keys(data, label, values)
+    if problems:
+        problems.extend(values)
+        problems.raise_if_any(ScenarioError)
+    problems.extend(values)
 
     base = path.parent
     inputs = data["inputs"]
@@ -332,8 +379,8 @@ def scenario_from_data(data: dict[str, Any], path: Path, label: str | None = Non
     catalog: Catalog | None = None
     try:
         catalog = load_catalog(data.get("catalog"), source=label)
-    except ScenarioError as exc:
-        problems.problems.extend(exc.problems)
+    except ScenarioError as exc:  # a non-finite catalog number is already reported above
+        problems.problems.extend(p for p in exc.problems if p not in problems.problems)
     types = list(data.get("facility_types", DEFAULT_FACILITY_TYPES))
     known = (
         list(catalog)
@@ -513,10 +560,91 @@ def _table_spec(entry: str | Mapping[str, Any], base: Path) -> TableSpec:
     )
 
 
+def _is_non_finite(value: object) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _non_finite_numbers(data: object, path: tuple[str, ...] = ()) -> Iterator[tuple[str, float]]:
+    """Every ``.inf`` / ``.nan`` in the scenario data, as (dotted key, value).
+
+    No scenario number may be infinite or NaN: ``walk_limit_m: .inf`` crashes the solver and
+    ``budgets: .nan`` silently builds nothing.
+    """
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from _non_finite_numbers(value, (*path, str(key)))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _non_finite_numbers(value, (*path, str(i)))
+    elif _is_non_finite(data):
+        assert isinstance(data, float)
+        yield ".".join(path), data
+
+
+def _check_crs_keys(data: Mapping[str, Any], label: str, problems: ProblemCollector) -> None:
+    """``crs`` and each input's ``crs`` must name a known CRS; the scenario's a projected one."""
+    keys: list[tuple[str, object]] = [("crs", data.get("crs"))]
+    inputs = data.get("inputs")
+    if isinstance(inputs, Mapping):
+        keys += [
+            (f"inputs.{name}.crs", entry.get("crs"))
+            for name, entry in inputs.items()
+            if isinstance(entry, Mapping)
+        ]
+    for key, value in keys:
+        if not isinstance(value, str):
+            continue  # absent, or a wrong type the schema reports
+        try:
+            crs = CRS.from_user_input(value)
+        except CRSError:
+            problems.add(
+                label,
+                key,
+                f"unknown CRS {value!r}: give an EPSG code such as EPSG:4548 (CGCS2000 / "
+                "3-degree Gauss-Kruger CM 117E) or a WKT / PROJ string",
+                field_kind="key",
+            )
+            continue
+        if key == "crs" and crs.is_geographic:
+            problems.add(
+                label,
+                key,
+                f"{value} is a geographic CRS (degrees); distances need a projected CRS in "
+                "metres, e.g. EPSG:4548",
+                field_kind="key",
+            )
+
+
 def _schema_message(err: jsonschema.ValidationError) -> str:
+    text = err.instance if isinstance(err.instance, str) else None
+    if err.validator == "pattern" and list(err.path) == ["name"]:
+        return (
+            f"{text!r} is not a plain file name (it names the output folder): letters, digits, "
+            "'_', '.' and '-', not '.' or '..', at most 200 characters"
+        )
+    if err.validator in ("type", "oneOf") and text is not None and _numeric_text(text):
+        return f"must be a number, not the text {text!r}: remove the quotes"
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         return f"{err.message}; allowed keys: {', '.join(allowed)}"
     if err.validator == "oneOf" and err.path and err.path[0] in ("inputs", "distances"):
         return "must be a file path or a mapping with 'path' (and optional layer, columns, crs)"
     return str(err.message)
+
+
+def _most_relevant(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For "none of the given schemas" on a mapping (a budget per year, say), the error inside
+    it: ``model.budgets.2026: -5 is less than the minimum of 0``, not the whole mapping."""
+    if err.validator == "oneOf" and err.context and isinstance(err.instance, Mapping):
+        inner = max(err.context, key=lambda e: len(e.absolute_path))
+        if len(inner.absolute_path) > len(err.absolute_path):
+            return _most_relevant(inner)
+    return err
+
+
+def _numeric_text(text: str) -> bool:
+    try:
+        float(text.replace("_", ""))
+    except ValueError:
+        return False
+    return True

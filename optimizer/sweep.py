@@ -63,16 +63,49 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import pandas as pd
 import yaml
+from dask.callbacks import Callback
+from distributed import Client, LocalCluster, as_completed, get_worker
+from matplotlib.figure import Figure
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
 
-from optimizer import __version__
+from optimizer.backends import get_backend
+from optimizer.deadline import Deadline
+from optimizer.deliverables import maps, report, workbook
+from optimizer.deliverables.labels import check_lang
+from optimizer.deliverables.labels import label as label_text
+from optimizer.deliverables.layers import RunOutputs, map_layers
+from optimizer.distances.engine import make_engine
 from optimizer.errors import InfeasibleError, InputError, Problem, SitingError
+from optimizer.inputs import file_sha256, read_inputs
 from optimizer.models.planning.model import PlanningSolution
-from optimizer.outputs import atomic_write, to_jsonable, write_csv, write_json
-from optimizer.progress import capture_log, task
+from optimizer.outputs import (
+    SWEEP_KIND,
+    atomic_write,
+    check_output_folder,
+    folder_lock,
+    to_jsonable,
+    write_csv,
+    write_json,
+    write_manifest,
+)
+from optimizer.pipeline import (
+    SOLUTION_FILE,
+    Prepared,
+    plan_scenario,
+    prepare,
+    read_solution,
+    scenario_files,
+)
+from optimizer.progress import capture_log, progress_display, task
+from optimizer.runs import catalogue_path
 from optimizer.scenario import Scenario, load_scenario, scenario_from_data
+from optimizer.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +180,13 @@ class Outcome:
     error: str | None = None
     warm_start_from: str | None = None
     seconds: float = 0.0
+    summary: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The plan's ``summary.json`` content (JSON types), kept so the sweep never reads back
+    the files it wrote."""
+    tables: dict[str, pd.DataFrame] | None = field(default=None, compare=False, repr=False)
+    """The plan's construction list and coverage table (for the sweep's report)."""
+    solution: PlanningSolution | None = field(default=None, compare=False, repr=False)
+    """The plan's decision arrays (a warm start when the monotonicity check re-solves)."""
 
 
 @dataclass
@@ -389,8 +429,6 @@ def scenario_key(
     cache: dict[str, str] | None = None,
 ) -> str:
     """SHA-256 of the input files' hashes and everything that shapes the scenario's plan."""
-    from optimizer.inputs import file_sha256
-
     cache = {} if cache is None else cache
     files = [scenario.blocks.path, scenario.sites.path]
     files += [scenario.existing.path] if scenario.existing is not None else []
@@ -489,8 +527,6 @@ def run_segment(job: SegmentTask) -> list[Outcome]:
     A failed scenario is reported and the next starts from the last plan found. Runs on a
     Dask worker or in-process; in a worker, log records go to each scenario's ``run.log``.
     """
-    from optimizer.pipeline import SOLUTION_FILE, Prepared, read_solution
-
     outcomes: list[Outcome] = []
     prepared: Prepared | None = None
     previous: PlanningSolution | Path | None = None
@@ -524,11 +560,9 @@ def run_one(
     sc: SweepScenario,
     start: PlanningSolution | None,
     start_label: str | None,
-    prepared: Any = None,
-) -> tuple[Outcome, PlanningSolution | None, Any]:
+    prepared: Prepared | None = None,
+) -> tuple[Outcome, PlanningSolution | None, Prepared | None]:
     """Plan one scenario into its folder; never raises for a scenario that cannot be planned."""
-    from optimizer.pipeline import plan_scenario, prepare
-
     started = time.perf_counter()
     folder = job.sweep_dir / sc.label
     sweep_info = {
@@ -544,6 +578,9 @@ def run_one(
     try:
         with capture_log(logging.INFO):
             scenario = derive_scenario(job.base_path, sc.data, sc.label)
+            # each scenario has its own deadline, from before its inputs are read
+            limit = job.time_limit_s
+            deadline = Deadline(limit if limit is not None else scenario.solver.time_limit_s)
             if prepared is None:
                 prepared = prepare(scenario)
             log.info("sweep scenario %s (warm start: %s)", sc.label, start_label or "none")
@@ -559,6 +596,7 @@ def run_one(
                 parameters={"sweep": sweep_info},
                 catalogue=job.catalogue,
                 save_solution=True,
+                deadline=deadline,
             )
     except SitingError as exc:
         status = "INFEASIBLE" if isinstance(exc, InfeasibleError) else "FAILED"
@@ -577,7 +615,15 @@ def run_one(
             prepared,
         )
     outcome = Outcome(
-        sc.label, True, str(run.summary["status"]), None, start_label, _since(started)
+        sc.label,
+        True,
+        str(run.summary["status"]),
+        None,
+        start_label,
+        _since(started),
+        summary=to_jsonable(run.summary),
+        tables={"construction_list": run.plan.construction_list, "coverage": run.plan.coverage},
+        solution=run.solution,
     )
     return outcome, run.solution, prepared
 
@@ -591,10 +637,8 @@ def _worker_logging() -> Iterator[None]:
     """On a Dask worker, keep the package's records out of the worker's stderr (they go to
     each scenario's run.log); in-process, change nothing."""
     try:
-        from distributed import get_worker
-
         get_worker()
-    except (ImportError, ValueError):
+    except ValueError:
         yield
         return
     logger = logging.getLogger("optimizer")
@@ -609,6 +653,19 @@ def _worker_logging() -> Iterator[None]:
 # --------------------------------------------------------------------------- execution
 
 
+class _Done(Callback):
+    """Calls ``done(name, outcomes)`` as each named task of a synchronous Dask run ends."""
+
+    def __init__(self, names: set[str], done: Callable[[str, list[Outcome]], None]) -> None:
+        super().__init__()
+        self.names = names
+        self.done = done
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, wid: Any) -> None:
+        if isinstance(key, str) and key in self.names:
+            self.done(key, result)
+
+
 def execute(
     jobs: Sequence[SegmentTask],
     mode: str = "local",
@@ -619,8 +676,6 @@ def execute(
     """Run the tasks as one Dask graph: ``sequential`` (synchronous, in-process), ``local``
     (a local cluster of ``workers`` single-threaded processes, default one per core) or on the
     scheduler at ``cluster``. Returns each task's outcomes by task name."""
-    import dask
-
     if not jobs:
         return {}
     tasks = [dask.delayed(run_segment, pure=False)(j, dask_key_name=j.name) for j in jobs]
@@ -633,18 +688,9 @@ def execute(
             on_done(by_name[name], outcomes)
 
     if mode == "sequential":
-        from dask.callbacks import Callback
-
-        class _Done(Callback):
-            def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, wid: Any) -> None:
-                if isinstance(key, str) and key in by_name:
-                    done(key, result)
-
-        with _Done():
+        with _Done(set(by_name), done):
             dask.compute(*tasks, scheduler="synchronous")
         return results
-
-    from distributed import Client, LocalCluster, as_completed
 
     local: LocalCluster | None = None
     if cluster:
@@ -717,7 +763,8 @@ def run_sweep(
     out_dir : path, optional
         The sweep folder (default ``reports/<scenario name>-sweep``).
     solver, time_limit_s, lang
-        As for ``siting plan`` (the time limit is per solve of each scenario).
+        As for ``siting plan``: the time limit bounds each scenario's whole run (its solve
+        phases and essential checks share it; see :mod:`optimizer.pipeline`).
     mode : {"local", "sequential"}
         A Dask local cluster (or ``cluster``), or the same graph in-process.
     cluster : str, optional
@@ -727,9 +774,6 @@ def run_sweep(
     chain_size : int
         Most consecutive budgets per task (default 4).
     """
-    from optimizer.backends import get_backend
-    from optimizer.runs import catalogue_path
-
     started = time.perf_counter()
     if chain_size < 1:
         _fail("--chain-size", "must be at least 1")
@@ -744,11 +788,68 @@ def run_sweep(
     if out_dir is None:
         default = first.output_dir or Path("reports") / first.name
         out_dir = default.with_name(f"{default.name}-sweep")
-    sweep_dir = Path(out_dir).resolve()
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    # a folder the sweep may not write into is refused before any work; a second sweep into
+    # the same folder is refused while this one runs (their files would mix)
+    sweep_dir = check_output_folder(out_dir, scenario_files(first), kind=SWEEP_KIND)
+    with folder_lock(sweep_dir, timeout_s=0):
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        check_output_folder(sweep_dir, scenario_files(first), kind=SWEEP_KIND)
+        write_manifest(sweep_dir, SWEEP_KIND, files=SWEEP_FILES)
+        return _sweep(
+            started,
+            base_path,
+            grid,
+            sweep_dir,
+            first.name,
+            budgets,
+            settings,
+            solver,
+            time_limit_s,
+            lang,
+            mode,
+            cluster,
+            workers,
+            chain_size,
+        )
+
+
+SWEEP_FILES = (
+    "comparison.csv",
+    "report.html",
+    "sweep.xlsx",
+    "sweep.json",
+    "run.log",
+    "maps/coverage_budget.png",
+)
+"""The sweep's own files (its manifest lists them; scenario folders have their own)."""
+
+
+def _sweep(
+    started: float,
+    base_path: Path,
+    grid: list[SweepScenario],
+    sweep_dir: Path,
+    name: str,
+    budgets: Sequence[float] | None,
+    settings: Sequence[tuple[str, Sequence[Any]]],
+    solver: str | None,
+    time_limit_s: float | None,
+    lang: str,
+    mode: str,
+    cluster: str | None,
+    workers: int | None,
+    chain_size: int,
+) -> SweepResult:
+    """The body of :func:`run_sweep`, in its checked and locked folder."""
     catalogue = catalogue_path(sweep_dir)
 
-    reused = [s.label for s in grid if finished(sweep_dir / s.label, s.key) is not None]
+    # an earlier run's finished scenarios: their summaries are this sweep's input
+    earlier = {
+        s.label: summary
+        for s in grid
+        if (summary := finished(sweep_dir / s.label, s.key)) is not None
+    }
+    reused = list(earlier)
     if reused:
         log.info("reused %d finished scenarios", len(reused))
     jobs = []
@@ -799,11 +900,12 @@ def run_sweep(
     base_job = SegmentTask(
         -1, -1, (), (), base_path, sweep_dir, solver, time_limit_s, lang, catalogue
     )
-    violations, resolved = check_monotone(grid, sweep_dir, outcomes, base_job)
-    comparison = comparison_table(grid, sweep_dir, outcomes, reused, violations)
+    summaries = earlier | {o.label: o.summary for o in outcomes.values() if o.summary}
+    violations, resolved = check_monotone(grid, summaries, outcomes, base_job)
+    comparison = comparison_table(grid, summaries, outcomes, reused, violations)
     failed = [s.label for s in grid if not _row_ok(comparison, s.label)]
     summary = {
-        "scenario": first.name,
+        "scenario": name,
         "scenario_path": str(base_path),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "version": __version__,
@@ -826,7 +928,7 @@ def run_sweep(
         "resolved_warm": resolved,
         "solve_wall_s": round(solve_wall_s, 3),
     }
-    write_sweep_outputs(sweep_dir, grid, comparison, summary, lang)
+    write_sweep_outputs(sweep_dir, grid, comparison, summary, lang, outcomes)
     summary["wall_s"] = round(time.perf_counter() - started, 3)
     write_json(sweep_dir / "sweep.json", summary)
     if failed:
@@ -857,15 +959,18 @@ def coverage_points(summary: dict[str, Any]) -> float:
 
 def check_monotone(
     grid: Sequence[SweepScenario],
-    sweep_dir: Path,
+    summaries: dict[str, dict[str, Any]],
     outcomes: dict[str, Outcome],
     job: SegmentTask,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Check that coverage never falls as the budget grows along each chain; re-solve a
     cold-started scenario that falls short from its predecessor's plan. Returns the
-    violations left and the scenarios re-solved."""
-    from optimizer.pipeline import SOLUTION_FILE, read_solution
+    violations left and the scenarios re-solved.
 
+    ``summaries`` are the plans' summaries by label (this run's from memory, an earlier run's
+    from its files); a re-solved scenario's new summary and outcome replace its entries. The
+    re-solve starts from the predecessor's plan in memory, or from its saved ``solution.npz``
+    when an earlier run made it."""
     violations: list[dict[str, Any]] = []
     resolved: list[str] = []
     chains: dict[int, list[SweepScenario]] = {}
@@ -875,7 +980,7 @@ def check_monotone(
     for chain in chains.values():
         prev: tuple[SweepScenario, float] | None = None
         for sc in sorted(chain, key=lambda s: s.step):
-            summary = finished(sweep_dir / sc.label, sc.key)
+            summary = summaries.get(sc.label)
             if summary is None:
                 continue
             value = coverage_points(summary)
@@ -891,14 +996,13 @@ def check_monotone(
                         prev[1],
                         prev[0].label,
                     )
-                    start = read_solution(sweep_dir / prev[0].label / SOLUTION_FILE)
+                    start = _plan_of(job, prev[0], outcomes)
                     outcome, _, _ = run_one(job, sc, start, prev[0].label)
                     outcomes[sc.label] = outcome
                     resolved.append(sc.label)
-                    summary = finished(sweep_dir / sc.label, sc.key)
-                    if summary is None:
-                        continue
-                    value = coverage_points(summary)
+                    if outcome.summary is not None:  # a failed re-solve leaves the old plan
+                        summaries[sc.label] = outcome.summary
+                    value = coverage_points(summaries[sc.label])
                 if _falls(value, prev[1]):
                     v = {
                         "scenario": sc.label,
@@ -923,26 +1027,35 @@ def check_monotone(
     return violations, resolved
 
 
+def _plan_of(job: SegmentTask, sc: SweepScenario, outcomes: dict[str, Outcome]) -> PlanningSolution:
+    """A scenario's plan: this run's from memory, else its earlier run's ``solution.npz``."""
+    held = outcomes.get(sc.label)
+    if held is not None and held.solution is not None:
+        return held.solution
+    return read_solution(job.sweep_dir / sc.label / SOLUTION_FILE)
+
+
 def _falls(value: float, before: float) -> bool:
     return value < before - (MONOTONE_ABS_TOL + MONOTONE_REL_TOL * abs(before))
 
 
 def comparison_table(
     grid: Sequence[SweepScenario],
-    sweep_dir: Path,
+    summaries: dict[str, dict[str, Any]],
     outcomes: dict[str, Outcome],
     reused: Sequence[str],
     violations: Sequence[dict[str, Any]],
 ) -> pd.DataFrame:
     """One row per scenario: parameters, budget, cost used, residents covered per type and
     overall (count and %), marginal residents per extra 10,000 yuan against the previous
-    budget of its chain, sites, facilities, status, gap, times; a failed one its error."""
+    budget of its chain, sites, facilities, status, gap, times; a failed one its error.
+    ``summaries`` are the plans' summaries by label (see :func:`check_monotone`)."""
     bad = {v["scenario"] for v in violations}
     keys = list(dict.fromkeys(k for s in grid for k, _ in s.settings))
     rows = []
     previous: dict[int, dict[str, Any]] = {}
     for sc in grid:
-        summary = finished(sweep_dir / sc.label, sc.key)
+        summary = summaries.get(sc.label)
         outcome = outcomes.get(sc.label)
         row: dict[str, Any] = {"scenario": sc.label, "key": sc.key[:12]}
         for k, v in sc.settings:
@@ -1025,9 +1138,13 @@ def write_sweep_outputs(
     comparison: pd.DataFrame,
     summary: dict[str, Any],
     lang: str,
+    outcomes: dict[str, Outcome] | None = None,
 ) -> None:
     """Write comparison.csv, and (when some plan succeeded) report.html with the curve,
-    sweep.xlsx and maps/coverage_budget.png, each atomically into the sweep folder."""
+    sweep.xlsx and maps/coverage_budget.png, each atomically into the sweep folder.
+
+    The report shows the reference scenario's plan from ``outcomes`` (memory) when this run
+    planned it, else from its folder (an earlier run's files)."""
     write_csv(sweep_dir / "comparison.csv", comparison)
     ok = comparison[comparison["ok"].eq(True)]
     if ok.empty:
@@ -1040,7 +1157,8 @@ def write_sweep_outputs(
     summary["reference"] = ref_label
     staging = Path(tempfile.mkdtemp(prefix=".sweep-staging-", dir=sweep_dir))
     try:
-        _write_report(staging, sweep_dir, ref, grid, comparison, summary, lang)
+        held = (outcomes or {}).get(ref_label)
+        _write_report(staging, sweep_dir, ref, grid, comparison, summary, lang, held)
         (sweep_dir / "maps").mkdir(exist_ok=True)
         for path in sorted(staging.rglob("*")):
             if path.is_file():
@@ -1057,20 +1175,12 @@ def _write_report(
     comparison: pd.DataFrame,
     sweep_summary: dict[str, Any],
     lang: str,
+    held: Outcome | None = None,
 ) -> None:
-    from optimizer.deliverables import maps, report, workbook
-    from optimizer.deliverables.labels import check_lang
-    from optimizer.deliverables.write import RunOutputs, map_layers
-    from optimizer.inputs import read_inputs
-
     language = check_lang(lang)
-    folder = sweep_dir / ref.label
     scenario = derive_scenario(sweep_summary["scenario_path"], ref.data)
     inputs = read_inputs(scenario)
-    ids = {c: str for c in ("site_id", "site_name", "block_id", "served_by", "facility_type")}
-    cl = pd.read_csv(folder / "construction_list.csv", encoding="utf-8-sig", dtype=ids)
-    cov = pd.read_csv(folder / "coverage.csv", encoding="utf-8-sig", dtype=ids)
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    cl, cov, summary = _reference_plan(sweep_dir / ref.label, held)
     per_type = pd.DataFrame(list((summary["totals"].get("per_type") or {}).values()))
     n_ok = int(comparison["ok"].eq(True).sum())
     budget_text = f"{ref.budget:,.0f}" if ref.budget is not None else "the scenario's own"
@@ -1090,7 +1200,8 @@ def _write_report(
         )
     table = comparison.drop(columns=["key", "ok", "reused", "warm_start_from"])
     table = table[table.columns[table.notna().any()]]
-    run = RunOutputs(scenario, inputs, cl, cov, per_type, summary, comparison=None)
+    engine = make_engine(scenario.distances, inputs)  # the service areas follow its streets
+    run = RunOutputs(scenario, inputs, cl, cov, per_type, summary, comparison=None, engine=engine)
     layers = map_layers(run)
     figures = maps.render_all(run, layers, language)
     chains = {s.chain for s in grid}
@@ -1106,16 +1217,27 @@ def _write_report(
     atomic_write(stage / "report.html", lambda p: p.write_text(html, encoding="utf-8"))
 
 
+def _reference_plan(
+    folder: Path, held: Outcome | None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The reference scenario's construction list, coverage table and summary (a copy: the
+    report adds notes): from memory when this run planned it, else from the earlier run's
+    files in ``folder``."""
+    if held is not None and held.tables is not None and held.summary is not None:
+        tables = held.tables
+        return tables["construction_list"], tables["coverage"], copy.deepcopy(held.summary)
+    ids = {c: str for c in ("site_id", "site_name", "block_id", "served_by", "facility_type")}
+    cl = pd.read_csv(folder / "construction_list.csv", encoding="utf-8-sig", dtype=ids)
+    cov = pd.read_csv(folder / "coverage.csv", encoding="utf-8-sig", dtype=ids)
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    return cl, cov, summary
+
+
 def _curve(
     ok: pd.DataFrame, grid: Sequence[SweepScenario], run: Any, lang: Any, many: bool
 ) -> bytes:
     """The coverage-budget curve: per type for one chain (the report's chart), one line per
     chain (its settings in the legend) when there are several."""
-    from matplotlib.figure import Figure
-
-    from optimizer.deliverables import maps
-    from optimizer.deliverables.labels import label
-
     draw_lang, _ = maps.map_language(lang)
     if not many:
         return maps.comparison_chart(ok, run, draw_lang)
@@ -1139,13 +1261,13 @@ def _curve(
                 label=text[:60],
             )
         ax.xaxis.set_major_formatter(maps.mpl.ticker.StrMethodFormatter("{x:,.0f}"))
-        ax.set_xlabel(label("axis_budget", draw_lang))
-        ax.set_ylabel(label("axis_coverage", draw_lang))
+        ax.set_xlabel(label_text("axis_budget", draw_lang))
+        ax.set_ylabel(label_text("axis_coverage", draw_lang))
         ax.set_ylim(0, 100)
         ax.grid(True, color="#e6e6e6", lw=0.6)
         ax.spines[["top", "right"]].set_visible(False)
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
-        ax.set_title(label("comparison", draw_lang), loc="left")
+        ax.set_title(label_text("comparison", draw_lang), loc="left")
         return maps._png(fig)
 
 
@@ -1186,7 +1308,9 @@ def add_sweep_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--lang", choices=("zh", "en"), default="zh", help="language of the reports (default: zh)"
     )
     s.add_argument("--solver", help="solver backend (default: the scenario's, else highs)")
-    s.add_argument("--time-limit", type=float, help="solver time limit per solve, seconds")
+    s.add_argument(
+        "--time-limit", type=float, help="time limit per scenario (its whole solve), seconds"
+    )
     m = s.add_mutually_exclusive_group()
     m.add_argument("--cluster", metavar="ADDRESS", help="an existing Dask scheduler")
     m.add_argument("--workers", type=int, help="local cluster size (default: one per core)")
@@ -1202,12 +1326,6 @@ def add_sweep_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``siting sweep``: 0 when every scenario was planned, 3/4 when some failed."""
-    from rich.console import Console
-    from rich.logging import RichHandler
-    from rich.table import Table
-
-    from optimizer.progress import progress_display
-
     started = time.perf_counter()
     budgets = None
     if args.budgets:

@@ -6,14 +6,19 @@ walking distances and each type's limit, costs from the site table and the catal
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from optimizer.errors import VerificationError, preview_ids
 from optimizer.instance import PlanningInstance
 from optimizer.models.planning.model import PlanningData, PlanningSolution, TypeData, served_share
+
+log = logging.getLogger(__name__)
 
 COST_RTOL = 1e-6
 
@@ -60,43 +65,28 @@ def verify_plan(
     its budget; coverage targets met; with ``must_cover``, every reachable block served in full
     in the last year; the reported cost equals the cost recomputed from the site table.
 
+    Whatever the plan, the result is a verdict: a check that crashes (an input shape nobody
+    foresaw) is reported as a failed check naming it, never as an exception.
+
     Raises
     ------
     VerificationError
         If any check fails and ``raise_on_failure``.
     """
     rep = VerifyReport()
-    ids = instance.site_ids
-    K = data.n_periods
-    period = sol.open_period
-    _check_site_years(instance, data, sol, rep)
-    used_area = np.zeros(instance.n_sites)
-    spent = np.zeros(K)
-    np.add.at(spent, period[sol.opened], instance.fixed_cost[sol.opened])
+    _run_check(rep, "site years", lambda: _check_site_years(instance, data, sol, rep))
     for t in data.types:
-        ta = instance.types[t.key]
-        f = ta.ftype
-        b, area = sol.built[t.key], sol.area[t.key]
-        rep.checks.append(f"{t.key}: facilities on converted sites that allow the type")
-        bad = b & ~(sol.opened & ta.eligible)
-        if bad.any():
-            rep.failures.append(
-                f"{t.key} on sites not converted or not allowed: {preview_ids(ids[bad])}"
-            )
-        rep.checks.append(f"{t.key}: sizes within {f.min_area_m2:g}-{f.max_area_m2:g} m2")
-        small = b & ((area < f.min_area_m2 - TOL) | (area > f.max_area_m2 + TOL))
-        if small.any():
-            rep.failures.append(f"{t.key} facility size out of bounds at {preview_ids(ids[small])}")
-        used_area += np.where(b, area, 0.0)
-        np.add.at(spent, period[b], ta.fitout_rate[b] * area[b])
-        _check_service(instance, data, sol, t, rep)
-    rep.checks.append("floor area of each site holds its facilities")
-    over = used_area > instance.floor_area * (1 + TOL) + TOL
-    if over.any():
-        rep.failures.append(f"floor area exceeded at sites {preview_ids(ids[over])}")
-    _check_budgets(data, spent, rep)
-    _check_coverage_rules(instance, data, sol, must_cover, rep)
-    rep.recomputed_cost = float(spent.sum())
+        _run_check(rep, f"{t.key}: placement", partial(_check_placement, instance, sol, t, rep))
+        _run_check(rep, f"{t.key}: service", partial(_check_service, instance, data, sol, t, rep))
+    _run_check(rep, "floor area", lambda: _check_floor_area(instance, data, sol, rep))
+    spent: list[np.ndarray] = []
+    _run_check(rep, "spending", lambda: spent.append(_spending(instance, data, sol)))
+    if spent:
+        _run_check(rep, "budgets", lambda: _check_budgets(data, spent[0], rep))
+        rep.recomputed_cost = float(spent[0].sum())
+    _run_check(
+        rep, "coverage rules", lambda: _check_coverage_rules(instance, data, sol, must_cover, rep)
+    )
     if reported_cost is not None:
         rep.checks.append("reported cost equals the cost recomputed from the inputs")
         if not math.isclose(rep.recomputed_cost, reported_cost, rel_tol=COST_RTOL, abs_tol=1e-3):
@@ -107,6 +97,67 @@ def verify_plan(
     if rep.failures and raise_on_failure:
         raise VerificationError("the plan failed verification: " + "; ".join(rep.failures))
     return rep
+
+
+def _run_check(rep: VerifyReport, name: str, check: Callable[[], None]) -> None:
+    """Run one check; a crash inside it becomes a failed check that names it."""
+    try:
+        check()
+    except Exception as exc:  # a crashing check is a failed check, never a crashed run
+        log.debug("verification check %r crashed", name, exc_info=True)
+        rep.failures.append(f"the check '{name}' could not run ({type(exc).__name__}: {exc})")
+
+
+def _sum_at(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Sums of ``weights`` per ``index`` over ``n`` slots, always as floats.
+
+    ``np.bincount`` returns integers when there is nothing to count (no candidate pair of a
+    type, say), and adding floats to those in place fails.
+    """
+    return np.bincount(index, weights=weights, minlength=n).astype(float, copy=False)
+
+
+def _check_placement(
+    instance: PlanningInstance, sol: PlanningSolution, t: TypeData, rep: VerifyReport
+) -> None:
+    """Facilities of one type on converted sites that allow it, sized within its bounds."""
+    ids = instance.site_ids
+    ta = instance.types[t.key]
+    f = ta.ftype
+    b, area = sol.built[t.key], sol.area[t.key]
+    rep.checks.append(f"{t.key}: facilities on converted sites that allow the type")
+    bad = b & ~(sol.opened & ta.eligible)
+    if bad.any():
+        rep.failures.append(
+            f"{t.key} on sites not converted or not allowed: {preview_ids(ids[bad])}"
+        )
+    rep.checks.append(f"{t.key}: sizes within {f.min_area_m2:g}-{f.max_area_m2:g} m2")
+    small = b & ((area < f.min_area_m2 - TOL) | (area > f.max_area_m2 + TOL))
+    if small.any():
+        rep.failures.append(f"{t.key} facility size out of bounds at {preview_ids(ids[small])}")
+
+
+def _check_floor_area(
+    instance: PlanningInstance, data: PlanningData, sol: PlanningSolution, rep: VerifyReport
+) -> None:
+    rep.checks.append("floor area of each site holds its facilities")
+    used_area = np.zeros(instance.n_sites)
+    for t in data.types:
+        used_area += np.where(sol.built[t.key], sol.area[t.key], 0.0)
+    over = used_area > instance.floor_area * (1 + TOL) + TOL
+    if over.any():
+        rep.failures.append(f"floor area exceeded at sites {preview_ids(instance.site_ids[over])}")
+
+
+def _spending(instance: PlanningInstance, data: PlanningData, sol: PlanningSolution) -> np.ndarray:
+    """Each period's spending recomputed from the site table and the catalog."""
+    period = sol.open_period
+    spent = np.zeros(data.n_periods)
+    np.add.at(spent, period[sol.opened], instance.fixed_cost[sol.opened])
+    for t in data.types:
+        b, area = sol.built[t.key], sol.area[t.key]
+        np.add.at(spent, period[b], instance.types[t.key].fitout_rate[b] * area[b])
+    return spent
 
 
 def _check_site_years(
@@ -155,7 +206,7 @@ def _check_service(
                 f"{t.key}: blocks served by facilities not built by period {k}: "
                 f"{preview_ids(instance.site_ids[np.unique(site[unbuilt])])}"
             )
-        load = np.bincount(site, weights=need[t.pair_block] * z, minlength=instance.n_sites)
+        load = _sum_at(site, need[t.pair_block] * z, instance.n_sites)
         cap = np.where(sol.built[t.key], sol.area[t.key] / f.area_per_unit_m2, 0.0)
         over = load > cap * (1 + 1e-6) + 1e-6
         if over.any():
@@ -163,19 +214,15 @@ def _check_service(
                 f"{t.key}: capacity exceeded in period {k} at "
                 f"{preview_ids(instance.site_ids[over])}"
             )
-        ex_load = np.bincount(
-            t.ex_index[t.ex_fac],
-            weights=need[t.ex_block] * zq,
-            minlength=instance.existing_ids.size,
-        )
+        ex_load = _sum_at(t.ex_index[t.ex_fac], need[t.ex_block] * zq, instance.existing_ids.size)
         ex_over = ex_load > instance.existing_capacity * (1 + 1e-6) + 1e-6
         if ex_over.any():
             rep.failures.append(
                 f"{t.key}: existing capacity exceeded in period {k} at "
                 f"{preview_ids(instance.existing_ids[ex_over])}"
             )
-        per_block = np.bincount(t.pair_block, weights=z, minlength=instance.n_blocks)
-        per_block += np.bincount(t.ex_block, weights=zq, minlength=instance.n_blocks)
+        per_block = _sum_at(t.pair_block, z, instance.n_blocks)
+        per_block += _sum_at(t.ex_block, zq, instance.n_blocks)
         twice = per_block > 1 + 1e-6
         if twice.any():
             rep.failures.append(

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from optimizer.backends import (
     SolveOptions,
     Status,
+    StopReason,
     available_backends,
     backend_names,
     get_backend,
@@ -146,6 +147,7 @@ def test_ranged_and_equality_rows_with_offset(
     assert brute == expected and np.array_equal(brute_x, expected_x)  # the unique optimum
     result = get_backend(name).solve(milp, SolveOptions(time_limit_s=30.0))
     assert result.status is Status.OPTIMAL, result.message
+    assert result.stop is StopReason.OPTIMAL
     assert result.x is not None
     assert result.objective == pytest.approx(expected, abs=1e-6)
     assert result.bound == pytest.approx(expected, abs=1e-6)
@@ -167,6 +169,7 @@ def test_infeasible_model_is_reported(name: str) -> None:
     )
     result = get_backend(name).solve(milp, SolveOptions(time_limit_s=30.0))
     assert result.status is Status.INFEASIBLE, result.message
+    assert result.stop is StopReason.INFEASIBLE
     assert result.x is None
     assert not result.status.has_solution
 
@@ -179,6 +182,9 @@ def test_time_limit_never_claims_unproven_optimality(name: str) -> None:
     assert result.status in (Status.OPTIMAL, Status.FEASIBLE, Status.NO_SOLUTION), result.message
     if result.status is Status.OPTIMAL:
         assert result.gap <= options.mip_gap + 1e-9
+        assert result.stop is StopReason.OPTIMAL
+    else:  # the limit is kept as the reason, never dropped
+        assert result.stop is StopReason.TIME_LIMIT, (result.message, result.solve_s)
     if result.status.has_solution:
         assert result.x is not None
         assert milp.max_violation(result.x) <= 1e-6
@@ -276,3 +282,16 @@ def test_highs_stray_prints_are_silenced_and_stdout_restored(
         os.write(1, b"still hidden\n")
     os.write(1, b"shown\n")
     assert capfd.readouterr().out == "shown\n"
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_positive_mip_gap_stop_says_gap_reached(name: str) -> None:
+    """With ``mip_gap`` 0.5 a solver may stop early: OPTIMAL (to that gap) with the reason
+    GAP_REACHED where a gap is left (all four, at 150 x 500), OPTIMAL where none is."""
+    milp = big_set_cover(n=150, m=500)
+    options = SolveOptions(time_limit_s=20.0, mip_gap=0.5, threads=1)
+    result = get_backend(name).solve(milp, options)
+    assert result.status is Status.OPTIMAL, result.message
+    assert result.gap <= options.mip_gap + 1e-9
+    expected = StopReason.GAP_REACHED if result.gap > 0.0 else StopReason.OPTIMAL
+    assert result.stop is expected, (result.objective, result.bound, result.message)

@@ -12,10 +12,13 @@ from optimizer.bench.suites import select_instances
 from optimizer.cli import main
 from optimizer.errors import InputError
 
-pytestmark = pytest.mark.skipif(
-    not (benchdata.benchmarks_dir() / "orlib-pmed").is_dir(),
-    reason="shared benchmark instances not present",
-)
+pytestmark = [
+    pytest.mark.orlib,
+    pytest.mark.skipif(
+        not (benchdata.benchmarks_dir() / "orlib-pmed").is_dir(),
+        reason="shared benchmark instances not present",
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -36,6 +39,7 @@ def test_bench_reproduces_published_optima(
     assert df["known_optimum"].tolist() == [optimum, optimum]
     assert df["matches_known"].all()
     assert df["gap"].tolist() == pytest.approx([0.0, 0.0], abs=1e-9)
+    assert df["stop"].tolist() == ["optimal", "optimal"]  # the backends' stop reasons
     assert (df["peak_rss_mb"] > 0).all() and (df["cores"] >= 1).all()
     text = (out / "summary.md").read_text(encoding="utf-8")
     assert "| instance |" in text and instance in text

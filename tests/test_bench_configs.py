@@ -35,6 +35,7 @@ def _write(tmp_path: Path, text: str, name: str = "configs.yaml") -> Path:
 
 
 @pytest.mark.skipif(not HAVE_PMED, reason="shared benchmark instances not present")
+@pytest.mark.orlib
 def test_bench_configs_writes_table_and_plots(tmp_path: Path) -> None:
     configs = _write(tmp_path, TWO)
     out = tmp_path / "out"
@@ -44,9 +45,10 @@ def test_bench_configs_writes_table_and_plots(tmp_path: Path) -> None:
     df = pd.read_csv(out / "results.csv", encoding="utf-8-sig")
     assert df["instance"].tolist() == ["pmed1", "pmed1", "pmed2", "pmed2", "pmed3", "pmed3"]
     assert df["configuration"].tolist() == ["highs", "exact"] * 3
-    assert df["model"].tolist() == ["pmedian", "pmedian-exact"] * 3
+    assert df["model"].tolist() == ["pmedian-mip", "pmedian-exact"] * 3
     # 100-node instances: both configurations prove the published optimum well within 20 s
     assert (df["status"] == "OPTIMAL").all(), df["message"].tolist()
+    assert (df["stop"] == "optimal").all()  # kept from the backend and the exact path
     expected = [PMED_OPTIMA[i] for i in df["instance"]]
     assert df["objective"].tolist() == pytest.approx(expected, abs=1e-6)
     assert df["bound"].tolist() == pytest.approx(expected, abs=1e-6)
@@ -79,6 +81,7 @@ def test_bench_configs_writes_table_and_plots(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not HAVE_PMED, reason="shared benchmark instances not present")
+@pytest.mark.orlib
 def test_bench_configs_on_dask(tmp_path: Path) -> None:
     configs = load_configs(_write(tmp_path, TWO))
     df, trace = run_configs("pmed", ["pmed1"], configs, dask="local", trace_instance=None)
@@ -90,6 +93,7 @@ def test_bench_configs_on_dask(tmp_path: Path) -> None:
     assert trace.empty
 
 
+@pytest.mark.slow
 def test_generated_suite_configs_agree() -> None:
     names = select_instances("random", ["random-XS-*"])
     assert names == ["random-XS-lscp", "random-XS-mclp", "random-XS-pmedian"]

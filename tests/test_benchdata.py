@@ -14,10 +14,13 @@ from optimizer.classic.registry import solve_classic
 from optimizer.models.pcenter import PCenterData
 from optimizer.models.pmedian.model import PMedianData
 
-pytestmark = pytest.mark.skipif(
-    not (benchdata.benchmarks_dir() / "orlib-pmed").is_dir(),
-    reason="shared benchmark instances not present",
-)
+pytestmark = [
+    pytest.mark.orlib,
+    pytest.mark.skipif(
+        not (benchdata.benchmarks_dir() / "orlib-pmed").is_dir(),
+        reason="shared benchmark instances not present",
+    ),
+]
 OPTS = SolveOptions(time_limit_s=120)
 
 

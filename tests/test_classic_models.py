@@ -15,14 +15,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from optimizer.backends import SolveOptions, Status, available_backends
+from optimizer.backends import SolveOptions, Status, StopReason, available_backends
 from optimizer.classic.registry import LscpData, from_tables, solve_classic
 from optimizer.classic.verify import verify_mclp, verify_pcenter, verify_pmedian
 from optimizer.cli import main
 from optimizer.errors import InputError, VerificationError
 from optimizer.models import pcenter
 from optimizer.models.common import Pairs
-from optimizer.models.covering import multitype as covering
 from optimizer.models.covering.backup import BackupData
 from optimizer.models.covering.mclp import MclpData
 from optimizer.models.pcenter import PCenterData
@@ -79,7 +78,7 @@ def test_lscp_matches_brute_force(seed: int) -> None:
     data = LscpData.from_arrays(
         cover, inst["cost"], required=inst["required"], forbidden=inst["forbidden"]
     )
-    res = solve_classic("lscp", data, options=OPTS)
+    res = solve_classic("lscp", data, options=OPTS, method="mip")
     expected = brute_force_lscp(cover, inst["cost"], inst["required"], inst["forbidden"])
     _assert_matches(res, expected)
     if res.status is Status.OPTIMAL:
@@ -94,7 +93,7 @@ def test_mclp_matches_brute_force(seed: int) -> None:
     rules = {"required": inst["required"], "forbidden": inst["forbidden"]}
     exact = MclpData.from_arrays(cover, inst["weight"], 2, **rules)
     _assert_matches(
-        solve_classic("mclp", exact, options=OPTS),
+        solve_classic("mclp", exact, options=OPTS, method="mip"),
         brute_force_mclp(cover, inst["weight"], 2, **rules),
     )
     budget = float(np.sort(inst["cost"])[:3].sum())
@@ -102,7 +101,7 @@ def test_mclp_matches_brute_force(seed: int) -> None:
         cover, inst["weight"], 3, cost=inst["cost"], budget=budget, p_exact=False, **rules
     )
     _assert_matches(
-        solve_classic("mclp", both, options=OPTS),
+        solve_classic("mclp", both, options=OPTS, method="mip"),
         brute_force_mclp(cover, inst["weight"], 3, False, inst["cost"], budget, **rules),
     )
 
@@ -112,7 +111,7 @@ def test_pmedian_matches_brute_force(seed: int) -> None:
     inst = _instance(seed)
     rules = {"required": inst["required"], "forbidden": inst["forbidden"]}
     plain = PMedianData.from_arrays(inst["dist"], 2, inst["weight"], **rules)
-    res = solve_classic("pmedian", plain, options=OPTS)
+    res = solve_classic("pmedian", plain, options=OPTS, method="mip")
     _assert_matches(res, brute_force_pmedian(inst["dist"], inst["weight"], 2, **rules))
     assert res.assignment is not None and np.all(np.isin(res.assignment, res.selected))
 
@@ -123,7 +122,7 @@ def test_pmedian_matches_brute_force(seed: int) -> None:
     )
     dist_capped = np.where(inst["dist"] <= cap, inst["dist"], np.inf)
     _assert_matches(
-        solve_classic("pmedian", capped, options=OPTS),
+        solve_classic("pmedian", capped, options=OPTS, method="mip"),
         brute_force_pmedian(dist_capped, inst["weight"], 2, penalty=penalty, **rules),
     )
 
@@ -163,7 +162,9 @@ def test_pcenter_matches_brute_force(seed: int) -> None:
     expected = brute_force_pcenter(inst["dist"], w, 2, **rules)
     search = solve_classic("pcenter", data, options=OPTS)
     _assert_matches(search, expected)
-    assert search.result.extra["method"] == "search"
+    stop = StopReason.INFEASIBLE if math.isinf(expected) else StopReason.OPTIMAL
+    assert search.result.stop is stop
+    assert search.method == "exact" and search.result.extra["method"] == "exact"
     _assert_matches(solve_classic("pcenter-mip", data, options=OPTS), expected)
 
 
@@ -191,9 +192,9 @@ def _small_cases() -> dict[str, tuple[object, float]]:
     capacity = np.full(4, math.ceil(demand.sum() * 0.6))  # binding: the split matters
     small = dist[:6, :4]
     return {
-        "lscp": (LscpData.from_arrays(cover, cost), brute_force_lscp(cover, cost)),
-        "mclp": (MclpData.from_arrays(cover, w, 2), brute_force_mclp(cover, w, 2)),
-        "pmedian": (
+        "lscp-mip": (LscpData.from_arrays(cover, cost), brute_force_lscp(cover, cost)),
+        "mclp-mip": (MclpData.from_arrays(cover, w, 2), brute_force_mclp(cover, w, 2)),
+        "pmedian-mip": (
             PMedianData.from_arrays(dist, 2, w, required=[1]),
             brute_force_pmedian(dist, w, 2, required=(1,)),
         ),
@@ -223,18 +224,43 @@ def test_every_backend_finds_the_same_optimum(backend: str, model: str) -> None:
 # --------------------------------------------------------------------------- details
 
 
-def test_lscp_takes_covering_data_as_is() -> None:
+@pytest.mark.parametrize("method", ["mip", "heuristic", "warm"])
+def test_lscp_methods_report_covers_and_counts(method: str) -> None:
     reach = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]]))
-    data = covering.CoveringData.from_arrays(reach, [2.0, 3.0, 2.0])
-    res = solve_classic("lscp", data)
+    data = LscpData.from_arrays(reach, [2.0, 3.0, 2.0])
+    res = solve_classic("lscp", data, method=method)
     assert res.status is Status.OPTIMAL and res.objective == 4.0
     assert res.selected.tolist() == [0, 2]
     assert res.cover_count is not None and res.cover_count.tolist() == [1, 1, 2]
+    assert res.method == method and res.result.extra["method"] == method
+
+
+def test_the_strongest_method_runs_by_default_and_old_names_still_work() -> None:
+    inst = _instance(3)
+    data, expected = _small_cases()["lscp-mip"]
+    assert isinstance(data, LscpData) and math.isfinite(expected)
+    best = solve_classic("lscp", data, options=OPTS)
+    assert (best.model, best.method) == ("lscp", "warm")
+    assert best.result.solver == "highs+lagrangian+rwls"
+    mip = solve_classic("lscp", data, options=OPTS, method="mip")
+    assert mip.result.solver == "highs" and mip.name == "lscp-mip"
+    alias = solve_classic("lscp-warm", data, options=OPTS)
+    assert alias.method == "warm"
+    assert alias.objective == mip.objective == best.objective == pytest.approx(expected)
+    assert solve_classic("lscp-warm", data, options=OPTS, method="mip").method == "mip"
+    pm = PMedianData.from_arrays(inst["dist"], 2)
+    assert solve_classic("pmedian", pm, options=OPTS).method == "exact"
+    assert solve_classic("pmedian-exact", pm, options=OPTS).method == "exact"
+    pc = PCenterData.from_arrays(inst["dist"], 2)
+    assert solve_classic("pcenter", pc, options=OPTS).method == "exact"
+    assert solve_classic("pcenter-mip", pc, options=OPTS).method == "mip"
+    with pytest.raises(ValueError, match="cpmedian has no method 'warm'"):
+        solve_classic("cpmedian", pm, method="warm")
 
 
 def test_build_and_solve_times_are_reported_separately() -> None:
     inst = _instance(1)
-    res = solve_classic("pmedian", PMedianData.from_arrays(inst["dist"], 2))
+    res = solve_classic("pmedian", PMedianData.from_arrays(inst["dist"], 2), method="mip")
     assert res.build_s > 0 and res.solve_s > 0
     summary = res.as_dict()
     assert {"status", "objective", "bound", "gap", "build_s", "solve_s"} <= set(summary)
@@ -417,13 +443,22 @@ def test_siting_solve_pmedian_and_lscp(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "OPTIMAL" and summary["gap"] == 0
     assert {"model", "solver", "objective", "bound", "build_s", "solve_s"} <= set(summary)
+    assert summary["method"] == "exact"  # the strongest p-median method by default
     assert len(summary["selected"]) == 2
     assign = pd.read_csv(out / "assignment.csv", encoding="utf-8-sig")
     assert len(assign) == 4 and set(assign["site_id"]) <= set(summary["selected"])
     total = float((assign["distance"] * assign["weight"]).sum())
     assert total == pytest.approx(summary["objective"])
 
-    # The heuristic paths reach the same optimum on this small case, and say how they know.
+    # The other methods reach the same optimum on this small case, and say how they know.
+    out_mip = tmp_path / "pm-mip"
+    argv = ["solve", "--model", "pmedian", "--method", "mip", "--weight", "pop", "--p", "2"]
+    assert main([*argv, "--out", str(out_mip), *base]) == 0
+    got = json.loads((out_mip / "summary.json").read_text())
+    assert got["method"] == "mip" and got["solver"] == "highs"
+    assert got["objective"] == pytest.approx(summary["objective"])
+    argv = ["solve", "--model", "cpmedian", "--method", "warm", "--p", "2"]
+    assert main([*argv, "--capacity", "cap", "--out", str(tmp_path / "no"), *base]) == 2
     for variant in ("pmedian-heuristic", "pmedian-warm"):
         out_v = tmp_path / variant
         argv = ["solve", "--model", variant, "--weight", "pop", "--p", "2", "--out", str(out_v)]
@@ -451,11 +486,13 @@ def test_siting_solve_pmedian_and_lscp(tmp_path: Path) -> None:
         == 0
     )
     summary = json.loads((out2 / "summary.json").read_text())
+    assert summary["method"] == "warm"
     selected = pd.read_csv(out2 / "selected.csv", encoding="utf-8-sig")
     assert summary["objective"] == selected["cost"].sum()
     assert sorted(selected["site_id"]) == sorted(summary["selected"])
 
 
+@pytest.mark.slow
 def test_siting_solve_bad_distance_table_exits_2(tmp_path: Path) -> None:
     _, _, od = _tables(tmp_path)
     od.loc[0, "demand_id"] = "D99"

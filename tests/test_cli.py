@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from optimizer.cli import main
 from tests.helpers import blocks_frame, sites_frame, write_scenario
 
@@ -19,6 +21,7 @@ def _siting(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_bad_scenario_file_exits_nonzero_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ninputs: {blocks: nowhere.csv, sites: nothere.csv}\nbudgt: 3\n")
@@ -29,6 +32,7 @@ def test_bad_scenario_file_exits_nonzero_without_traceback(tmp_path: Path) -> No
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_validate_lists_every_problem(tmp_path: Path) -> None:
     blocks = blocks_frame([0, 100])
     blocks.loc[0, "pop_3_5"] = 5000
@@ -44,6 +48,7 @@ def test_missing_scenario_file() -> None:
     assert main(["validate", "no/such/scenario.yaml"]) == 2
 
 
+@pytest.mark.slow
 def test_plan_prints_a_summary(line_city: Path, tmp_path: Path) -> None:
     proc = _siting("plan", str(line_city), "--out", str(tmp_path / "o"))
     assert proc.returncode == 0, proc.stderr

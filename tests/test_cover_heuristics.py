@@ -12,19 +12,19 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optimizer.backends import SolveOptions, Status, get_backend
+from optimizer.backends import SolveOptions, Status, StopReason, get_backend
 from optimizer.bench import instances as benchdata
 from optimizer.classic.registry import LscpData, solve_classic
 from optimizer.cli import main
+from optimizer.models.covering import lscp
 from optimizer.models.covering.heuristics import (
     _Mclp,
-    _set_cover_milp,
     greedy_cover,
     lscp_lagrangian,
     mclp_greedy,
+    mclp_heuristic,
     mclp_lagrangian,
     mclp_lns,
-    mclp_local_search,
     remove_redundant,
 )
 from optimizer.models.covering.mclp import MclpData
@@ -70,19 +70,23 @@ def test_lscp_lagrangian_brackets_the_optimum_and_fixes_soundly(seed: int) -> No
     covers = _all_covers(a, cost)
     best = min(v for v, _ in covers)
     res = lscp_lagrangian(sp.csr_matrix(a), cost, time_limit_s=5)
-    assert res.bound <= best + 1e-9 <= res.objective + 1e-9
+    out = res.result
+    assert out.bound <= best + 1e-9 <= out.objective + 1e-9
     assert a[:, res.selected].any(axis=1).all()
-    assert float(cost[res.selected].sum()) == pytest.approx(res.objective)
+    assert float(cost[res.selected].sum()) == pytest.approx(out.objective)
     # a cover better than the incumbent never opens a site fixed closed nor closes one fixed open
     for v, sel in covers:
-        if v < res.objective - 1e-9:
+        if v < out.objective - 1e-9:
             assert not (sel & res.fix_zero).any()
             assert (sel[res.fix_one]).all()
-    if res.proven_optimal:
-        assert res.objective == best
+    assert out.proven_optimal is (out.gap == 0.0)
+    assert out.stop is not None and out.nodes is not None
+    if out.proven_optimal:
+        assert out.objective == best
 
 
 @pytest.mark.parametrize("name", ["scp41", "scp45"])
+@pytest.mark.orlib
 def test_orlib_scp_proven_by_the_new_paths(name: str) -> None:
     inst = benchdata.read_scp(name)
     heur = solve_classic("lscp-heuristic", inst.data(), options=OPTS)
@@ -92,11 +96,12 @@ def test_orlib_scp_proven_by_the_new_paths(name: str) -> None:
     assert warm.report.passed and heur.report.passed
 
 
+@pytest.mark.orlib
 def test_warm_start_reaches_highs() -> None:
     """With no time to search, HiGHS returns exactly the warm start (and nothing without it)."""
     inst = benchdata.read_scp("scp41")
     x = greedy_cover(inst.reach, inst.cost)
-    milp = _set_cover_milp(inst.reach, inst.cost)
+    milp = lscp.build_model(inst.data())
     highs = get_backend("highs")
     warm = highs.solve(milp, SolveOptions(time_limit_s=1e-6, warm_start=x.astype(float)))
     cold = highs.solve(milp, SolveOptions(time_limit_s=1e-6))
@@ -131,7 +136,7 @@ def test_mclp_greedy_and_swaps_are_feasible_and_below_the_optimum(
     if not np.isfinite(best):  # no selection fits (the solver reports INFEASIBLE first)
         return
     y0 = mclp_greedy(prob)
-    y, _ = mclp_local_search(prob, y0)
+    y, _ = mclp_heuristic(prob)
     for sel in (y0, y):
         k = int(sel.sum())
         if prob.p is not None:
@@ -144,7 +149,7 @@ def test_mclp_greedy_and_swaps_are_feasible_and_below_the_optimum(
 @pytest.mark.parametrize("seed", range(8))
 def test_mclp_lagrangian_bounds_and_fixes_soundly(seed: int) -> None:
     prob = _mclp(seed, p=3)
-    y, _ = mclp_local_search(prob, mclp_greedy(prob))
+    y, _ = mclp_heuristic(prob)
     res = mclp_lagrangian(prob, y, time_limit_s=5)
     best = _mclp_best(prob)
     assert res.bound >= best - 1e-9
@@ -176,7 +181,7 @@ def test_lscp_variants_match_plain_lscp_and_brute_force(seed: int) -> None:
     forbidden = [(seed + 3) % 8] if seed % 2 == 0 else None
     data = LscpData.from_arrays(sp.csr_matrix(a), cost, required=required, forbidden=forbidden)
     expected = brute_force_lscp(a, cost, tuple(required or ()), tuple(forbidden or ()))
-    plain = solve_classic("lscp", data, options=OPTS)
+    plain = solve_classic("lscp", data, options=OPTS, method="mip")
     if not np.isfinite(expected):
         assert plain.status is Status.INFEASIBLE
         for variant in ("lscp-heuristic", "lscp-warm"):
@@ -186,9 +191,11 @@ def test_lscp_variants_match_plain_lscp_and_brute_force(seed: int) -> None:
     warm = solve_classic("lscp-warm", data, options=OPTS)
     assert warm.status is Status.OPTIMAL and warm.objective == pytest.approx(expected)
     assert warm.gap == 0.0 and warm.report.passed
+    assert warm.result.stop is StopReason.OPTIMAL
     heur = solve_classic("lscp-heuristic", data, options=OPTS)
     assert heur.bound <= expected + 1e-9 <= heur.objective + 1e-9
     assert heur.status is (Status.OPTIMAL if heur.gap == 0 else Status.FEASIBLE)
+    assert heur.result.stop is (StopReason.OPTIMAL if heur.gap == 0 else StopReason.ITERATION_LIMIT)
     assert warm.assignment is not None and (warm.assignment >= 0).all()
 
 
@@ -218,7 +225,7 @@ def test_mclp_variants_match_plain_mclp(seed: int, case: int) -> None:
         required=required,
         forbidden=forbidden,
     )
-    plain = solve_classic("mclp", data, options=OPTS)
+    plain = solve_classic("mclp", data, options=OPTS, method="mip")
     warm = solve_classic("mclp-warm", data, options=OPTS)
     heur = solve_classic("mclp-heuristic", data, options=OPTS)
     if not plain.status.has_solution:
@@ -235,9 +242,10 @@ def test_required_sites_beyond_the_budget_are_infeasible() -> None:
     data = MclpData.from_arrays(
         sp.csr_matrix(a), np.ones(10), 3, cost=np.full(6, 5.0), budget=12.0, required=[0]
     )
-    assert solve_classic("mclp", data, options=OPTS).status is Status.INFEASIBLE
+    assert solve_classic("mclp", data, options=OPTS, method="mip").status is Status.INFEASIBLE
     for variant in ("mclp-heuristic", "mclp-warm"):
-        assert solve_classic(variant, data, options=OPTS).status is Status.INFEASIBLE
+        res = solve_classic(variant, data, options=OPTS)
+        assert res.status is Status.INFEASIBLE and res.result.stop is StopReason.INFEASIBLE
 
 
 def test_siting_solve_lscp_warm(tmp_path: Path) -> None:
@@ -270,8 +278,10 @@ def test_siting_solve_lscp_warm(tmp_path: Path) -> None:
         "-q",
     ]
     out = {}
-    for model in ("lscp", "lscp-warm"):
-        assert main(["solve", "--model", model, "--out", str(tmp_path / model), *args]) == 0
+    for model, method in (("lscp", ["--method", "mip"]), ("lscp-warm", [])):
+        argv = ["solve", "--model", model, *method, "--out", str(tmp_path / model), *args]
+        assert main([*argv]) == 0
         out[model] = json.loads((tmp_path / model / "summary.json").read_text())
+    assert out["lscp"]["method"] == "mip" and out["lscp-warm"]["method"] == "warm"
     assert out["lscp-warm"]["status"] == "OPTIMAL"
     assert out["lscp-warm"]["objective"] == pytest.approx(out["lscp"]["objective"])

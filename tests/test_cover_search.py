@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optimizer.backends import SolveOptions
+from optimizer.backends import SolveOptions, Status, StopReason
 from optimizer.bench import instances as benchdata
 from optimizer.bench.generators import city_like
 from optimizer.classic.registry import solve_classic
@@ -47,9 +47,10 @@ def test_local_search_finds_the_brute_force_optimum(seed: int, unit: bool) -> No
     a, cost = _instance(seed, unit)
     start = np.ones(a.shape[1], dtype=bool)  # everything open: far from optimal
     out = cover_local_search(sp.csr_matrix(a), cost, start, time_limit_s=10, max_steps=20_000)
-    _check_cover(a, cost, out.selected, out.objective)
-    assert out.objective == brute_force_lscp(a, cost)
-    assert out.steps == 20_000
+    _check_cover(a, cost, out.selected, out.result.objective)
+    assert out.result.objective == brute_force_lscp(a, cost)
+    assert out.result.nodes == 20_000
+    assert out.result.stop is StopReason.ITERATION_LIMIT and out.result.status is Status.FEASIBLE
 
 
 def test_local_search_stops_at_the_known_bound() -> None:
@@ -58,8 +59,9 @@ def test_local_search_stops_at_the_known_bound() -> None:
     out = cover_local_search(
         sp.csr_matrix(a), cost, np.ones(a.shape[1], dtype=bool), time_limit_s=10, lower=best
     )
-    assert out.objective == best
-    assert out.steps < 20_000  # stopped in its first chunk, at the bound
+    assert out.result.objective == best
+    assert out.result.nodes < 20_000  # stopped in its first chunk, at the bound
+    assert out.result.status is Status.OPTIMAL and out.result.gap == 0.0
 
 
 def test_local_search_is_reproducible_by_seed_and_steps() -> None:
@@ -70,20 +72,22 @@ def test_local_search_is_reproducible_by_seed_and_steps() -> None:
         for _ in range(2)
     ]
     assert np.array_equal(runs[0].selected, runs[1].selected)
-    assert runs[0].steps == runs[1].steps == 500
+    assert runs[0].result.nodes == runs[1].result.nodes == 500
 
 
+@pytest.mark.orlib
 def test_local_search_reaches_the_best_known_cover_of_scp41() -> None:
     inst = benchdata.read_scp("scp41")
     start = greedy_cover(inst.reach, inst.cost)
     out = cover_local_search(inst.reach, inst.cost, start, time_limit_s=20, lower=inst.optimum)
     covered = np.asarray(inst.reach.astype(bool).astype(np.int64) @ out.selected).ravel() > 0
     assert covered.all()
-    assert out.objective == inst.optimum == 429
-    assert out.objective == float(inst.cost[out.selected].sum())
+    assert out.result.objective == inst.optimum == 429
+    assert out.result.objective == float(inst.cost[out.selected].sum())
 
 
 @pytest.mark.parametrize("name", ["scpnre2", "scpnrg3", "scpnrh1"])
+@pytest.mark.orlib
 def test_local_search_reaches_best_known_of_large_instances_in_few_steps(name: str) -> None:
     """Three of the scpnre-scpnrh instances that the earlier neighbourhood search left above
     the best known value after 60 s; from the greedy cover they need 13-49 thousand steps."""
@@ -94,10 +98,11 @@ def test_local_search_reaches_best_known_of_large_instances_in_few_steps(name: s
     )
     covered = np.asarray(inst.reach.astype(bool).astype(np.int64) @ out.selected).ravel() > 0
     assert covered.all()
-    assert out.objective == float(inst.cost[out.selected].sum()) == inst.best_known
-    assert out.steps < 200_000
+    assert out.result.objective == float(inst.cost[out.selected].sum()) == inst.best_known
+    assert out.result.nodes is not None and out.result.nodes < 200_000
 
 
+@pytest.mark.orlib
 def test_lscp_warm_runs_the_local_search_beside_the_mip() -> None:
     inst = benchdata.read_scp("scpnre2")
     run = solve_classic("lscp-warm", inst.data(), options=SolveOptions(time_limit_s=8))
@@ -134,7 +139,7 @@ def test_swap_search_finds_the_brute_force_optimum(seed: int) -> None:
     start[np.random.default_rng(seed).choice(a.shape[1], p, replace=False)] = True
     out = mclp_swap_search(sp.csr_matrix(a), weight, start, time_limit_s=20, upper=best)
     assert out.selected.sum() == p
-    assert out.objective == float(weight[a[:, out.selected].any(axis=1)].sum()) == best
+    assert out.result.objective == float(weight[a[:, out.selected].any(axis=1)].sum()) == best
 
 
 def test_swap_search_is_reproducible_and_never_worse_than_its_start() -> None:
@@ -146,12 +151,13 @@ def test_swap_search_is_reproducible_and_never_worse_than_its_start() -> None:
         for _ in range(2)
     ]
     assert np.array_equal(runs[0].selected, runs[1].selected)
-    assert runs[0].steps == runs[1].steps == 120
-    assert runs[0].objective >= float(weight[a[:, start].any(axis=1)].sum())
+    assert runs[0].result.nodes == runs[1].result.nodes == 120
+    assert runs[0].result.objective >= float(weight[a[:, start].any(axis=1)].sum())
     with pytest.raises(ValueError, match="nonnegative"):
         mclp_swap_search(sp.csr_matrix(a), -weight, start, time_limit_s=1)
 
 
+@pytest.mark.slow
 def test_mclp_warm_runs_the_swap_search_beside_the_mip() -> None:
     prob = city_like(2_000, 500, seed=1)
     reach = prob.reach(300.0)
@@ -167,3 +173,50 @@ def test_mclp_warm_runs_the_swap_search_beside_the_mip() -> None:
     run = solve_classic("mclp-warm", budgeted, options=SolveOptions(time_limit_s=4))
     assert run.result.solver == "highs+lagrangian+lns"
     assert run.report.passed
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_swap_search_keeps_the_budget_and_its_descent_is_a_local_optimum(seed: int) -> None:
+    a, weight = _mclp_instance(seed, m=30, n=10)
+    cost = np.random.default_rng(seed).integers(1, 6, a.shape[1]).astype(float)
+    budget = 8.0
+    start = np.zeros(a.shape[1], dtype=bool)
+    for j in np.argsort(cost, kind="stable"):  # the cheapest sites that fit
+        if cost[start].sum() + cost[j] <= budget:
+            start[j] = True
+    value = float(weight[a[:, start].any(axis=1)].sum())
+    descent = mclp_swap_search(
+        sp.csr_matrix(a),
+        weight,
+        start,
+        time_limit_s=5,
+        max_rounds=1,
+        max_kick=0,
+        cost=cost,
+        budget=budget,
+    )
+    y = descent.selected
+    got = float(weight[a[:, y].any(axis=1)].sum())
+    assert y.sum() == start.sum() and cost[y].sum() <= budget + 1e-9
+    assert got == descent.result.objective >= value
+    # no single swap within the budget improves the descent's answer
+    for j in np.flatnonzero(~y):
+        for k in np.flatnonzero(y):
+            z = y.copy()
+            z[j], z[k] = True, False
+            if cost[z].sum() <= budget + 1e-9:
+                assert float(weight[a[:, z].any(axis=1)].sum()) <= got + 1e-9
+    kicked = mclp_swap_search(
+        sp.csr_matrix(a),
+        weight,
+        y,
+        time_limit_s=5,
+        max_rounds=200,
+        seed=seed,
+        cost=cost,
+        budget=budget,
+    )
+    assert cost[kicked.selected].sum() <= budget + 1e-9
+    assert kicked.result.objective >= got
+    expected = brute_force_mclp(a.astype(bool), weight, int(start.sum()), True, cost, budget)
+    assert kicked.result.objective <= expected

@@ -1,102 +1,93 @@
-"""Exact optima of the covering model: hand-built instances, checked by brute force."""
+"""Exact optima of the location set covering model (:mod:`optimizer.models.covering.lscp`):
+hand-built instances with known optima, random tiny instances against brute force, the count
+row of the p-center search, and the model's shape.
+
+The multi-type covering with shared sites and floor areas is the planning model's
+(``tests/test_planning.py``: co-location, floor areas and a brute-force oracle)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from optimizer.backends import SolveOptions, Status, get_backend
-from optimizer.distances.base import make_engine
-from optimizer.inputs import read_inputs
-from optimizer.instance import build_instance
-from optimizer.models.covering import multitype as covering
-from optimizer.models.covering.multitype import coverage_points
-from optimizer.scenario import load_scenario
-from tests.helpers import blocks_frame, sites_frame, write_scenario
-from tests.oracles import brute_force_covering
+from optimizer.models.covering import lscp
+from optimizer.models.covering.lscp import LscpData
+from tests.oracles import brute_force_lscp
 
 HIGHS = get_backend("highs")
 EXACT = SolveOptions(time_limit_s=30, mip_gap=0.0)
 
 
-def _data(path: Path) -> tuple[covering.CoveringData, object]:
-    scenario = load_scenario(path)
-    inst = build_instance(read_inputs(scenario), scenario.catalog, make_engine(scenario.distances))
-    return covering.CoveringData.from_instance(inst), inst
-
-
-def test_line_city_has_the_hand_computed_optimum(line_city: Path) -> None:
-    data, _ = _data(line_city)
-    outcome = covering.solve(data, HIGHS, EXACT)
-    assert outcome.result.status is Status.OPTIMAL
-    assert outcome.result.gap == 0.0
-    # S1 hosts elder care + convenience (100k + 350k + 100k), S2 elder care (100k + 350k),
-    # S5 convenience (10k + 100k): S2 (400 m2) cannot also take the 100 m2 store.
-    assert outcome.result.objective == pytest.approx(1_110_000)
-    assert brute_force_covering(data)[0] == pytest.approx(1_110_000)
-    sol = outcome.solution
-    assert list(np.flatnonzero(sol.built["elder_care"])) == [0, 1]
-    assert list(np.flatnonzero(sol.built["convenience"])) == [0, 4]
-    assert sol.cost == pytest.approx(1_110_000)
+def _solve(data: LscpData, max_open: int | None = None) -> tuple[Status, float, np.ndarray]:
+    milp = lscp.build_model(data, max_open=max_open)
+    res = HIGHS.solve(milp, EXACT)
+    if not res.status.has_solution or res.x is None:
+        return res.status, float("inf"), np.zeros(data.n_sites, dtype=bool)
+    sol = lscp.decode(data, milp, res.x)
+    assert sol.objective == pytest.approx(res.objective)
+    return res.status, sol.objective, sol.selected
 
 
 def test_classic_lscp_from_arrays() -> None:
     # 4 demand points, 3 sites: site 2 alone covers everything but costs more than 0 + 1
     reach = sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 1]]))
-    data = covering.CoveringData.from_arrays(reach, cost=[2.0, 3.0, 6.0])
-    outcome = covering.solve(data, HIGHS, EXACT)
-    assert outcome.result.objective == pytest.approx(5.0)
-    data = covering.CoveringData.from_arrays(reach, cost=[2.0, 3.0, 4.5])
-    assert covering.solve(data, HIGHS, EXACT).result.objective == pytest.approx(4.5)
+    status, cost, selected = _solve(LscpData.from_arrays(reach, cost=[2.0, 3.0, 6.0]))
+    assert status is Status.OPTIMAL and cost == pytest.approx(5.0)
+    assert selected.tolist() == [True, True, False]
+    status, cost, selected = _solve(LscpData.from_arrays(reach, cost=[2.0, 3.0, 4.5]))
+    assert cost == pytest.approx(4.5) and selected.tolist() == [False, False, True]
+
+
+def test_site_rules_and_unit_costs() -> None:
+    reach = np.array([[1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 1]])
+    # unit costs: site 2 alone; forbidding it needs both others; requiring 0 adds it
+    assert _solve(LscpData.from_arrays(reach))[1] == 1.0
+    assert _solve(LscpData.from_arrays(reach, forbidden=[2]))[1] == 2.0
+    _, cost, selected = _solve(LscpData.from_arrays(reach, required=[0]))
+    assert cost == 2.0 and selected[0]
+    # a row with no allowed site: infeasible
+    assert _solve(LscpData.from_arrays(reach, forbidden=[0, 2]))[0] is Status.INFEASIBLE
+
+
+def test_count_row_decides_whether_p_sites_cover() -> None:
+    reach = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]])
+    data = LscpData.from_arrays(reach)
+    assert _solve(data, max_open=3)[1] == 3.0
+    assert _solve(data, max_open=2)[0] is Status.INFEASIBLE
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_random_tiny_instances_match_brute_force(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    n_blocks, n_sites, n_types = 7, 5, 2
-    eligible = [rng.random(n_sites) < 0.8 for _ in range(n_types)]
-    cover = []
-    for e in eligible:
-        m = (rng.random((n_blocks, n_sites)) < 0.35) & e
-        cover.append(sp.csr_matrix(m[m.any(axis=1)].astype(np.int8)))
-    data = covering.CoveringData(
-        type_keys=["a", "b"],
-        fixed_cost=rng.integers(1, 20, n_sites).astype(float),
-        floor_area=rng.integers(2, 6, n_sites).astype(float),
-        eligible=eligible,
-        fitout_cost=[rng.integers(1, 10, n_sites).astype(float) for _ in range(n_types)],
-        area=[2.0, 3.0],
-        cover=cover,
-        cover_rows=[np.arange(c.shape[0]) for c in cover],
-    )
-    best, _ = brute_force_covering(data)
-    outcome = covering.solve(data, HIGHS, EXACT)
-    if np.isinf(best):
-        assert outcome.result.status is Status.INFEASIBLE
-    else:
-        assert outcome.result.status is Status.OPTIMAL
-        assert outcome.result.objective == pytest.approx(best)
-        assert outcome.solution.cost == pytest.approx(best)
+    n_rows, n_sites = 9, 6
+    a = (rng.random((n_rows, n_sites)) < 0.35).astype(np.int8)
+    cost = rng.integers(1, 20, n_sites).astype(float)
+    required = (int(rng.integers(n_sites)),) if seed % 3 == 0 else ()
+    forbidden = (int((seed + 1) % n_sites),) if seed % 2 == 0 else ()
+    forbidden = tuple(f for f in forbidden if f not in required)
+    expected = brute_force_lscp(a, cost, required, forbidden)
+    data = LscpData.from_arrays(a, cost, required=required, forbidden=forbidden)
+    status, value, selected = _solve(data)
+    if np.isinf(expected):
+        assert status is Status.INFEASIBLE
+        return
+    assert status is Status.OPTIMAL and value == pytest.approx(expected)
+    assert a[:, selected].any(axis=1).all()
+    assert selected[list(required)].all() and not selected[list(forbidden)].any()
 
 
-def test_conflicting_floor_area_maximises_coverage_then_cost(tmp_path: Path) -> None:
-    # Block B1 reaches only S1 (400 m2): elder care (350) and a store (100) cannot share it.
-    # Block B2 (far away) reaches S2 for both types. The plan covers B1 for the type whose
-    # target group is the larger share of its total, leaves the other, and says so.
-    blocks = blocks_frame([0, 5000], pop_60_plus=[300, 100])
-    sites = sites_frame(xs=[0, 5000], floor=[400, 1000], fixed=[1000, 1000])
-    path = write_scenario(tmp_path, blocks, sites)
-    data, inst = _data(path)
-    assert covering.solve(data, HIGHS, EXACT, shortfall_weight=None).result.status is (
-        Status.INFEASIBLE
-    )
-    outcome = covering.solve(data, HIGHS, EXACT, shortfall_weight=coverage_points(inst, data))
-    assert outcome.result.status is Status.OPTIMAL
-    # elder care: B1 holds 75 % of the 60+; convenience: B1 holds 50 % of residents
-    assert outcome.solution.built["elder_care"].tolist() == [True, True]
-    assert outcome.solution.built["convenience"].tolist() == [False, True]
-    assert list(outcome.left_uncovered["convenience"]) == [0]
-    assert outcome.result.objective == pytest.approx(2 * (1000 + 350_000) + 100_000)
+def test_data_is_binary_and_checked() -> None:
+    # 2 and -1 are pairs; the explicit zero at (0, 1) is not
+    reach = sp.csr_matrix(([2.0, 0.0, -1.0], ([0, 0, 1], [0, 1, 1])), shape=(2, 2))
+    data = LscpData.from_arrays(reach)
+    assert data.reach.toarray().tolist() == [[1, 0], [0, 1]]
+    assert data.cost.tolist() == [1.0, 1.0]
+    milp = lscp.build_model(data)
+    assert milp.num_vars == 2 and milp.num_rows == 2 and milp.integrality.all()
+    assert lscp.build_model(data, max_open=1).num_rows == 3
+    with pytest.raises(ValueError, match="one finite, non-negative value per site"):
+        LscpData.from_arrays(reach, [1.0, -1.0])
+    with pytest.raises(ValueError, match="both required and forbidden"):
+        LscpData.from_arrays(reach, required=[0], forbidden=[0])

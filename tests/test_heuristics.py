@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import time
 
 import numpy as np
 import pytest
 
-from optimizer.backends import SolveOptions, Status, get_backend
+from optimizer.backends import SolveOptions, Status, StopReason, get_backend
 from optimizer.bench import instances as benchdata
 from optimizer.classic.registry import solve_classic
 from optimizer.models.common import nearest_open
@@ -72,10 +74,12 @@ def test_heuristic_matches_brute_force_mostly_and_never_beats_it() -> None:
         opt = _brute(data)
         res = solve_heuristic(data, seed=seed)
         assert res.selected.sum() == data.p
-        assert res.objective == pytest.approx(heuristic_cost(data, res.selected))
-        assert res.objective >= opt - 1e-9
-        assert res.objective <= res.greedy_objective + 1e-9
-        hits += res.objective <= opt + 1e-9
+        assert res.result.objective == pytest.approx(heuristic_cost(data, res.selected))
+        assert res.result.objective >= opt - 1e-9
+        assert res.result.objective <= res.greedy_objective + 1e-9
+        assert res.result.status is Status.FEASIBLE and res.result.stop is StopReason.NO_BOUND
+        assert math.isinf(res.result.gap)  # no bound: nothing certified
+        hits += res.result.objective <= opt + 1e-9
     assert hits >= 10
 
 
@@ -84,14 +88,14 @@ def test_heuristic_respects_required_and_forbidden() -> None:
     res = solve_heuristic(data, restarts=3, seed=1)
     assert res.selected[0] and not res.selected[1] and not res.selected[2]
     assert res.selected.sum() == 3
-    assert res.objective >= _brute(data) - 1e-9
+    assert res.result.objective >= _brute(data) - 1e-9
 
 
 def test_heuristic_is_deterministic_given_a_seed() -> None:
     data = _instance(5, n=30, m=15, p=4)
     a = solve_heuristic(data, restarts=4, seed=7)
     b = solve_heuristic(data, restarts=4, seed=7)
-    assert np.array_equal(a.selected, b.selected) and a.objective == b.objective
+    assert np.array_equal(a.selected, b.selected) and a.result.objective == b.result.objective
 
 
 def test_local_search_reaches_a_swap_local_optimum() -> None:
@@ -107,10 +111,10 @@ def test_local_search_reaches_a_swap_local_optimum() -> None:
 
 def test_unserved_penalty_and_distance_cap() -> None:
     data = _instance(4, p=2, max_distance=40.0, unserved_penalty=50.0)
-    res = solve_lagrangian(data, time_limit_s=10)
+    res = solve_lagrangian(data, time_limit_s=10).result
     opt = _brute(data)
     assert res.bound <= opt + 1e-9 <= res.objective + 2e-9
-    mip = solve_classic("pmedian", data, options=OPTS)
+    mip = solve_classic("pmedian", data, options=OPTS, method="mip")
     assert mip.objective == pytest.approx(opt)
 
 
@@ -129,16 +133,20 @@ def test_capacitated_data_is_refused() -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_lagrangian_bound_is_valid_and_gap_is_certified(seed: int) -> None:
     data = _instance(100 + seed, n=40, m=20, p=4)
-    mip = solve_classic("pmedian", data, options=OPTS)
+    mip = solve_classic("pmedian", data, options=OPTS, method="mip")
     assert mip.status is Status.OPTIMAL
-    res = solve_lagrangian(data, time_limit_s=10, seed=seed)
+    lag = solve_lagrangian(data, time_limit_s=10, seed=seed)
+    res = lag.result
     assert res.bound <= mip.objective + 1e-9
     assert res.objective >= mip.objective - 1e-9
-    assert res.objective == pytest.approx(heuristic_cost(data, res.selected))
+    assert res.objective == pytest.approx(heuristic_cost(data, lag.selected))
     expected = 0.0 if res.objective == res.bound else (res.objective - res.bound) / res.objective
     assert res.gap == pytest.approx(expected, abs=1e-12)
     if res.proven_optimal:
         assert res.objective == pytest.approx(mip.objective)
+        assert res.gap == 0.0 and res.stop is StopReason.OPTIMAL
+    else:
+        assert res.status is Status.FEASIBLE and res.stop is not StopReason.OPTIMAL
 
 
 def test_warm_start_vector_is_feasible() -> None:
@@ -148,13 +156,13 @@ def test_warm_start_vector_is_feasible() -> None:
     x = warm_start_vector(data, milp, res.selected)
     act = milp.A @ x
     assert np.all(act >= milp.row_lower - 1e-9) and np.all(act <= milp.row_upper + 1e-9)
-    assert float(milp.c @ x) == pytest.approx(res.objective)
+    assert float(milp.c @ x) == pytest.approx(res.result.objective)
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_classic_paths_agree_with_the_plain_mip(seed: int) -> None:
     data = _instance(200 + seed, n=50, m=25, p=5)
-    plain = solve_classic("pmedian", data, options=OPTS)
+    plain = solve_classic("pmedian", data, options=OPTS, method="mip")
     warm = solve_classic("pmedian-warm", data, options=OPTS)
     heur = solve_classic("pmedian-heuristic", data, options=OPTS)
     assert plain.status is Status.OPTIMAL and warm.status is Status.OPTIMAL
@@ -176,12 +184,13 @@ needs_orlib = pytest.mark.skipif(
 
 
 @needs_orlib
+@pytest.mark.orlib
 def test_orlib_pmed1() -> None:
     inst = benchdata.read_pmed("pmed1")
     assert inst.optimum == 5819.0
     heur = solve_heuristic(inst.data())
-    assert heur.objective <= 1.01 * 5819.0
-    lag = solve_lagrangian(inst.data(), time_limit_s=20)
+    assert heur.result.objective <= 1.01 * 5819.0
+    lag = solve_lagrangian(inst.data(), time_limit_s=20).result
     assert lag.bound <= 5819.0
     assert lag.objective <= 1.01 * 5819.0
     res = solve_classic("pmedian-heuristic", inst.data(), options=OPTS)
@@ -195,7 +204,7 @@ def test_warm_started_mip_on_instances_the_bound_does_not_close(seed: int) -> No
     """Random (non-metric) distances leave a duality gap: the warm path runs the MIP."""
     rng = np.random.default_rng(seed)
     data = PMedianData.from_arrays(rng.integers(0, 100, (40, 20)).astype(float), 4)
-    plain = solve_classic("pmedian", data, options=OPTS)
+    plain = solve_classic("pmedian", data, options=OPTS, method="mip")
     warm = solve_classic("pmedian-warm", data, options=OPTS)
     heur = solve_classic("pmedian-heuristic", data, options=OPTS)
     assert warm.result.solver == "highs"
@@ -239,7 +248,7 @@ def test_reduced_cost_fixing_never_removes_an_optimal_site_or_pair(seed: int) ->
     lag = solve_lagrangian(data, time_limit_s=5)
     rng = np.random.default_rng(seed)
     for lam in (lag.multipliers, rng.uniform(0, 2, data.n_demand) * lag.multipliers):
-        for upper in (opt, lag.objective, opt * 1.02):
+        for upper in (opt, lag.result.objective, opt * 1.02):
             fix = reduced_cost_fixing(cp, lam, upper)
             kept = set(zip(cp.rows[fix.keep].tolist(), cp.cols[fix.keep].tolist(), strict=True))
             for opened, cost in sols:
@@ -254,7 +263,7 @@ def test_reduced_cost_fixing_never_removes_an_optimal_site_or_pair(seed: int) ->
 def test_reduced_cost_fixing_fixes_something_with_a_tight_bound() -> None:
     data = _instance(11, n=60, m=30, p=4)
     lag = solve_lagrangian(data, time_limit_s=5)
-    fix = reduced_cost_fixing(CostPairs.from_data(data), lag.multipliers, lag.objective)
+    fix = reduced_cost_fixing(CostPairs.from_data(data), lag.multipliers, lag.result.objective)
     assert fix.closed.sum() > 0 and fix.keep.sum() < fix.keep.size
 
 
@@ -269,7 +278,7 @@ def test_truncated_pairs_keep_the_bound_valid(keep: int) -> None:
     assert np.allclose(np.sort(small.cost.reshape(40, keep), axis=1), c[:, :keep])
     assert np.allclose(small.cap, c[:, keep])
     res = solve_lagrangian(small, time_limit_s=5, keep_per_demand=None)
-    assert res.bound <= _brute(data) + 1e-9
+    assert res.result.bound <= _brute(data) + 1e-9
     assert np.all(res.multipliers <= small.cap + 1e-12)
 
 
@@ -280,9 +289,11 @@ def test_lagrangian_tree_reaches_the_brute_force_optimum(seed: int) -> None:
     cp = CostPairs.from_data(data)
     heur = solve_heuristic(cp)
     lag = solve_lagrangian(data, time_limit_s=5)
-    tree = lagrangian_branch_and_bound(cp, lag.multipliers, heur.selected, heur.objective)
-    assert tree.complete and tree.objective == pytest.approx(opt)
-    assert tree.bound == pytest.approx(opt)
+    tree = lagrangian_branch_and_bound(cp, lag.multipliers, heur.selected, heur.result.objective)
+    assert tree.result.status is Status.OPTIMAL and tree.result.stop is StopReason.OPTIMAL
+    assert tree.result.objective == pytest.approx(opt)
+    assert tree.result.bound == pytest.approx(opt) and tree.result.gap == 0.0
+    assert tree.result.objective == pytest.approx(cp.objective(tree.selected))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -291,16 +302,42 @@ def test_solve_pmedian_is_exact(seed: int, exact: str) -> None:
     data = _random_data(seed, metric=seed % 2 == 1)
     opt = min(c for _, c in _all_solutions(data))
     run = solve_pmedian(data, options=OPTS, exact=exact)
-    assert run.status is Status.OPTIMAL
-    assert run.objective == pytest.approx(opt) and run.bound == pytest.approx(opt)
+    assert run.result.status is Status.OPTIMAL and run.result.stop is StopReason.OPTIMAL
+    assert run.result.objective == pytest.approx(opt) and run.result.bound == pytest.approx(opt)
     assert run.proven_by in ("lagrangian", exact)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.selected = run.selected  # type: ignore[misc]
+
+
+def test_limits_are_kept_as_stop_reasons_never_as_optimal() -> None:
+    """Random (non-metric) costs leave a duality gap: one subgradient step, a tree whose
+    deadline has passed and a run without the MIP phases all stop short of a proof."""
+    rng = np.random.default_rng(1)
+    data = PMedianData.from_arrays(rng.integers(0, 100, (40, 20)).astype(float), 4)
+    cp = CostPairs.from_data(data)
+    lag = solve_lagrangian(data, max_iter=1)
+    assert lag.result.status is Status.FEASIBLE and lag.result.gap > 0.0
+    assert lag.result.stop is StopReason.ITERATION_LIMIT and lag.iterations == 1
+    tree = lagrangian_branch_and_bound(
+        cp, lag.multipliers, lag.selected, lag.result.objective, deadline=time.perf_counter()
+    )
+    assert tree.result.status is Status.FEASIBLE and tree.result.stop is StopReason.TIME_LIMIT
+    assert tree.result.nodes == 0 and tree.result.gap > 0.0
+    alone = solve_pmedian(data, options=OPTS, run_mip=False)
+    assert alone.result.status is Status.FEASIBLE and alone.result.gap > 0.0
+    assert alone.result.stop is alone.lagrangian.result.stop
+    assert alone.result.stop not in (StopReason.OPTIMAL, None)
+    assert alone.proven_by == ""
+    loose = solve_pmedian(data, options=SolveOptions(time_limit_s=30, mip_gap=0.5))
+    assert loose.result.status is Status.OPTIMAL  # to the requested gap, which is not closed
+    assert 0.0 < loose.result.gap <= 0.5 and loose.result.stop is StopReason.GAP_REACHED
 
 
 def test_solve_pmedian_with_penalty_and_required_sites() -> None:
     data = _instance(5, n=18, m=10, p=3, max_distance=40.0, unserved_penalty=45.0, required=[2])
     run = solve_pmedian(data, options=OPTS)
-    assert run.status is Status.OPTIMAL and run.selected[2]
-    assert run.objective == pytest.approx(_brute(data))
+    assert run.result.status is Status.OPTIMAL and run.selected[2]
+    assert run.result.objective == pytest.approx(_brute(data))
     res = solve_classic("pmedian-exact", data, options=OPTS)
     assert res.report.passed and res.objective == pytest.approx(_brute(data))
 
@@ -320,6 +357,7 @@ def test_window_search_never_worsens_and_reaches_small_optima() -> None:
 
 
 @needs_orlib
+@pytest.mark.orlib
 def test_pmedian_exact_proves_orlib_pmed2() -> None:
     """pmed2 (p = 10): the Lagrangian bound alone leaves a gap; the tree closes it."""
     inst = benchdata.read_pmed("pmed2")

@@ -26,15 +26,16 @@ import yaml
 from pyproj import CRS, Transformer
 
 from optimizer.cli import main
-from optimizer.distances.base import make_engine
+from optimizer.distances import network as street_network
+from optimizer.distances.engine import make_engine
 from optimizer.distances.network import (
     NetworkEngine,
     Snap,
+    SnapMemo,
     StreetNetwork,
     bounded_pairs,
     read_network,
     routing_graph,
-    service_areas,
     snap_points,
 )
 from optimizer.distances.osm import is_walkable, read_osm_ways
@@ -377,16 +378,57 @@ def test_osm_missing_nodes_split_ways(tmp_path: Path) -> None:
 
 
 def test_service_area_covers_reachable_streets_only() -> None:
-    network = grid_network()
-    area = service_areas(network, np.array([[50.0, -10.0]]), 150.0, buffer_m=5.0)[0]
+    engine = NetworkEngine(grid_network())
+    area = engine.service_area(np.array([[50.0, -10.0]]), 150.0, buffer_m=5.0)
     # 10 m access leg to (50, 0), then 140 m: 50 m to either corner and 90 m beyond, up the
     # x = 0 and x = 100 streets to y = 90 and along y = 0 to x = 190
     inside = [(50, -10), (0, 0), (100, 0), (100, 85), (0, 85), (185, 0), (130, 0)]
     outside = [(100, 100), (0, 100), (197, 0), (200, 100), (50, 100), (50, -20)]
     assert all(area.contains(shapely.Point(p)) for p in inside)
     assert not any(area.contains(shapely.Point(p)) for p in outside)
-    off = service_areas(network, np.array([[600.0, 600.0]]), 300.0)[0]
+    off = engine.service_area(np.array([[600.0, 600.0]]), 300.0)
     assert off.is_empty
+
+
+def test_service_area_of_several_facilities_is_the_union_of_their_reaches() -> None:
+    engine = NetworkEngine(grid_network())
+    a, b = np.array([[50.0, -10.0]]), np.array([[200.0, 150.0]])
+    both = engine.service_area(np.vstack([a, b, [[600.0, 600.0]]]), 120.0, buffer_m=5.0)
+    union = shapely.union_all([engine.service_area(p, 120.0, buffer_m=5.0) for p in (a, b)])
+    assert both.symmetric_difference(union).area < 1e-6 * union.area
+    assert both.area > engine.service_area(a, 120.0, buffer_m=5.0).area
+
+
+def test_service_areas_reuse_the_snaps_of_the_runs_distances(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = NetworkEngine(grid_network())
+    engine.pairs(GRID_BLOCKS, GRID_SITES, 400.0)
+    assert len(engine.snaps) == len(GRID_BLOCKS) + len(GRID_SITES)
+    expected = snap_points(engine.network, GRID_SITES, engine.snap_tolerance_m)
+
+    def no_snapping(*args: object, **kwargs: object) -> Snap:
+        raise AssertionError("a facility was snapped again")
+
+    monkeypatch.setattr(street_network, "snap_points", no_snapping)
+    got = engine.snap(GRID_SITES[::-1])
+    np.testing.assert_array_equal(got.edge, expected.edge[::-1])
+    np.testing.assert_array_equal(got.offset, expected.offset[::-1])
+    assert not engine.service_area(GRID_SITES[:1], 150.0).is_empty
+    assert len(engine.snaps) == len(GRID_BLOCKS) + len(GRID_SITES)
+
+
+def test_the_snap_memo_snaps_new_points_once_and_matches_fresh_snaps() -> None:
+    network = grid_network()
+    memo = SnapMemo(network, 100.0)
+    first = memo.snap(GRID_BLOCKS[:3])
+    mixed = np.vstack([GRID_BLOCKS[2:], GRID_BLOCKS[:1], GRID_BLOCKS[4:]])  # repeats, new ones
+    got, fresh = memo.snap(mixed), snap_points(network, mixed, 100.0)
+    assert len(memo) == len(GRID_BLOCKS)
+    np.testing.assert_array_equal(got.edge, fresh.edge)
+    np.testing.assert_array_equal(got.offset, fresh.offset)
+    np.testing.assert_array_equal(got.access, fresh.access)
+    np.testing.assert_array_equal(memo.snap(GRID_BLOCKS[:3]).edge, first.edge)
 
 
 # --------------------------------------------------------------------------- scenarios

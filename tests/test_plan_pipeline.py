@@ -45,8 +45,8 @@ def test_line_city_end_to_end(line_city: Path, tmp_path: Path) -> None:
     # Facilities are sized to the need (elder care >= 350 m2: 72.2 m2 per block of 361
     # households; stores >= 50 m2: 50 m2 per 1,000 residents): S1 hosts elder care (350 m2)
     # and a 100 m2 store for B1-B2; S2 hosts elder care (350 m2) and, in its last 50 m2, the
-    # store B4 needs: 2 x (100k + 350k) + 100k + 50k. (The classic fixed-size covering model
-    # of tests/test_covering_exact.py needs S5 for that store: 1,110,000.)
+    # store B4 needs: 2 x (100k + 350k) + 100k + 50k. (A covering model with fixed-size
+    # facilities needs S5 for that store: 1,110,000.)
     assert summary["objective"] == pytest.approx(1_050_000)
     assert summary["distance_mode"] == "euclidean" and summary["detour_factor"] == 1.0
     assert set(zip(cl["site_id"], cl["facility_type"], strict=True)) == {
@@ -122,6 +122,7 @@ def test_ranking_prefix_prefers_coverage_per_yuan(tmp_path: Path) -> None:
 SAMPLE = Path(__file__).resolve().parents[1] / "scenarios" / "sample-city.yaml"
 
 
+@pytest.mark.slow
 def test_sample_city_plan_meets_the_acceptance_rules(tmp_path: Path) -> None:
     run = run_plan(SAMPLE, out_dir=tmp_path / "sample")
     cl, _cov, summary = _check_outputs(tmp_path / "sample")
@@ -172,6 +173,7 @@ def test_geoparquet_and_shapefile_inputs(tmp_path: Path) -> None:
 PHASED = SAMPLE.parent / "sample-city-phased.yaml"
 
 
+@pytest.mark.slow
 def test_phased_sample_city_meets_the_acceptance_rules(tmp_path: Path) -> None:
     run = run_plan(PHASED, out_dir=tmp_path / "phased")
     cl, cov, summary = _check_outputs(tmp_path / "phased")

@@ -17,11 +17,12 @@ import pytest
 from scipy.optimize import linprog
 
 from optimizer.backends import SolveOptions, Status, get_backend
-from optimizer.distances.base import make_engine
+from optimizer.distances.engine import make_engine
 from optimizer.errors import InfeasibleError
 from optimizer.inputs import read_inputs
 from optimizer.instance import build_instance
 from optimizer.models.planning import model as planning
+from optimizer.models.planning import solve as planning_solve
 from optimizer.pipeline import planning_data, run_plan
 from optimizer.scenario import load_scenario
 from tests.helpers import blocks_frame, sites_frame, write_scenario
@@ -215,7 +216,7 @@ def test_random_tiny_instances_match_brute_force(tmp_path: Path, seed: int) -> N
     inst = build_instance(inputs, scenario.catalog, make_engine(scenario.distances, inputs))
     data = planning.from_instance(inst)
     expected = _brute_force_min_cost(data)
-    out = planning.solve(data, ["cost"], HIGHS, EXACT, must_cover=True)
+    out = planning_solve.solve(data, ["cost"], HIGHS, EXACT, must_cover=True)
     if not np.isfinite(expected):
         assert out.result.status is Status.INFEASIBLE
         return
@@ -248,7 +249,7 @@ def test_a_plan_encodes_back_to_a_feasible_start(tmp_path: Path) -> None:
     inputs = read_inputs(scenario)
     inst = build_instance(inputs, scenario.catalog, make_engine(scenario.distances, inputs))
     data = planning_data(inst, scenario.model)
-    out = planning.solve(data, ["coverage"], HIGHS, EXACT)
+    out = planning_solve.solve(data, ["coverage"], HIGHS, EXACT)
     assert out.solution is not None
     x = planning.encode(data, out.solution)
     assert x is not None
@@ -256,8 +257,8 @@ def test_a_plan_encodes_back_to_a_feasible_start(tmp_path: Path) -> None:
     assert out.milp.objective_value(x) == pytest.approx(planning.spending(data, out.solution).sum())
     assert data.budgets is not None
     richer = data.with_changes(budgets=data.budgets * 2)
-    warm = planning.solve(richer, ["coverage"], HIGHS, EXACT, start=x)
-    cold = planning.solve(richer, ["coverage"], HIGHS, EXACT)
+    warm = planning_solve.solve(richer, ["coverage"], HIGHS, EXACT, start=x)
+    cold = planning_solve.solve(richer, ["coverage"], HIGHS, EXACT)
     assert warm.result.status is Status.OPTIMAL
     assert warm.result.objective == pytest.approx(cold.result.objective, rel=1e-9)
     assert warm.result.objective > out.result.objective

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from optimizer.backends import SolveOptions, Status, get_backend
-from optimizer.distances.base import make_engine
+from optimizer.distances.engine import make_engine
 from optimizer.inputs import read_inputs
 from optimizer.instance import build_instance
 from optimizer.models.planning import decomposition as planning_decomp
 from optimizer.models.planning import model as planning
+from optimizer.models.planning import solve as planning_solve
 from optimizer.pipeline import planning_data, run_plan
 from optimizer.scenario import load_scenario
 from tests.helpers import blocks_frame, sites_frame, write_scenario
@@ -63,7 +64,7 @@ def test_pieces_split_the_clusters_and_restriction_rebuilds_the_model(tmp_path: 
 
 def test_decomposition_reaches_the_known_optimum(tmp_path: Path) -> None:
     data = _two_clusters(tmp_path)
-    out = planning.solve(
+    out = planning_solve.solve(
         data,
         ["coverage"],
         HIGHS,
@@ -96,6 +97,7 @@ def test_the_menu_knapsack_alone_gives_a_feasible_budgeted_plan(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.slow
 def test_decomposition_agrees_with_the_mip(tmp_path: Path, seed: int) -> None:
     rng = np.random.default_rng(seed)
     # three neighbourhoods 3 km apart, each with blocks and candidate sites around it
@@ -121,9 +123,9 @@ def test_decomposition_agrees_with_the_mip(tmp_path: Path, seed: int) -> None:
     )
     data = _data(path)
     exact = SolveOptions(time_limit_s=60, mip_gap=0.0)
-    mip = planning.solve(data, ["coverage"], HIGHS, exact, reassign=False, method="mip")
+    mip = planning_solve.solve(data, ["coverage"], HIGHS, exact, reassign=False, method="mip")
     assert mip.result.status is Status.OPTIMAL
-    dec = planning.solve(
+    dec = planning_solve.solve(
         data,
         ["coverage"],
         HIGHS,

@@ -17,11 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from PIL import Image, ImageStat
 
 from optimizer.deliverables import maps
+from optimizer.deliverables.layers import RunOutputs, map_layers
 from optimizer.deliverables.report import render_report, solver_state, status_html
-from optimizer.deliverables.write import RunOutputs, map_layers, write_deliverables
+from optimizer.deliverables.write import write_deliverables
+from optimizer.distances import network as street_network
+from optimizer.distances.network import NetworkEngine
 from optimizer.pipeline import PlanRun, run_plan
 from optimizer.progress import capture_log
 from tests.browser import Browser, find_chromium
@@ -129,6 +133,7 @@ def test_no_cjk_font_falls_back_to_english_labels_with_a_warning(
     assert maps.map_language("en") == ("en", False)
 
 
+@pytest.mark.browser
 def test_a_cjk_font_is_found_for_chinese_maps() -> None:
     # the project's install (.ci/run) provides fonts-noto-cjk; a machine without any CJK font
     # gets English map labels and a warning (previous test), never empty boxes
@@ -144,7 +149,9 @@ def test_comparison_adds_a_section_and_the_coverage_budget_curve(
     town: tuple[PlanRun, Path],
 ) -> None:
     run, _ = town
-    outputs = RunOutputs.from_plan(run.scenario, run.inputs, run.plan, run.summary)
+    outputs = RunOutputs.from_plan(
+        run.scenario, run.inputs, run.plan, run.summary, engine=run.engine
+    )
     comparison = pd.DataFrame(
         {
             "budget": [1e6, 2e6, 3e6],
@@ -166,6 +173,55 @@ def test_comparison_adds_a_section_and_the_coverage_budget_curve(
     assert "Budget scenarios compared" in html
 
 
+def test_service_areas_follow_the_runs_own_routing_without_reading_the_network_again(
+    town: tuple[PlanRun, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, _ = town
+    assert isinstance(run.engine, NetworkEngine)
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the deliverables read the street network again")
+
+    monkeypatch.setattr(street_network, "read_network", no_reading)
+    outputs = RunOutputs.from_plan(
+        run.scenario, run.inputs, run.plan, run.summary, engine=run.engine
+    )
+    layers = map_layers(outputs)
+    areas = layers.service_areas
+    assert layers.service_area_method == "network" and set(areas["method"]) == {"network"}
+    assert layers.streets is not None and len(layers.streets) == run.engine.network.n_edges
+    # each area is the engine's reach from the same facilities (one implementation)
+    for row in areas.itertuples():
+        pts = layers.chosen if row.kind == "new" else layers.existing
+        col = "facility_type" if row.kind == "new" else "type"
+        xy = shapely.get_coordinates(pts.geometry[pts[col] == row.facility_type].to_numpy())
+        expected = run.engine.service_area(xy, row.walk_limit_m)
+        assert row.geometry.symmetric_difference(expected).area < 1e-6 * expected.area
+
+
+def test_a_network_run_without_its_engine_gets_circles_and_says_so(
+    town: tuple[PlanRun, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    run, _ = town
+    outputs = RunOutputs.from_plan(run.scenario, run.inputs, run.plan, run.summary)
+    with caplog.at_level(logging.WARNING, logger="optimizer.deliverables.layers"):
+        layers = map_layers(outputs)
+    assert "engine was not handed" in caplog.text
+    assert layers.service_area_method == "euclidean" and layers.streets is None
+    one = layers.service_areas[layers.service_areas["facilities"] == 1].iloc[0]
+    detour = run.scenario.distances.detour_factor
+    radius = one["walk_limit_m"] / detour
+    assert one.geometry.area == pytest.approx(np.pi * radius**2, rel=0.01)
+    figures = maps.Figures(images={"service_areas": PNG}, map_lang="en")
+    html = render_report(outputs, figures, "en")
+    assert "circles of radius walking limit / detour factor" in html
+    with_engine = RunOutputs.from_plan(
+        run.scenario, run.inputs, run.plan, run.summary, engine=run.engine
+    )
+    html = render_report(with_engine, figures, "en")
+    assert "the streets reachable within each type" in html
+
+
 def _stats(png: bytes) -> tuple[float, int]:
     image = Image.open(io.BytesIO(png)).convert("RGB")
     spread = float(np.mean(ImageStat.Stat(image).stddev))
@@ -184,6 +240,7 @@ VISIBLE = """(() => {
 })()"""
 
 
+@pytest.mark.browser
 def test_report_in_headless_chromium(town: tuple[PlanRun, Path], tmp_path: Path) -> None:
     executable = find_chromium()
     if executable is None:

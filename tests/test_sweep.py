@@ -45,6 +45,7 @@ def sequential(town: Path) -> SweepResult:
     return run_sweep(town, BUDGETS, out_dir=town.parent / "seq", lang="en", mode="sequential")
 
 
+@pytest.mark.slow
 def test_budget_sweep_is_monotone_and_warm_started(sequential: SweepResult) -> None:
     df = sequential.comparison
     assert df["scenario"].tolist() == LABELS
@@ -88,6 +89,7 @@ def test_budget_sweep_is_monotone_and_warm_started(sequential: SweepResult) -> N
     assert set(LABELS) <= dirs
 
 
+@pytest.mark.slow
 def test_a_local_dask_cluster_gives_the_sequential_result(
     town: Path, sequential: SweepResult
 ) -> None:
@@ -105,6 +107,7 @@ def test_a_local_dask_cluster_gives_the_sequential_result(
         pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow
 def test_an_existing_scheduler_runs_the_sweep(town: Path, sequential: SweepResult) -> None:
     # --cluster ADDRESS: a scheduler started elsewhere (here a LocalCluster of one process)
     from distributed import LocalCluster
@@ -123,6 +126,7 @@ def test_an_existing_scheduler_runs_the_sweep(town: Path, sequential: SweepResul
     )
 
 
+@pytest.mark.slow
 def test_a_rerun_reuses_finished_scenarios(
     sequential: SweepResult, town: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -143,6 +147,7 @@ def test_a_rerun_reuses_finished_scenarios(
     )
 
 
+@pytest.mark.slow
 def test_coverage_that_falls_is_re_solved_warm_or_reported(
     sequential: SweepResult, town: Path
 ) -> None:
@@ -169,6 +174,7 @@ def test_coverage_that_falls_is_re_solved_warm_or_reported(
     assert not df.loc["b1M", "monotone"] and again.summary["monotone"] is False
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_leaves_whole_folders_and_resumes(
     town: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -197,6 +203,7 @@ def test_an_interrupted_sweep_leaves_whole_folders_and_resumes(
     assert again.reused == done and again.comparison["ok"].all()
 
 
+@pytest.mark.slow
 def test_a_failed_scenario_is_reported_and_the_others_kept(town: Path) -> None:
     # a 90 % coverage target by 2027 cannot be met with 0.5 million yuan
     res = run_sweep(

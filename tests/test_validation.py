@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pytest
 import shapely
 import yaml
 
 from optimizer.errors import InputError, ScenarioError
-from optimizer.inputs import read_inputs
+from optimizer.inputs import id_text, read_inputs
 from optimizer.scenario import load_scenario
 from tests.helpers import X0, Y0, blocks_frame, existing_frame, sites_frame, write_scenario
 
@@ -208,3 +210,65 @@ def test_catalog_override_changes_the_numbers(tmp_path: Path) -> None:
     blocks, sites = _ok_tables()
     path = write_scenario(tmp_path, blocks, sites, catalog={"elder_care": {"walk_limit_m": 500}})
     assert load_scenario(path).catalog["elder_care"].walk_limit_m == 500
+
+
+# ------------------------------------------------------------------- numbers, ids, encodings
+
+
+def test_ids_are_text_as_written(tmp_path: Path) -> None:
+    blocks, sites = _ok_tables()
+    blocks["block_id"] = ["001", "01", "1"]
+    inputs = read_inputs(load_scenario(write_scenario(tmp_path, blocks, sites)))
+    assert inputs.blocks["block_id"].tolist() == ["001", "01", "1"]
+
+
+def test_number_ids_of_a_geopackage_lose_no_digits_and_gain_no_decimals() -> None:
+    column = pd.Series([17.0, 3.0, np.nan])
+    assert id_text(column).tolist()[:2] == ["17", "3"] and id_text(column).isna().iloc[2]
+    assert id_text(pd.Series([5, 12])).tolist() == ["5", "12"]
+
+
+def test_infinite_numbers_are_named_with_their_ids(tmp_path: Path) -> None:
+    blocks, sites = _ok_tables()
+    blocks["population"] = blocks["population"].astype(float)
+    blocks.loc[1, "population"] = np.inf
+    sites["fixed_cost"] = [1.0, -np.inf]
+    msg = _problems(write_scenario(tmp_path, blocks, sites))
+    assert "blocks.csv, column 'population': infinite values" in msg and "(1: B2)" in msg
+    assert "sites.csv, column 'fixed_cost': infinite values" in msg and "(1: S2)" in msg
+
+
+def test_available_year_within_a_sane_range(tmp_path: Path) -> None:
+    blocks, sites = _ok_tables()
+    sites["available_year"] = [1e20, 2027]
+    msg = _problems(write_scenario(tmp_path, blocks, sites))
+    assert "column 'available_year': must lie within 1900-2200 (1: S1)" in msg
+
+
+def test_degrees_in_a_projected_geopackage(tmp_path: Path) -> None:
+    blocks, sites = _ok_tables()
+    b = gpd.GeoDataFrame(
+        blocks.drop(columns=["x", "y"]),
+        geometry=gpd.points_from_xy([116.1, 116.2, 116.3], [37.4, 37.4, 37.4]),
+        crs="EPSG:4548",
+    )
+    msg = _problems(_gpkg_scenario(tmp_path, b, _as_gdf(sites)))
+    assert "city.gpkg (layer blocks), column 'geometry': the coordinates look like degrees" in msg
+
+
+def test_gbk_csv_with_chinese_names_is_read(tmp_path: Path) -> None:
+    blocks, sites = _ok_tables()
+    blocks["name"] = ["一号院", "二号院", "三号院"]
+    path = write_scenario(tmp_path, blocks, sites)
+    csv = tmp_path / "blocks.csv"
+    csv.write_bytes(csv.read_text(encoding="utf-8").encode("gbk"))
+    inputs = read_inputs(load_scenario(path))
+    assert inputs.blocks["name"].tolist() == ["一号院", "二号院", "三号院"]
+
+
+def test_scenario_numbers_written_1e8_are_numbers(tmp_path: Path) -> None:
+    blocks, sites = _ok_tables()
+    path = write_scenario(tmp_path, blocks, sites)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "model: {objective: max_coverage, budgets: 1e8}\n", encoding="utf-8")
+    assert load_scenario(path).model.single_budget == 1e8

@@ -12,8 +12,8 @@ import pyogrio
 import pytest
 from openpyxl import load_workbook
 
+from optimizer.deliverables.layers import RunOutputs, map_layers
 from optimizer.deliverables.workbook import write_workbook
-from optimizer.deliverables.write import RunOutputs, map_layers
 from optimizer.pipeline import PlanRun, run_plan
 from tests.town import write_town
 
@@ -157,7 +157,9 @@ def test_town_blocks_are_polygons_and_service_areas_follow_the_streets(
     areas = gpd.read_file(out / "plan.gpkg", layer="service_areas")
     assert set(areas["method"]) == {"network"}
     # walking 300 m along the streets reaches less than a 300 m disc around the same sites
-    outputs = RunOutputs.from_plan(run.scenario, run.inputs, run.plan, run.summary)
+    outputs = RunOutputs.from_plan(
+        run.scenario, run.inputs, run.plan, run.summary, engine=run.engine
+    )
     chosen = map_layers(outputs).chosen
     for row in areas[areas["kind"] == "new"].itertuples():
         pts = chosen[chosen["facility_type"] == row.facility_type].geometry

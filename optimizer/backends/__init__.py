@@ -18,6 +18,8 @@ from optimizer.backends.base import (
     available_backends,
     backend_names,
     get_backend,
+    optimal_stop,
+    reached_time_limit,
     register,
     relative_gap,
 )
@@ -31,6 +33,8 @@ __all__ = [
     "available_backends",
     "backend_names",
     "get_backend",
+    "optimal_stop",
+    "reached_time_limit",
     "register",
     "relative_gap",
 ]

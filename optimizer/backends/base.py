@@ -27,9 +27,16 @@ __all__ = [
     "available_backends",
     "backend_names",
     "get_backend",
+    "optimal_stop",
+    "reached_time_limit",
     "register",
     "relative_gap",
 ]
+
+TIME_LIMIT_SHARE = 0.95
+"""A limit stop whose cause the solver does not name counts as the time limit once this share
+of the limit has passed (a solver checks its clock between steps, so it stops a little before
+or after the limit, never far before it)."""
 
 
 @dataclass
@@ -79,7 +86,23 @@ class Backend(ABC):
 
     @abstractmethod
     def solve(self, milp: MILP, options: SolveOptions) -> Result:
-        """Solve ``milp``; the result's ``solve_s`` is the solver's own wall time."""
+        """Solve ``milp``; the result's ``solve_s`` is the solver's own wall time and its
+        ``stop`` says why the solver stopped (a limit stop is FEASIBLE or NO_SOLUTION with the
+        limit as its reason, never OPTIMAL)."""
+
+
+def optimal_stop(objective: float, bound: float, mip_gap: float) -> StopReason:
+    """Why a solve reported as optimal stopped: ``GAP_REACHED`` when a positive ``mip_gap``
+    let it stop with a gap left (beyond 1e-9, see :func:`relative_gap`), else ``OPTIMAL``."""
+    if mip_gap > 0.0 and relative_gap(objective, bound) > 0.0:
+        return StopReason.GAP_REACHED
+    return StopReason.OPTIMAL
+
+
+def reached_time_limit(elapsed_s: float, time_limit_s: float | None) -> bool:
+    """True when ``elapsed_s`` is at (or near, :data:`TIME_LIMIT_SHARE`) the time limit: how
+    the backends tell a time-limit stop from another limit where the solver does not say."""
+    return time_limit_s is not None and elapsed_s >= TIME_LIMIT_SHARE * time_limit_s
 
 
 _REGISTRY: dict[str, type[Backend]] = {}

@@ -9,12 +9,24 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from optimizer.backends.base import Backend, Result, SolveOptions, Status, register
+from optimizer.backends.base import (
+    Backend,
+    Result,
+    SolveOptions,
+    Status,
+    StopReason,
+    optimal_stop,
+    register,
+)
 from optimizer.milp import MILP
+
+if TYPE_CHECKING:  # highspy is imported when a solve runs (an optional solver package)
+    import highspy
 
 
 @register
@@ -35,7 +47,7 @@ class HighsBackend(Backend):
             return False
         return True
 
-    def __init__(self, highs_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, highs_options: Mapping[str, object] | None = None) -> None:
         self.highs_options = dict(highs_options or {})
         """Further HiGHS options (name -> value), set after the common ones."""
 
@@ -66,14 +78,29 @@ class HighsBackend(Backend):
             with _silenced_stdout():
                 h.run()
         solve_s = time.perf_counter() - t0
-        result = _read_result(h, milp, highspy, solve_s)
+        result = _read_result(h, milp, highspy, solve_s, float(options.mip_gap))
         self._after_run(h, result)
         return result
 
-    def _before_run(self, h: Any) -> None:
+    @classmethod
+    def refused_options(cls, highs_options: Mapping[str, object]) -> list[str]:
+        """The names among ``highs_options`` that HiGHS refuses (unknown, wrong type or out
+        of range), checked on a fresh solver."""
+        import highspy
+
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        ok = highspy.HighsStatus.kOk
+        return [
+            str(key)
+            for key, value in highs_options.items()
+            if h.setOptionValue(str(key), value) != ok
+        ]
+
+    def _before_run(self, h: highspy.Highs) -> None:
         """Hook for subclasses: called with the loaded ``highspy.Highs`` before it runs."""
 
-    def _after_run(self, h: Any, result: Result) -> None:
+    def _after_run(self, h: highspy.Highs, result: Result) -> None:
         """Hook for subclasses: called with the finished solver and its result."""
 
 
@@ -116,7 +143,7 @@ def _silenced_stdout() -> Iterator[None]:
                 _saved_stdout_fd = None
 
 
-def _to_highs_lp(milp: MILP, highspy: Any) -> Any:
+def _to_highs_lp(milp: MILP, highspy: ModuleType) -> highspy.HighsLp:
     lp = highspy.HighsLp()
     a = milp.A.tocsr()
     a.sort_indices()
@@ -141,10 +168,11 @@ def _to_highs_lp(milp: MILP, highspy: Any) -> Any:
     return lp
 
 
-def _read_result(h: Any, milp: MILP, highspy: Any, solve_s: float) -> Result:
+def _read_result(
+    h: highspy.Highs, milp: MILP, highspy: ModuleType, solve_s: float, mip_gap: float
+) -> Result:
     ms = h.getModelStatus()
     info = h.getInfo()
-    st = highspy.HighsModelStatus
     has_primal = int(info.primal_solution_status) == 2  # kSolutionStatusFeasible
     x = np.asarray(h.getSolution().col_value, dtype=float) if has_primal else None
     is_mip = bool(milp.integrality.any())
@@ -156,31 +184,54 @@ def _read_result(h: Any, milp: MILP, highspy: Any, solve_s: float) -> Result:
         bound = objective
         nodes = None
 
-    if ms == st.kOptimal:
-        status = Status.OPTIMAL
-    elif ms == st.kInfeasible:
-        status = Status.INFEASIBLE
-    elif ms in (st.kUnbounded, st.kUnboundedOrInfeasible):
-        status = Status.UNBOUNDED
-    elif ms in (st.kTimeLimit, st.kIterationLimit, st.kSolutionLimit, st.kInterrupt) or (
-        hasattr(st, "kObjectiveBound") and ms == st.kObjectiveBound
-    ):
-        status = Status.FEASIBLE if x is not None else Status.NO_SOLUTION
-    else:
-        status = Status.ERROR if x is None else Status.FEASIBLE
+    status, stop = _status_and_stop(ms, highspy.HighsModelStatus, x is not None)
     row_dual = None
     if status is Status.OPTIMAL and not is_mip:
         bound = objective
         if int(info.dual_solution_status) == 2:
             row_dual = np.asarray(h.getSolution().row_dual, dtype=float)
+    bound = bound if math.isfinite(bound) else math.nan
+    if stop is StopReason.OPTIMAL:
+        stop = optimal_stop(objective, bound, mip_gap)
     return Result(
         status=status,
         objective=objective,
-        bound=bound if math.isfinite(bound) else math.nan,
+        bound=bound,
         x=x,
         solver="highs",
         solve_s=solve_s,
         nodes=nodes,
         message=h.modelStatusToString(ms),
         row_dual=row_dual,
+        stop=stop,
     )
+
+
+def _status_and_stop(
+    ms: highspy.HighsModelStatus, st: type[highspy.HighsModelStatus], has_solution: bool
+) -> tuple[Status, StopReason]:
+    """Status and stop reason of a HiGHS model status (``st`` is ``HighsModelStatus``).
+
+    A limit or an interrupt with a solution in hand is FEASIBLE, never OPTIMAL; the limit
+    itself is kept as the stop reason.
+    """
+    limit_stops = {
+        st.kTimeLimit: StopReason.TIME_LIMIT,
+        st.kIterationLimit: StopReason.ITERATION_LIMIT,
+        st.kSolutionLimit: StopReason.ITERATION_LIMIT,  # also node and leaf limits
+        st.kObjectiveBound: StopReason.ITERATION_LIMIT,  # a user objective cut-off
+        st.kObjectiveTarget: StopReason.ITERATION_LIMIT,
+        st.kInterrupt: StopReason.INTERRUPTED,
+        st.kHighsInterrupt: StopReason.INTERRUPTED,
+    }
+    found = Status.FEASIBLE if has_solution else Status.NO_SOLUTION
+    if ms == st.kOptimal:
+        return Status.OPTIMAL, StopReason.OPTIMAL
+    if ms == st.kInfeasible:
+        return Status.INFEASIBLE, StopReason.INFEASIBLE
+    if ms in (st.kUnbounded, st.kUnboundedOrInfeasible):
+        return Status.UNBOUNDED, StopReason.UNBOUNDED
+    if ms in limit_stops:
+        return found, limit_stops[ms]
+    # load, presolve, solve, postsolve or memory errors: keep a solution if there is one
+    return (found if has_solution else Status.ERROR), StopReason.ERROR

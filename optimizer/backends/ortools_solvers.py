@@ -11,6 +11,7 @@ fractions) and written into the ``CpModelProto`` with bulk ``extend`` calls, one
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any
 
@@ -22,6 +23,9 @@ from optimizer.backends.base import (
     Result,
     SolveOptions,
     Status,
+    StopReason,
+    optimal_stop,
+    reached_time_limit,
     register,
     relative_gap,
 )
@@ -34,6 +38,25 @@ MAX_SCALE = 1_000_000
 _INT_TOL = 1e-9  # rounding tolerance for bounds and sides of integer rows
 _EXACT = 64 * float(np.finfo(float).eps)  # "integral" up to the float rounding of the data
 _MAX_INT = float(2**53)  # largest magnitude kept exact through float arithmetic
+_SCIP_CODE_RE = re.compile(r"SCIP status code (\d+)")
+_SCIP_STOPS = {
+    10: StopReason.INTERRUPTED,  # user interrupt
+    11: StopReason.INTERRUPTED,  # terminate
+    20: StopReason.ITERATION_LIMIT,  # node limit
+    21: StopReason.ITERATION_LIMIT,  # total node limit
+    22: StopReason.ITERATION_LIMIT,  # stall node limit
+    23: StopReason.TIME_LIMIT,
+    24: StopReason.ERROR,  # memory limit
+    25: StopReason.GAP_REACHED,
+    26: StopReason.ITERATION_LIMIT,  # primal limit
+    27: StopReason.ITERATION_LIMIT,  # dual limit
+    28: StopReason.ITERATION_LIMIT,  # solution limit
+    29: StopReason.ITERATION_LIMIT,  # best solution limit
+    30: StopReason.ITERATION_LIMIT,  # restart limit
+}
+"""SCIP 10's ``SCIP_STATUS`` codes (the SCIP in OR-Tools 9.15; a time-limit stop without a
+solution reads "SCIP status code 23") to stop reasons. OR-Tools names the code only when no
+solution was found; with one, a limit stop is told apart by the time used."""
 
 
 @register
@@ -134,8 +157,15 @@ def _read_scip_result(
         bound = float(solver.best_objective_bound()) if is_mip else objective
     else:
         x = None
+    proven = status is Status.OPTIMAL
     status = _check_optimal_gap(status, objective, bound, options)
     message = str(solver.status_string()) or raw.name
+    if status is Status.OPTIMAL:
+        stop: StopReason | None = optimal_stop(objective, bound, options.mip_gap)
+    elif proven:  # SCIP's gap limit (OR-Tools reports it as optimal), above our measure
+        stop = StopReason.GAP_REACHED
+    else:
+        stop = _scip_stop(status, raw, st, message, solve_s, options.time_limit_s)
     return Result(
         status=status,
         objective=objective,
@@ -146,7 +176,29 @@ def _read_scip_result(
         solve_s=solve_s,
         message=message,
         extra={"model_build_s": build_s},
+        stop=stop,
     )
+
+
+def _scip_stop(
+    status: Status, raw: Any, st: Any, message: str, solve_s: float, time_limit_s: float | None
+) -> StopReason:
+    """Why SCIP stopped short of a proof: the SCIP status code where OR-Tools names it, else
+    the model builder's status and the time used (``st`` is ``SolveStatus``)."""
+    if status is Status.INFEASIBLE:
+        return StopReason.INFEASIBLE
+    if status is Status.UNBOUNDED:
+        return StopReason.UNBOUNDED
+    match = _SCIP_CODE_RE.search(message)
+    if match is not None and int(match.group(1)) in _SCIP_STOPS:
+        return _SCIP_STOPS[int(match.group(1))]
+    if raw == st.CANCELLED_BY_USER:
+        return StopReason.INTERRUPTED
+    if status is Status.ERROR:
+        return StopReason.ERROR
+    if reached_time_limit(solve_s, time_limit_s):
+        return StopReason.TIME_LIMIT
+    return StopReason.ITERATION_LIMIT  # the other SCIP limits: nodes, solutions, stalling
 
 
 @register
@@ -410,7 +462,14 @@ def _read_cpsat_result(
             bound = objective if status is Status.OPTIMAL else math.nan
         else:
             bound = float(solver.best_objective_bound)
+    proven = status is Status.OPTIMAL
     status = _check_optimal_gap(status, objective, bound, options)
+    if status is Status.OPTIMAL:
+        stop = optimal_stop(objective, bound, options.mip_gap)
+    elif proven:  # CP-SAT's relative_gap_limit, above our gap measure
+        stop = StopReason.GAP_REACHED
+    else:
+        stop = _cpsat_stop(status, float(solver.wall_time), options.time_limit_s)
     return Result(
         status=status,
         objective=objective,
@@ -422,7 +481,21 @@ def _read_cpsat_result(
         nodes=int(solver.num_branches),
         message=str(solver.status_name(raw)),
         extra={"model_build_s": build_s, "objective_scale": objective_scale},
+        stop=stop,
     )
+
+
+def _cpsat_stop(status: Status, wall_s: float, time_limit_s: float | None) -> StopReason:
+    """Why CP-SAT stopped short of a proof. CP-SAT names no limit (FEASIBLE or UNKNOWN for
+    all of them); the only one set here besides the gap is the time limit, so the time used
+    tells it apart from an interrupt."""
+    if status is Status.INFEASIBLE:
+        return StopReason.INFEASIBLE
+    if status is Status.ERROR:
+        return StopReason.ERROR
+    if reached_time_limit(wall_s, time_limit_s):
+        return StopReason.TIME_LIMIT
+    return StopReason.INTERRUPTED
 
 
 def _check_optimal_gap(

@@ -26,6 +26,9 @@ from optimizer.backends.base import (
     Result,
     SolveOptions,
     Status,
+    StopReason,
+    optimal_stop,
+    reached_time_limit,
     register,
     relative_gap,
 )
@@ -36,6 +39,19 @@ _BOUND_RE = re.compile(r"^(Lower|Upper) bound:\s*(\S+)", re.MULTILINE)
 _NODES_RE = re.compile(r"^Enumerated nodes:\s*(\d+)", re.MULTILINE)
 _WALL_RE = re.compile(r"^Total time \(CPU seconds\):\s*\S+\s+\(Wallclock seconds\):\s*(\S+)", re.M)
 _WITHIN_GAP = "within gap tolerance"
+_RESULT_RE = re.compile(r"^Result - (.*)$", re.MULTILINE)
+_LOG_STOPS = (
+    ("time limit", StopReason.TIME_LIMIT),
+    ("iterations or time", StopReason.TIME_LIMIT),  # told apart by the time (_log_stop)
+    ("nodes", StopReason.ITERATION_LIMIT),
+    ("solutions", StopReason.ITERATION_LIMIT),
+    ("ctrl-c", StopReason.INTERRUPTED),
+    ("infeasible", StopReason.INFEASIBLE),
+    ("unbounded", StopReason.UNBOUNDED),
+    ("difficulties", StopReason.ERROR),
+    ("optimal", StopReason.OPTIMAL),
+)
+"""CBC's final ``Result - ...`` line (e.g. ``Result - Stopped on time limit``) to stop reasons."""
 
 
 @register
@@ -215,6 +231,12 @@ def _read_result(
 
     nodes_match = _NODES_RE.search(log)
     wall = _WALL_RE.findall(log)
+    solve_s = float(wall[-1]) if wall else call_s
+    stop = _log_stop(log, status, solve_s, options.time_limit_s)
+    if status is Status.OPTIMAL:
+        stop = optimal_stop(objective, bound, options.mip_gap)
+    elif stop is StopReason.OPTIMAL:  # CBC's gap tolerance accepted what ours does not
+        stop = StopReason.GAP_REACHED
     return Result(
         status=status,
         objective=objective,
@@ -222,11 +244,36 @@ def _read_result(
         x=x,
         solver="cbc",
         build_s=build_s,
-        solve_s=float(wall[-1]) if wall else call_s,
+        solve_s=solve_s,
         nodes=int(nodes_match.group(1)) if nodes_match else None,
         message=message,
         extra={"model_build_s": build_s, "call_s": call_s},
+        stop=stop,
     )
+
+
+def _log_stop(
+    log: str, status: Status, solve_s: float, time_limit_s: float | None
+) -> StopReason | None:
+    """Why CBC stopped, from its ``Result - ...`` line (PuLP reports a limit stop with a
+    solution as optimal ``status`` with an integer-feasible ``sol_status`` and keeps no
+    reason); without that line, from the status and the time used."""
+    match = _RESULT_RE.search(log)
+    text = match.group(1).lower() if match else ""
+    for key, reason in _LOG_STOPS:
+        if key in text:
+            if key == "iterations or time" and not reached_time_limit(solve_s, time_limit_s):
+                return StopReason.ITERATION_LIMIT
+            return reason
+    if status is Status.INFEASIBLE:
+        return StopReason.INFEASIBLE
+    if status is Status.UNBOUNDED:
+        return StopReason.UNBOUNDED
+    if status is Status.ERROR:
+        return StopReason.ERROR
+    if reached_time_limit(solve_s, time_limit_s):
+        return StopReason.TIME_LIMIT
+    return None
 
 
 def _log_bound(log: str, milp: MILP) -> float:

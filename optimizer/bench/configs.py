@@ -5,8 +5,8 @@ configurations::
 
     - name: highs-plain          # required, unique
       backend: highs             # highs (default), cbc, scip, cpsat
-      variant: plain             # plain (default) | warm | heuristic | exact: the model variant
-                                 # (pmedian -> pmedian-warm, lscp -> lscp-warm, ...)
+      variant: plain             # plain (default) | warm | heuristic | exact: the model's method
+                                 # (plain -> lscp-mip, warm -> lscp-warm, exact -> pmedian-exact)
       time_limit_s: 60           # default 60
       gap: 0.0                   # relative MIP gap, default 0 (prove optimality)
       threads: 1                 # solver threads (default: the solver's; 1 on Dask)
@@ -32,16 +32,23 @@ throttled ``cbMipInterrupt``, highspy 1.12).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from optimizer.backends import Backend, Result, SolveOptions, backend_names, get_backend
 from optimizer.backends.highs import HighsBackend
+from optimizer.classic.registry import MODELS
 from optimizer.errors import InputError, Problem, ProblemCollector
+
+if TYPE_CHECKING:  # highspy is imported by the HiGHS backend when a solve runs
+    import highspy
+
+Complaint = Callable[[str, str], None]
+"""Records a problem with one key of a configuration: ``bad(key, message)``."""
 
 VARIANTS = ("plain", "warm", "heuristic", "exact")
 FAMILIES = ("lscp", "mclp", "pmedian", "cpmedian", "pcenter")
@@ -81,21 +88,18 @@ class BenchConfig:
     presolve: bool | None = None
     heuristics: bool | None = None
     assignment: str = "continuous"
-    highs_options: Mapping[str, Any] = field(default_factory=dict)
+    highs_options: Mapping[str, object] = field(default_factory=dict)
     description: str = ""
 
     def model_for(self, family: str) -> str | None:
         """The model this configuration solves for an instance of ``family`` (``None``: the
         variant does not exist for that family, e.g. ``exact`` for ``lscp``)."""
-        from optimizer.classic.registry import MODELS
-
         if family == "plan":  # the planning model: one way to solve it (solver.method)
             return "plan"
         if family in self.models:
             return self.models[family]
-        name = family if self.variant == "plain" else f"{family}-{self.variant}"
-        if family == "pcenter" and self.variant == "exact":
-            name = "pcenter"
+        method = "mip" if self.variant == "plain" else self.variant
+        name = f"{family}-{method}"
         return name if name in MODELS else None
 
     def options(self, *, threads: int | None = None) -> SolveOptions:
@@ -189,19 +193,23 @@ def load_configs(path: Path | str) -> list[BenchConfig]:
                 str(path), "name", f"{where}: required, a non-empty string", field_kind="key"
             )
         before = len(problems.problems)
-        cfg = _parse(
-            item,
-            lambda key, msg, w=where: problems.add(str(path), key, f"{w}: {msg}", field_kind="key"),
-        )
+        cfg = _parse(item, _complaint(problems, path, where))
         if cfg is not None and len(problems.problems) == before:
             configs.append(cfg)
     problems.raise_if_any()
     return configs
 
 
-def _parse(item: dict[str, Any], bad: Any) -> BenchConfig | None:
-    from optimizer.classic.registry import MODELS
+def _complaint(problems: ProblemCollector, path: Path, where: str) -> Complaint:
+    """``bad(key, message)`` for one configuration: records the problem under its key."""
 
+    def bad(key: str, message: str) -> None:
+        problems.add(str(path), key, f"{where}: {message}", field_kind="key")
+
+    return bad
+
+
+def _parse(item: dict[str, Any], bad: Complaint) -> BenchConfig | None:
     for key in sorted(set(item) - KEYS):
         bad(key, f"unknown key (known: {', '.join(sorted(KEYS))})")
     backend = item.get("backend", "highs")
@@ -217,7 +225,7 @@ def _parse(item: dict[str, Any], bad: Any) -> BenchConfig | None:
     for fam, model in models.items():
         if fam not in FAMILIES:
             bad("models", f"unknown family '{fam}' (families: {', '.join(FAMILIES)})")
-        elif model not in MODELS or not (model == fam or str(model).startswith(f"{fam}-")):
+        elif model != fam and (model not in MODELS or MODELS[model].family != fam):
             bad("models", f"'{model}' is not a {fam} model")
     time_limit = _number(item, "time_limit_s", 60.0, bad, positive=True)
     gap = _number(item, "gap", 0.0, bad)
@@ -268,7 +276,7 @@ def _parse(item: dict[str, Any], bad: Any) -> BenchConfig | None:
 
 
 def _number(
-    item: dict[str, Any], key: str, default: float, bad: Any, positive: bool = False
+    item: dict[str, Any], key: str, default: float, bad: Complaint, positive: bool = False
 ) -> float | None:
     value = item.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -280,17 +288,12 @@ def _number(
     return float(value)
 
 
-def _check_highs_options(options: dict[str, Any], bad: Any) -> None:
-    try:
-        import highspy
-    except ImportError:
+def _check_highs_options(options: dict[str, Any], bad: Complaint) -> None:
+    if not HighsBackend.is_available():
         bad("highs_options", "highspy is not installed")
         return
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    for key, value in options.items():
-        if str(h.setOptionValue(str(key), value)) != str(highspy.HighsStatus.kOk):
-            bad("highs_options", f"HiGHS refuses option {key} = {value!r}")
+    for key in HighsBackend.refused_options(options):
+        bad("highs_options", f"HiGHS refuses option {key} = {options[key]!r}")
 
 
 # ------------------------------------------------------------------------------ HiGHS
@@ -310,22 +313,22 @@ class TunedHighs(HighsBackend):
     """
 
     def __init__(
-        self, highs_options: Mapping[str, Any], trace: list[dict[str, float]] | None = None
+        self, highs_options: Mapping[str, object], trace: list[dict[str, float]] | None = None
     ) -> None:
         super().__init__(highs_options)
         self.trace = trace
 
-    def _before_run(self, h: Any) -> None:
+    def _before_run(self, h: highspy.Highs) -> None:
         if self.trace is not None:
             self._subscribe(h)
 
-    def _after_run(self, h: Any, result: Result) -> None:
+    def _after_run(self, h: highspy.Highs, result: Result) -> None:
         if self.trace is not None:
             self.trace.append(
                 {"t_s": result.solve_s, "incumbent": result.objective, "bound": result.bound}
             )
 
-    def _subscribe(self, h: Any) -> None:
+    def _subscribe(self, h: highspy.Highs) -> None:
         trace = self.trace
         assert trace is not None
         last = [-math.inf]

@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
+import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 SHIFT_S = 1.0
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def _figure(width: float, height: float) -> Figure:
+    """A figure on matplotlib's Agg canvas, outside pyplot's global state (nothing to close,
+    no GUI backend chosen: safe in Dask workers and threads)."""
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def profile_ratios(df: pd.DataFrame) -> pd.DataFrame:
@@ -50,13 +51,13 @@ def profile_ratios(df: pd.DataFrame) -> pd.DataFrame:
 def performance_profile(df: pd.DataFrame, path: Path, title: str = "") -> Path:
     """Write the Dolan–Moré performance profile of ``df`` (one row per instance and
     configuration, columns ``instance``, ``configuration``, ``status``, ``time_s``) to a PNG."""
-    plt = _pyplot()
     ratios = profile_ratios(df)
     finite = ratios.to_numpy()[np.isfinite(ratios.to_numpy())]
     top = max(2.0, float(finite.max()) * 1.5) if finite.size else 2.0
     taus = np.logspace(0, math.log10(top), 200)
     n = max(1, len(ratios))
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    fig = _figure(7, 4.5)
+    ax = fig.subplots()
     for config in ratios.columns:
         r = ratios[config].to_numpy()
         share = [(r <= t).sum() / n for t in taus]
@@ -72,14 +73,13 @@ def performance_profile(df: pd.DataFrame, path: Path, title: str = "") -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
 def gap_over_time(trace: pd.DataFrame, path: Path, instance: str) -> Path:
     """Write incumbent / bound (top) and the relative gap (bottom) over time on ``instance``."""
-    plt = _pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), dpi=100, sharex=True)
+    fig = _figure(7, 6)
+    top, bottom = fig.subplots(2, 1, sharex=True)
     sub = trace[trace["instance"] == instance]
     for k, (config, g) in enumerate(sub.groupby("configuration", sort=False)):
         g = g.sort_values("t_s")
@@ -117,7 +117,6 @@ def gap_over_time(trace: pd.DataFrame, path: Path, instance: str) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -129,7 +128,7 @@ def best_per_suite(df: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     for suite, g in df.groupby("suite", sort=False):
-        scores: list[dict[str, Any]] = []
+        scores: list[dict[str, str | int | float]] = []
         for config, c in g.groupby("configuration", sort=False):
             solved = c["status"] == "OPTIMAL"
             t = c["time_s"].where(solved, c["time_limit_s"]).astype(float).fillna(np.inf)
@@ -137,8 +136,8 @@ def best_per_suite(df: pd.DataFrame) -> pd.DataFrame:
             gaps = c["gap"].astype(float).replace(np.inf, np.nan)
             scores.append(
                 {
-                    "suite": suite,
-                    "configuration": config,
+                    "suite": str(suite),
+                    "configuration": str(config),
                     "instances": len(c),
                     "proven_optimal": int(solved.sum()),
                     "sgm_time_s": round(sgm, 3),
@@ -165,6 +164,5 @@ def best_per_suite(df: pd.DataFrame) -> pd.DataFrame:
 
 def png_is_blank(path: Path) -> bool:
     """True when the image has a single colour (a failed plot)."""
-    plt = _pyplot()
-    img = plt.imread(str(path))
+    img = mpimg.imread(str(path))
     return bool(np.all(img == img.reshape(-1, img.shape[-1])[0]))

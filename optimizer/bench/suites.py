@@ -61,20 +61,48 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
+from dask.distributed import Client, LocalCluster, as_completed
 
-from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend
+from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend, relative_gap
 from optimizer.bench import instances as benchdata
+from optimizer.bench.configs import BenchConfig
+from optimizer.bench.generators import PointsProblem, city_like, random_uniform
+from optimizer.classic.registry import LscpData, ModelData, solve_classic
 from optimizer.errors import ProblemCollector, SolverError
+from optimizer.instance import PlanningInstance
+from optimizer.models.covering.mclp import MclpData
+from optimizer.models.planning import model as planning
+from optimizer.models.planning.model import PlanningData
+from optimizer.models.pmedian.model import PMedianData
+from optimizer.pipeline import planning_data, prepare, solve_plan
+from optimizer.scenario import ModelSettings, load_scenario
+from optimizer.verify import verify_plan
 
 log = logging.getLogger(__name__)
 
+Row = dict[str, object]
+"""One result row (or trace point): column name -> value, as written to the CSV files."""
+
 MATCH_RTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class PlanCase:
+    """A planning scenario ready to solve (the ``plan`` suite): its instance (for the
+    independent check), its arrays and its model settings."""
+
+    instance: PlanningInstance
+    data: PlanningData
+    model: ModelSettings
+
+
+InstanceData = ModelData | PlanCase
+"""What a benchmark instance loads to: a classic model's arrays or a planning scenario."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +110,7 @@ class Loaded:
     """An instance ready to solve."""
 
     model: str
-    data: Any
+    data: InstanceData
     n_demand: int
     n_sites: int
     p: float
@@ -155,19 +183,13 @@ def generated_p(kind: str, n_demand: int, n_sites: int) -> int:
 
 
 @functools.lru_cache(maxsize=2)
-def _points(kind: str, size: str, seed: int) -> Any:
-    from optimizer.bench.generators import city_like, random_uniform
-
+def _points(kind: str, size: str, seed: int) -> PointsProblem:
     n, m = SIZES[kind][size]
     return random_uniform(n, m, seed=seed) if kind == "random" else city_like(n, m, seed=seed)
 
 
 def generated_data(kind: str, size: str, family: str, seed: int = GENERATED_SEED) -> Loaded:
     """One generated instance as model data (see :data:`SIZES` and the module docstring)."""
-    from optimizer.classic.registry import LscpData
-    from optimizer.models.covering.mclp import MclpData
-    from optimizer.models.pmedian.model import PMedianData
-
     prob = _points(kind, size, seed)
     radius = RADIUS_M[kind]
     n, m = prob.n_demand, prob.n_sites
@@ -175,11 +197,11 @@ def generated_data(kind: str, size: str, family: str, seed: int = GENERATED_SEED
     if family == "lscp":
         reach = prob.reach(radius)
         coverable = np.diff(reach.indptr) > 0
-        data: Any = LscpData.from_arrays(reach[coverable], np.ones(m))
-        return Loaded("lscp", data, int(coverable.sum()), m, math.nan, math.nan, math.nan)
+        cover = LscpData.from_arrays(reach[coverable], np.ones(m))
+        return Loaded("lscp", cover, int(coverable.sum()), m, math.nan, math.nan, math.nan)
     if family == "mclp":
-        data = MclpData.from_arrays(prob.reach(radius), prob.weight, p)
-        return Loaded("mclp", data, n, m, float(p), math.nan, math.nan)
+        mclp = MclpData.from_arrays(prob.reach(radius), prob.weight, p)
+        return Loaded("mclp", mclp, n, m, float(p), math.nan, math.nan)
     if kind == "random":
         data = PMedianData.from_arrays(prob.pairs(None), p, prob.weight)
     else:
@@ -217,43 +239,6 @@ def _tsplib_names() -> list[str]:
 TSPLIB_P = (5, 10, 20, 50, 100, 200, 500)
 
 
-@dataclass(frozen=True)
-class PlanCase:
-    """A planning scenario ready to solve (the ``plan`` suite): its instance (for the
-    independent check), its arrays and its model settings."""
-
-    instance: Any
-    data: Any
-    model: Any
-
-
-@dataclass
-class PlanAnswer:
-    """The planning model's answer, shaped like
-    :class:`optimizer.classic.registry.ClassicResult` for
-    the rows (status, objective, bound, gap, build and solve time, the solver's result)."""
-
-    result: Result
-    build_s: float
-    solve_s: float
-
-    @property
-    def status(self) -> Status:
-        return self.result.status
-
-    @property
-    def objective(self) -> float:
-        return self.result.objective
-
-    @property
-    def bound(self) -> float:
-        return self.result.bound
-
-    @property
-    def gap(self) -> float:
-        return self.result.gap
-
-
 PLAN_SCENARIOS = {
     "sample-city": "sample-city.yaml",
     "sample-city-phased": "sample-city-phased.yaml",
@@ -270,9 +255,6 @@ def _plan_names() -> list[str]:
 
 
 def _load_plan(name: str) -> Loaded:
-    from optimizer.pipeline import planning_data, prepare
-    from optimizer.scenario import load_scenario
-
     scenario = load_scenario(_scenarios_dir() / PLAN_SCENARIOS[name])
     instance = prepare(scenario).instance
     data = planning_data(instance, scenario.model)
@@ -280,33 +262,36 @@ def _load_plan(name: str) -> Loaded:
     return Loaded("plan", case, instance.n_blocks, instance.n_sites, math.nan, math.nan, math.nan)
 
 
-def solve_model(model: str, data: Any, backend: str | Backend, options: SolveOptions) -> Any:
+def solve_model(
+    model: str, data: InstanceData, backend: str | Backend, options: SolveOptions
+) -> Result:
     """Solve one benchmark instance: a classic model
-    (:func:`optimizer.classic.registry.solve_classic`,
-    which verifies its answer) or, for the ``plan`` suite, the planning model as ``siting
-    plan`` solves it, its plan checked by :func:`optimizer.verify.verify_plan`."""
-    if model != "plan":
-        from optimizer.classic.registry import solve_classic
+    (:func:`optimizer.classic.registry.solve_classic`, which verifies its answer; the
+    objective is the one recomputed from the input arrays) or, for the ``plan`` suite, the
+    planning model as ``siting plan`` solves it, its plan checked by
+    :func:`optimizer.verify.verify_plan` (``build_s`` and ``solve_s`` summed over its phases).
+    """
+    if isinstance(data, PlanCase):
+        return _solve_plan_case(data, backend, options)
+    classic = solve_classic(model, data, backend=backend, options=options)
+    return classic.result.replace(objective=classic.objective)
 
-        return solve_classic(model, data, backend=backend, options=options)
-    from optimizer.models.planning import model as planning
-    from optimizer.pipeline import solve_plan
-    from optimizer.verify import verify_plan
 
+def _solve_plan_case(case: PlanCase, backend: str | Backend, options: SolveOptions) -> Result:
     solver = get_backend(backend) if isinstance(backend, str) else backend
-    solved = solve_plan(data.data, data.model, solver, options, name="bench")
+    solved = solve_plan(case.data, case.model, solver, options, name="bench")
     out = solved.outcome
     if out.solution is not None:
         report = verify_plan(
-            data.instance,
-            data.data,
+            case.instance,
+            case.data,
             out.solution,
-            reported_cost=float(planning.spending(data.data, out.solution).sum()),
+            reported_cost=float(planning.spending(case.data, out.solution).sum()),
             must_cover=solved.must_cover,
         )
         if not report.passed:
             raise SolverError(f"the plan fails verification: {'; '.join(report.failures[:3])}")
-    return PlanAnswer(out.result, out.build_s, out.solve_s)
+    return out.result.replace(build_s=out.build_s, solve_s=out.solve_s)
 
 
 @dataclass(frozen=True)
@@ -335,7 +320,7 @@ SUITES: dict[str, Suite] = {
 }
 
 
-def _natural_key(name: str) -> list[Any]:
+def _natural_key(name: str) -> list[int | str]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
@@ -391,7 +376,7 @@ def _version(dist: str) -> str:
         return "absent"
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info() -> Row:
     """Cores, memory, platform and the versions of Python and the solver packages."""
     try:
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -442,6 +427,7 @@ COLUMNS = [
     "objective",
     "bound",
     "gap",
+    "stop",
     "known_optimum",
     "best_known",
     "matches_known",
@@ -459,10 +445,10 @@ def run_instance(
     backends: Sequence[str],
     options: SolveOptions,
     model: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Row]:
     """Solve one instance with each backend; a failure becomes an ``ERROR`` row. ``model``
     replaces the suite's model (e.g. ``lscp-warm`` for ``scp``)."""
-    base: dict[str, Any] = {"suite": suite, "instance": instance}
+    base: Row = {"suite": suite, "instance": instance}
     started = time.perf_counter()
     try:
         loaded = _suite(suite).load(instance)
@@ -511,7 +497,8 @@ def run_instance(
             matches_known=bool(matches),
             build_s=round(res.build_s, 4),
             solve_s=round(res.solve_s, 4),
-            message=res.result.message,
+            message=res.message,
+            stop=res.stop_text,
         )
         rows.append(row)
         log.info(
@@ -528,8 +515,8 @@ def run_instance(
     return rows
 
 
-def _row(base: dict[str, Any], backend: str, **values: Any) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(COLUMNS, math.nan)
+def _row(base: Row, backend: str, **values: object) -> Row:
+    row: Row = dict.fromkeys(COLUMNS, math.nan)
     row.update(base)
     row.update(backend=backend, matches_known=False, message="")
     row.update(values)
@@ -545,7 +532,7 @@ def run_suite(
     mip_gap: float = 0.0,
     threads: int | None = None,
     *,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
+    on_row: Callable[[Row], None] | None = None,
     model: str | None = None,
 ) -> pd.DataFrame:
     """Solve the chosen instances of ``suite`` with every backend.
@@ -610,7 +597,7 @@ def summary_markdown(df: pd.DataFrame, command: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: object) -> str:
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
     if isinstance(v, (float, np.floating)):
@@ -635,6 +622,7 @@ def markdown_table(df: pd.DataFrame) -> str:
         "objective",
         "bound",
         "gap",
+        "stop",
         "known_optimum",
         "matches_known",
         "build_s",
@@ -665,6 +653,7 @@ CONFIG_COLUMNS = [
     "objective",
     "bound",
     "gap",
+    "stop",
     "known_optimum",
     "matches_known",
     "load_s",
@@ -737,13 +726,13 @@ def _trace_limits(limit: float) -> list[float]:
 def run_config_task(
     suite: str,
     instance: str,
-    config: Any,
+    config: BenchConfig,
     *,
     threads: int | None = None,
     executor: str = "sequential",
     trace: bool = False,
     command: str = "",
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[Row, list[Row]]:
     """Run one configuration on one instance (a top-level function: Dask ships it to a worker).
 
     Parameters
@@ -770,7 +759,7 @@ def run_config_task(
 
     reset = _reset_peak()
     cores = threads or config.threads or os.cpu_count() or 1
-    base: dict[str, Any] = dict.fromkeys(CONFIG_COLUMNS, math.nan)
+    base: Row = dict.fromkeys(CONFIG_COLUMNS, math.nan)
     base.update(config.as_dict())
     base.update(
         suite=suite,
@@ -786,7 +775,7 @@ def run_config_task(
         matches_known=False,
         message="",
     )
-    points: list[dict[str, Any]] = []
+    points: list[Row] = []
     t0 = time.perf_counter()
     try:
         loaded = _suite(suite).load(instance)
@@ -810,7 +799,7 @@ def run_config_task(
         return base, points
     base["model"] = model
     options = config.options(threads=threads)
-    plain_highs = model == loaded.model and config.backend == "highs"
+    plain_highs = model in ("plan", f"{loaded.model}-mip") and config.backend == "highs"
     callback_trace: list[dict[str, float]] | None = [] if trace and plain_highs else None
     try:
         backend = config.make_backend(callback_trace)
@@ -836,7 +825,8 @@ def run_config_task(
         build_s=round(res.build_s, 4),
         solve_s=round(max(0.0, wall - res.build_s), 4),
         time_s=round(wall, 4),
-        message=res.result.message,
+        message=res.message,
+        stop=res.stop_text,
     )
     base["peak_rss_mb"] = _run_peak_mb(reset)
     if callback_trace is not None:
@@ -850,9 +840,7 @@ def run_config_task(
 
 def _trace_point(
     instance: str, config: str, method: str, pt: dict[str, float], offset: float
-) -> dict[str, Any]:
-    from optimizer.backends import relative_gap
-
+) -> Row:
     inc, bnd = float(pt["incumbent"]), float(pt["bound"])
     return {
         "instance": instance,
@@ -866,11 +854,14 @@ def _trace_point(
 
 
 def _repeated_trace(
-    instance: str, config: Any, model: str, loaded: Loaded, threads: int | None, full_s: float
-) -> list[dict[str, Any]]:
+    instance: str,
+    config: BenchConfig,
+    model: str,
+    loaded: Loaded,
+    threads: int | None,
+    full_s: float,
+) -> list[Row]:
     """Incumbent and bound at growing time limits (one fresh solve each), then the full run."""
-    from dataclasses import replace
-
     points = []
     for limit in _trace_limits(config.time_limit_s)[:-1]:
         cfg = replace(config, time_limit_s=limit)
@@ -893,12 +884,12 @@ def _repeated_trace(
 def run_configs(
     suite: str,
     instances: Sequence[str] | None,
-    configs: Sequence[Any],
+    configs: Sequence[BenchConfig],
     *,
     dask: str | None = None,
     trace_instance: str | None = None,
     command: str = "",
-    on_row: Callable[[dict[str, Any]], None] | None = None,
+    on_row: Callable[[Row], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every configuration on every chosen instance of ``suite``.
 
@@ -935,7 +926,7 @@ def run_configs(
         problems.raise_if_any()
     tasks = [(n, c) for n in names for c in configs]
     log.info("%s: %d instances x %d configurations", suite, len(names), len(configs))
-    results: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    results: dict[int, tuple[Row, list[Row]]] = {}
     if dask is None:
         for k, (name, cfg) in enumerate(tasks):
             results[k] = run_config_task(
@@ -957,14 +948,12 @@ def run_configs(
 
 def _run_on_dask(
     suite: str,
-    tasks: list[tuple[str, Any]],
+    tasks: list[tuple[str, BenchConfig]],
     address: str,
     trace_instance: str | None,
     command: str,
-    on_row: Callable[[dict[str, Any]], None] | None,
-) -> dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]:
-    from dask.distributed import Client, LocalCluster, as_completed
-
+    on_row: Callable[[Row], None] | None,
+) -> dict[int, tuple[Row, list[Row]]]:
     cluster = None
     if address == "local":
         cluster = LocalCluster(
@@ -996,7 +985,7 @@ def _run_on_dask(
             )
             futures[str(fut.key)] = k
             submitted.append(fut)
-        out: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        out: dict[int, tuple[Row, list[Row]]] = {}
         for fut in as_completed(submitted):
             k = futures[str(fut.key)]
             out[k] = fut.result()
@@ -1021,6 +1010,7 @@ CONFIG_TABLE_COLUMNS = [
     "objective",
     "bound",
     "gap",
+    "stop",
     "known_optimum",
     "build_s",
     "solve_s",
@@ -1032,7 +1022,7 @@ CONFIG_TABLE_COLUMNS = [
 def config_summary_markdown(
     df: pd.DataFrame,
     best: pd.DataFrame,
-    configs: Sequence[Any],
+    configs: Sequence[BenchConfig],
     command: str,
     plots: Sequence[str] = (),
 ) -> str:
@@ -1086,7 +1076,7 @@ def config_summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def _is_nan(v: Any) -> bool:
+def _is_nan(v: object) -> bool:
     return isinstance(v, float) and math.isnan(v)
 
 

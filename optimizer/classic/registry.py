@@ -6,40 +6,44 @@
     from optimizer.models.pmedian.model import PMedianData
 
     data = PMedianData.from_arrays(dist, p=5)                 # arrays ...
-    res = solve_classic("pmedian", data, backend="highs")
+    res = solve_classic("pmedian", data, backend="highs")     # the best method: exact
     res.status, res.objective, res.bound, res.gap, res.selected, res.assignment
+    res = solve_classic("pmedian", data, method="mip")        # the plain MIP
 
     tables = from_tables("mclp", demand_df, sites_df, od_df, weight="pop", radius=300, p=4)
     res = solve_classic("mclp", tables.data)                 # ... or tables
 
-Models (the registry :data:`MODELS`; each name maps to its data class, runner and check):
+Models and methods
+------------------
+A model (*family*) is solved by one of its *methods*; without ``method`` the strongest this
+project has for the model runs (the default column). Every ``family-method`` name (e.g.
+``lscp-warm``, ``pmedian-exact``, ``pcenter-mip``) is accepted as a model name too, so bench
+configurations and recorded results that name a method keep working. The method that ran is
+recorded in ``result.extra["method"]`` and :attr:`ClassicResult.method`.
 
-=============== ================================================ =================
-name            problem                                          data
-=============== ================================================ =================
-``lscp``        location set covering (least-cost cover)         :class:`LscpData`
-``mclp``        maximal covering                                 ``MclpData``
-``pmedian``     p-median (uncapacitated)                         ``PMedianData``
-``cpmedian``    capacitated p-median, single sourcing            ``PMedianData``
-``pcenter``     p-center, binary search over covering problems   ``PCenterData``
-``pcenter-mip`` p-center, the standard MIP                       ``PCenterData``
-``backup``      backup (double) coverage, BACOP1                 ``BackupData``
-=============== ================================================ =================
+=========== ===================================== ========= ===============================
+family      problem                               default   methods
+=========== ===================================== ========= ===============================
+``lscp``    location set covering                 warm      mip, heuristic, warm
+``mclp``    maximal covering                      warm      mip, heuristic, warm
+``pmedian`` p-median (uncapacitated)              exact     mip, heuristic, warm, exact
+``cpmedian`` capacitated p-median, single sourcing mip       mip
+``pcenter`` p-center                              exact     mip, exact
+``backup``  backup (double) coverage, BACOP1      mip       mip
+=========== ===================================== ========= ===============================
 
-``pmedian-heuristic`` (greedy + swap local search + Lagrangian bound, no MIP: FEASIBLE with a
-certified gap, OPTIMAL only when the bound closes it) and ``pmedian-warm`` (the same, then the
-MIP warm-started from its solution) take the uncapacitated ``PMedianData`` too
-(:mod:`optimizer.models.pmedian.heuristics`, :mod:`optimizer.models.pmedian.lagrangian`); so does
-``pmedian-exact``
-(Lagrangian bound, reduced-cost fixing, window sub-MIPs and Lagrangian branch-and-bound,
-:mod:`optimizer.models.pmedian.solve`), the fastest route to a proven optimum.
-
-``lscp-heuristic`` / ``mclp-heuristic`` (exact reductions, Lagrangian heuristic or greedy + swaps,
-Lagrangian / LP bound, no MIP) and ``lscp-warm`` / ``mclp-warm`` (the same, then the MIP
-warm-started from the heuristic beside a row-weighting local search (LSCP) or a
-large-neighbourhood search (MCLP)) take ``LscpData`` /
-``MclpData`` (:mod:`optimizer.models.covering.solve`, :mod:`optimizer.models.covering.reductions`,
-:mod:`optimizer.models.covering.heuristics`).
+* ``mip``: the model's MIP (:mod:`optimizer.models.covering.lscp`, ``.mclp``, ``.backup``,
+  :mod:`optimizer.models.pmedian.model`, :mod:`optimizer.models.pcenter`) on the backend.
+* ``heuristic``: no MIP. LSCP / MCLP: exact reductions, the Lagrangian heuristic or greedy +
+  swaps, a Lagrangian / LP bound (:mod:`optimizer.models.covering.solve`); p-median: greedy +
+  swap local search + Lagrangian bound (:mod:`optimizer.models.pmedian.lagrangian`). FEASIBLE
+  with a certified gap, OPTIMAL only when the bound closes it.
+* ``warm``: the heuristic, then the MIP warm-started from it (LSCP / MCLP: beside a
+  row-weighting local search, a swap search or a large-neighbourhood search); the bound is the
+  better of the two.
+* ``exact``: p-median: Lagrangian bound, reduced-cost fixing, window sub-MIPs and Lagrangian
+  branch-and-bound (:mod:`optimizer.models.pmedian.solve`); p-center: binary search over
+  covering problems (:func:`optimizer.models.pcenter.solve_search`).
 
 Every solution is checked by :mod:`optimizer.classic.verify` (feasibility and objective
 recomputed from the input arrays) before it is returned; a failed check raises
@@ -52,8 +56,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -66,7 +70,6 @@ from optimizer.backends import (
     Status,
     StopReason,
     get_backend,
-    relative_gap,
 )
 from optimizer.classic.verify import (
     verify_backup,
@@ -78,83 +81,63 @@ from optimizer.classic.verify import (
 from optimizer.errors import ProblemCollector
 from optimizer.milp import MILP
 from optimizer.models import pcenter
-from optimizer.models.common import IndexLike, Pairs, nearest_open, site_bounds, site_rules
-from optimizer.models.covering import backup, mclp
-from optimizer.models.covering import multitype as covering
+from optimizer.models.common import Pairs, nearest_open
+from optimizer.models.covering import backup, lscp, mclp
+from optimizer.models.covering import solve as cover_solver
+from optimizer.models.covering.lscp import LscpData
+from optimizer.models.pmedian import heuristics as pmedian_heuristics
+from optimizer.models.pmedian import lagrangian as pmedian_lagrangian
 from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.solve import solve_pmedian
 from optimizer.verify import VerifyReport
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "DEFAULT_METHOD",
+    "METHODS",
+    "MODELS",
+    "ClassicModel",
+    "ClassicResult",
+    "ClassicTables",
+    "LscpData",
+    "from_tables",
+    "model_names",
+    "resolve_model",
+    "result_tables",
+    "solve_classic",
+]
 
-# --------------------------------------------------------------------------- LSCP data
+ModelData = LscpData | mclp.MclpData | backup.BackupData | pmedian.PMedianData | pcenter.PCenterData
+"""The data classes the classic models take."""
 
-
-@dataclass(frozen=True)
-class LscpData:
-    """The classic LSCP: :class:`~optimizer.models.covering.multitype.CoveringData`
-    (one type, built with
-    ``CoveringData.from_arrays``) plus required and forbidden sites."""
-
-    covering_data: covering.CoveringData
-    required: np.ndarray
-    forbidden: np.ndarray
-
-    @property
-    def reach(self) -> sp.csr_matrix:
-        return self.covering_data.cover[0]
-
-    @property
-    def cost(self) -> np.ndarray:
-        return self.covering_data.fitout_cost[0]
-
-    @property
-    def n_sites(self) -> int:
-        return self.covering_data.n_sites
-
-    @classmethod
-    def from_arrays(
-        cls,
-        reach: sp.spmatrix | np.ndarray,
-        cost: Sequence[float] | np.ndarray | None = None,
-        *,
-        required: IndexLike | None = None,
-        forbidden: IndexLike | None = None,
-    ) -> LscpData:
-        """Cover every row of ``reach`` (demand x sites, nonzero = covers) at least cost
-        (unit costs by default)."""
-        reach = sp.csr_matrix(reach)
-        reach.eliminate_zeros()
-        n_sites = reach.shape[1]
-        c = np.ones(n_sites) if cost is None else np.asarray(cost, dtype=float).ravel()
-        if c.shape != (n_sites,) or np.any(~np.isfinite(c)) or np.any(c < 0):
-            raise ValueError("cost must hold one finite, non-negative value per site")
-        req, forb = site_rules(n_sites, required, forbidden)
-        return cls(covering.CoveringData.from_arrays(reach, c), req, forb)
-
-    @classmethod
-    def wrap(cls, data: covering.CoveringData) -> LscpData:
-        """A single-type :class:`CoveringData` without site rules."""
-        if len(data.type_keys) != 1 or np.any(data.fixed_cost != 0):
-            raise ValueError("lscp takes single-type covering data built with from_arrays")
-        empty = np.zeros(0, dtype=np.int64)
-        return cls(data, empty, empty)
+Solution = (
+    lscp.LscpSolution
+    | mclp.MclpSolution
+    | backup.BackupSolution
+    | pmedian.PMedianSolution
+    | pcenter.PCenterSolution
+)
+"""The models' own solution objects."""
 
 
 # --------------------------------------------------------------------------- results
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClassicResult:
     """A solved and verified classic model.
 
     Attributes
     ----------
     model : str
-        The model name.
+        The model family (``lscp``, ``mclp``, ``pmedian``, ...).
+    method : str
+        The method that ran (``mip``, ``heuristic``, ``warm``, ``exact``).
     result : Result
         The solver's normalised answer (``build_s``: building the model, including the
-        backend's own model loading where it reports it; ``solve_s``: the solve).
+        backend's own model loading where it reports it; ``solve_s``: the solve;
+        ``extra["method"]``: the method).
     objective : float
         The objective of the returned solution, recomputed from the input arrays (equal to the
         solver's objective up to tolerance, or better where the solution was improved after the
@@ -168,21 +151,26 @@ class ClassicResult:
         Covering models: how many selected sites cover each point.
     report : VerifyReport
         The independent check (empty when there is no solution).
-    solution : object
-        The model module's own solution object.
+    solution : the model's solution object, or None
     milp : MILP or None
         The model solved (the last covering problem for the p-center search).
     """
 
     model: str
+    method: str
     result: Result
     objective: float
     selected: np.ndarray
     assignment: np.ndarray | None
     cover_count: np.ndarray | None
     report: VerifyReport
-    solution: Any = None
+    solution: Solution | None = None
     milp: MILP | None = None
+
+    @property
+    def name(self) -> str:
+        """``family-method``, e.g. ``lscp-warm``."""
+        return f"{self.model}-{self.method}"
 
     @property
     def status(self) -> Status:
@@ -194,7 +182,8 @@ class ClassicResult:
 
     @property
     def gap(self) -> float:
-        return relative_gap(self.objective, self.bound)
+        """The gap of the recomputed objective against the bound (:attr:`Result.gap`)."""
+        return self.result.replace(objective=self.objective).gap
 
     @property
     def build_s(self) -> float:
@@ -204,15 +193,17 @@ class ClassicResult:
     def solve_s(self) -> float:
         return self.result.solve_s
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """The headline numbers, JSON-ready (site indices, not ids)."""
         return {
             "model": self.model,
+            "method": self.method,
             "solver": self.result.solver,
             "status": self.status.value,
             "objective": self.objective,
             "bound": self.bound,
             "gap": self.gap,
+            "stop": self.result.stop_text,
             "build_s": round(self.build_s, 4),
             "solve_s": round(self.solve_s, 4),
             "nodes": self.result.nodes,
@@ -221,27 +212,38 @@ class ClassicResult:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Run:
+    """What a runner hands back: the answer, and the solution arrays it decoded."""
+
     result: Result
     milp: MILP | None
     selected: np.ndarray | None  # bool mask
     assignment: np.ndarray | None = None
     cover_count: np.ndarray | None = None
-    solution: Any = None
+    solution: Solution | None = None
+
+
+Runner = Callable[[ModelData, Backend, SolveOptions], _Run]
+Check = Callable[[ModelData, _Run], VerifyReport]
 
 
 @dataclass(frozen=True)
 class ClassicModel:
-    """One entry of the model registry."""
+    """One entry of the model registry: a family solved by one method."""
 
-    name: str
+    family: str
+    method: str
     description: str
     data_type: type
-    run: Callable[[Any, Backend, SolveOptions], _Run]
-    check: Callable[[Any, _Run], VerifyReport]
+    run: Runner
+    check: Check
     sense: str = "min"
-    accepts: Callable[[Any], str | None] = field(default=lambda data: None)
+    accepts: Callable[[ModelData], str | None] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}-{self.method}"
 
 
 def _timed_solve(
@@ -270,63 +272,82 @@ def _count(coverage: sp.spmatrix, selected: np.ndarray) -> np.ndarray:
     return np.asarray(sp.csr_matrix(coverage) @ selected.astype(np.int64)).ravel()
 
 
-# -- runners
-
-
-def _run_lscp(data: LscpData, backend: Backend, options: SolveOptions) -> _Run:
-    def build() -> MILP:
-        milp = covering.build_model(data.covering_data, name="lscp")
-        for blk in (milp.blocks["open"], milp.blocks["build:cover"]):
-            lo, up = site_bounds(data.n_sites, data.required, data.forbidden)
-            milp.col_lower[blk] = lo
-            milp.col_upper[blk] = up
-        return milp
-
-    milp, result = _timed_solve(build, backend, options)
-    if not result.status.has_solution or result.x is None:
+def _covering_run(
+    result: Result, milp: MILP | None, coverage: sp.spmatrix, selected: np.ndarray | None
+) -> _Run:
+    """The run of a covering model: first covering site and cover count of every point."""
+    if selected is None:
         return _Run(result, milp, None)
-    sol = covering.decode(data.covering_data, milp, result.x)
-    selected = sol.built["cover"]
     return _Run(
-        result,
-        milp,
-        selected,
-        _first_cover(data.reach, selected),
-        _count(data.reach, selected),
-        sol,
+        result, milp, selected, _first_cover(coverage, selected), _count(coverage, selected)
     )
 
 
-def _run_coverage(module: Any) -> Callable[[Any, Backend, SolveOptions], _Run]:
-    def run(data: Any, backend: Backend, options: SolveOptions) -> _Run:
-        milp, result = _timed_solve(
-            lambda: module.build_model(data, integral=_integral(backend)), backend, options
-        )
-        if not result.status.has_solution or result.x is None:
-            return _Run(result, milp, None)
-        sol = module.decode(data, milp, result.x)
-        assignment = _first_cover(data.coverage, sol.selected)
-        return _Run(result, milp, sol.selected, assignment, sol.cover_count, sol)
-
-    return run
-
-
-def _run_assign(module: Any, model_name: str) -> Callable[[Any, Backend, SolveOptions], _Run]:
-    def run(data: Any, backend: Backend, options: SolveOptions) -> _Run:
-        milp, result = _timed_solve(
-            lambda: module.build_model(data, integral=_integral(backend), name=model_name),
-            backend,
-            options,
-        )
-        if not result.status.has_solution or result.x is None:
-            return _Run(result, milp, None)
-        sol = module.decode(data, milp, result.x)
+def _mip_run(
+    data: ModelData,
+    backend: Backend,
+    options: SolveOptions,
+    build: Callable[[], MILP],
+    decode: Callable[[MILP, np.ndarray], Solution],
+) -> _Run:
+    """Build and solve a model's MIP, decode its solution: covering models report the first
+    covering site and the cover count of every point, the others their assignment."""
+    milp, result = _timed_solve(build, backend, options)
+    if not result.status.has_solution or result.x is None:
+        return _Run(result, milp, None)
+    sol = decode(milp, result.x)
+    if isinstance(sol, pmedian.PMedianSolution | pcenter.PCenterSolution):
         return _Run(result, milp, sol.selected, sol.assignment, None, sol)
+    if isinstance(data, LscpData):
+        coverage = data.reach
+    else:
+        assert isinstance(data, mclp.MclpData | backup.BackupData)
+        coverage = data.coverage
+    return replace(_covering_run(result, milp, coverage, sol.selected), solution=sol)
+
+
+# -- runners: the MIPs
+
+
+def _run_lscp_mip(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+    assert isinstance(data, LscpData)
+    return _mip_run(
+        data, backend, options, lambda: lscp.build_model(data), partial(lscp.decode, data)
+    )
+
+
+def _run_mclp_mip(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+    assert isinstance(data, mclp.MclpData)
+    build = partial(mclp.build_model, data, integral=_integral(backend))
+    return _mip_run(data, backend, options, build, partial(mclp.decode, data))
+
+
+def _run_backup_mip(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+    assert isinstance(data, backup.BackupData)
+    build = partial(backup.build_model, data, integral=_integral(backend))
+    return _mip_run(data, backend, options, build, partial(backup.decode, data))
+
+
+def _run_pmedian_mip(model_name: str) -> Runner:
+    def run(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+        assert isinstance(data, pmedian.PMedianData)
+        build = partial(pmedian.build_model, data, _integral(backend), model_name)
+        return _mip_run(data, backend, options, build, partial(pmedian.decode, data))
 
     return run
 
 
-def _run_pcenter_search(data: pcenter.PCenterData, backend: Backend, options: SolveOptions) -> _Run:
+def _run_pcenter_mip(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+    assert isinstance(data, pcenter.PCenterData)
+    build = partial(pcenter.build_model, data, _integral(backend), "pcenter-mip")
+    return _mip_run(data, backend, options, build, partial(pcenter.decode, data))
+
+
+# -- runners: beyond one MIP
+
+
+def _run_pcenter_search(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+    assert isinstance(data, pcenter.PCenterData)
     out = pcenter.solve_search(data, backend, options)
     if out.solution is None:
         return _Run(out.result, None, None)
@@ -334,150 +355,143 @@ def _run_pcenter_search(data: pcenter.PCenterData, backend: Backend, options: So
     return _Run(out.result, None, sol.selected, sol.assignment, None, sol)
 
 
-def _run_pmedian_exact(data: pmedian.PMedianData, backend: Backend, options: SolveOptions) -> _Run:
+def _run_pmedian_exact(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
     """Heuristic, Lagrangian bound, reduced-cost fixing, window search and Lagrangian
     branch-and-bound (:mod:`optimizer.models.pmedian.solve`); OPTIMAL only when the bound closes
     the gap (within ``mip_gap``)."""
-    from optimizer.models.pmedian.solve import solve_pmedian
-
-    t0 = time.perf_counter()
+    assert isinstance(data, pmedian.PMedianData)
     run = solve_pmedian(data, backend, options)
-    setup = float(run.phases.get("setup", 0.0))  # type: ignore[arg-type]
-    solve_s = time.perf_counter() - t0 - setup
     extra: dict[str, object] = {
-        k: v for k, v in run.phases.items() if not isinstance(v, np.ndarray)
+        **run.result.extra,
+        **{k: v for k, v in run.phases.items() if not isinstance(v, np.ndarray)},
+        "proven_by": run.proven_by,
     }
-    extra["proven_by"] = run.proven_by
-    result = Result(
-        run.status,
-        run.objective,
-        run.bound,
-        None,
-        f"lagrangian+{backend.name}",
-        setup,
-        solve_s,
-        message=f"certified gap {run.gap:.3g}"
-        + (f"; proven by {run.proven_by}" if run.proven_by else ""),
-        extra=extra,
-        stop=StopReason.OPTIMAL if run.status is Status.OPTIMAL else None,
+    note = f"certified gap {run.result.gap:.3g}" + (
+        f"; proven by {run.proven_by}" if run.proven_by else ""
     )
-    if not run.status.has_solution:
+    result = run.result.replace(
+        solver=f"lagrangian+{backend.name}", message=note, extra=extra, x=None
+    )
+    if not result.status.has_solution:
         return _Run(result, None, None)
-    sol = pmedian.PMedianSolution(run.selected, run.assignment, run.objective)
+    sol = pmedian.PMedianSolution(run.selected, run.assignment, result.objective)
     return _Run(result, None, run.selected, run.assignment, None, sol)
 
 
-def _run_pmedian_lagrangian(warm: bool) -> Callable[[Any, Backend, SolveOptions], _Run]:
+def _run_pmedian_lagrangian(warm: bool) -> Runner:
     """Greedy + swap local search + Lagrangian bound
-    (:mod:`optimizer.models.pmedian.lagrangian`); alone
-    (``pmedian-heuristic``: FEASIBLE, or OPTIMAL only when the bound closes the gap) or as the
-    warm start of the MIP (``pmedian-warm``; the reported bound is the better of the two; the
-    MIP is skipped when the Lagrangian bound already proves the heuristic's solution optimal)."""
+    (:mod:`optimizer.models.pmedian.lagrangian`); alone (``heuristic``: FEASIBLE, or OPTIMAL
+    only when the bound closes the gap) or as the warm start of the MIP (``warm``; the
+    reported bound is the better of the two; the MIP is skipped when the Lagrangian bound
+    already proves the heuristic's solution optimal)."""
 
-    def run(data: pmedian.PMedianData, backend: Backend, options: SolveOptions) -> _Run:
-        from optimizer.models.pmedian import heuristics, lagrangian
-
+    def run(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+        assert isinstance(data, pmedian.PMedianData)
         limit = options.time_limit_s
         share = None if limit is None else (0.25 if warm else 1.0) * limit
-        lag = lagrangian.solve_lagrangian(data, time_limit_s=share, seed=options.seed)
+        lag = pmedian_lagrangian.solve_lagrangian(data, time_limit_s=share, seed=options.seed)
         info: dict[str, object] = {
             "heuristic_objective": lag.heuristic_objective,
-            "lagrangian_upper": lag.objective,
-            "lagrangian_bound": lag.bound,
+            "lagrangian_upper": lag.result.objective,
+            "lagrangian_bound": lag.result.bound,
             "lagrangian_iterations": lag.iterations,
-            "lagrangian_s": lag.total_s,
+            "lagrangian_s": lag.result.solve_s,
         }
-        proven = lag.proven_optimal and math.isfinite(lag.objective)
-        status = Status.OPTIMAL if proven else Status.FEASIBLE
-        if not math.isfinite(lag.objective):
-            status = Status.NO_SOLUTION
-        note = f"certified gap {relative_gap(lag.objective, lag.bound):.3g}"
+        proven = lag.result.proven_optimal
+        note = f"certified gap {lag.result.gap:.3g}"
         if warm and proven:
             note += "; proven optimal by the Lagrangian bound, MIP skipped"
-        heur = Result(
-            status,
-            lag.objective,
-            lag.bound,
-            None,
-            "heuristic+lagrangian",
-            0.0,
-            lag.total_s,
+        heur = lag.result.replace(
+            solver="heuristic+lagrangian",
+            build_s=0.0,
             message=note,
-            extra=dict(info),
-            stop=StopReason.OPTIMAL if proven else None,
+            extra={**lag.result.extra, **info},
         )
         if not warm or proven:  # a MIP adds nothing once the Lagrangian bound closes the gap
-            if not status.has_solution:
+            if not heur.status.has_solution:
                 return _Run(heur, None, None)
-            assignment = heuristics.assign_nearest(data, lag.selected)
+            assignment = pmedian_heuristics.assign_nearest(data, lag.selected)
             sol = pmedian.PMedianSolution(
                 lag.selected, assignment, pmedian.solution_cost(data, assignment)
             )
             return _Run(heur, None, lag.selected, assignment, None, sol)
-        name = "pmedian-warm"
-        milp = pmedian.build_model(data, integral=_integral(backend), name=name)
-        x0 = None
-        if status.has_solution:
-            x0 = heuristics.warm_start_vector(data, milp, lag.selected)
-        left = None if limit is None else max(1.0, limit - lag.total_s)
-        milp, result = _timed_solve(
-            lambda: milp, backend, replace(options, time_limit_s=left, warm_start=x0)
-        )
-        result = result.replace(extra={**result.extra, **info})
-        if not result.status.has_solution or result.x is None:
-            if x0 is None:
-                return _Run(result, milp, None)
-            result = replace(result, status=Status.FEASIBLE, objective=lag.objective, x=x0)
-        if math.isfinite(lag.bound) and not (result.bound >= lag.bound):
-            result = result.replace(bound=lag.bound)  # the Lagrangian bound holds for the MIP
-        assert result.x is not None
-        sol = pmedian.decode(data, milp, result.x)
-        if x0 is not None and lag.objective < sol.objective - 1e-9 * max(1.0, lag.objective):
-            # the solver ignored or lost the warm start: keep the heuristic's solution
-            result = replace(result, objective=lag.objective, x=x0)
-            sol = pmedian.decode(data, milp, x0)
-        if result.status is Status.FEASIBLE and relative_gap(sol.objective, result.bound) == 0.0:
-            result = result.replace(
-                status=Status.OPTIMAL,
-                stop=StopReason.OPTIMAL,
-                message=(result.message + "; proven by the Lagrangian bound").lstrip("; "),
-            )
-        return _Run(result, milp, sol.selected, sol.assignment, None, sol)
+        return _warm_pmedian_mip(data, backend, options, lag, info)
 
     return run
 
 
-def _run_cover_fast(model: str, warm: bool) -> Callable[[Any, Backend, SolveOptions], _Run]:
-    """LSCP / MCLP beyond a plain MIP (:mod:`optimizer.models.covering.solve`): exact reductions, a
-    heuristic with a certified bound (``*-heuristic``: no MIP; FEASIBLE, or OPTIMAL when the
-    bound closes the gap), and for ``*-warm`` the MIP warm-started from the heuristic beside a
-    local search (LSCP) or large-neighbourhood search (MCLP); the bound is the better of the
-    MIP's and the heuristic's."""
-
-    def run(data: Any, backend: Backend, options: SolveOptions) -> _Run:
-        from optimizer.models.covering import solve as cover_solver
-
-        mip = backend if warm else None
-        if model == "lscp":
-            out = cover_solver.solve_lscp(
-                data.reach,
-                data.cost,
-                required=data.required,
-                forbidden=data.forbidden,
-                backend=mip,
-                options=options,
-            )
-            coverage = data.reach
-        else:
-            out = cover_solver.solve_mclp(data, backend=mip, options=options, lp_backend=backend)
-            coverage = data.coverage
-        result = out.as_result()
-        if out.selected is None:
-            return _Run(result, None, None)
-        selected = out.selected
-        return _Run(
-            result, None, selected, _first_cover(coverage, selected), _count(coverage, selected)
+def _warm_pmedian_mip(
+    data: pmedian.PMedianData,
+    backend: Backend,
+    options: SolveOptions,
+    lag: pmedian_lagrangian.LagrangianResult,
+    info: dict[str, object],
+) -> _Run:
+    """The p-median MIP warm-started from the Lagrangian heuristic's solution; the bound is
+    the better of the MIP's and the Lagrangian one."""
+    milp = pmedian.build_model(data, integral=_integral(backend), name="pmedian-warm")
+    x0 = None
+    if lag.result.status.has_solution:
+        x0 = pmedian_heuristics.warm_start_vector(data, milp, lag.selected)
+    limit = options.time_limit_s
+    left = None if limit is None else max(1.0, limit - lag.result.solve_s)
+    milp, result = _timed_solve(
+        lambda: milp, backend, replace(options, time_limit_s=left, warm_start=x0)
+    )
+    result = result.replace(extra={**result.extra, **info})
+    lag_obj, lag_bound = lag.result.objective, lag.result.bound
+    if not result.status.has_solution or result.x is None:
+        if x0 is None:
+            return _Run(result, milp, None)
+        result = result.replace(status=Status.FEASIBLE, objective=lag_obj, x=x0)
+    if math.isfinite(lag_bound) and not (result.bound >= lag_bound):
+        result = result.replace(bound=lag_bound)  # the Lagrangian bound holds for the MIP
+    assert result.x is not None
+    sol = pmedian.decode(data, milp, result.x)
+    if x0 is not None and lag_obj < sol.objective - 1e-9 * max(1.0, lag_obj):
+        # the solver ignored or lost the warm start: keep the heuristic's solution
+        result = result.replace(objective=lag_obj, x=x0)
+        sol = pmedian.decode(data, milp, x0)
+    if result.status is Status.FEASIBLE and result.replace(objective=sol.objective).gap == 0.0:
+        result = result.replace(
+            status=Status.OPTIMAL,
+            stop=StopReason.OPTIMAL,
+            message=(result.message + "; proven by the Lagrangian bound").lstrip("; "),
         )
+    return _Run(result, milp, sol.selected, sol.assignment, None, sol)
+
+
+def _run_lscp_fast(warm: bool) -> Runner:
+    """LSCP beyond a plain MIP (:func:`optimizer.models.covering.solve.solve_lscp`): exact
+    reductions, the Lagrangian heuristic with a certified bound, and for ``warm`` the MIP
+    warm-started from it beside the row-weighting local search."""
+
+    def run(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+        assert isinstance(data, LscpData)
+        out = cover_solver.solve_lscp(
+            data.reach,
+            data.cost,
+            required=data.required,
+            forbidden=data.forbidden,
+            backend=backend if warm else None,
+            options=options,
+        )
+        return _covering_run(out.result, None, data.reach, out.selected)
+
+    return run
+
+
+def _run_mclp_fast(warm: bool) -> Runner:
+    """MCLP beyond a plain MIP (:func:`optimizer.models.covering.solve.solve_mclp`): exact
+    reductions, greedy + swaps with a Lagrangian / LP bound, and for ``warm`` the MIP
+    warm-started from them beside the swap search (count) or the neighbourhood search
+    (budget)."""
+
+    def run(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+        assert isinstance(data, mclp.MclpData)
+        mip = backend if warm else None
+        out = cover_solver.solve_mclp(data, backend=mip, options=options, lp_backend=backend)
+        return _covering_run(out.result, None, data.coverage, out.selected)
 
     return run
 
@@ -485,8 +499,8 @@ def _run_cover_fast(model: str, warm: bool) -> Callable[[Any, Backend, SolveOpti
 # -- checks (independent: optimizer.classic.verify)
 
 
-def _check_lscp(data: LscpData, run: _Run) -> VerifyReport:
-    assert run.selected is not None
+def _check_lscp(data: ModelData, run: _Run) -> VerifyReport:
+    assert isinstance(data, LscpData) and run.selected is not None
     return verify_lscp(
         data.reach,
         data.cost,
@@ -498,160 +512,223 @@ def _check_lscp(data: LscpData, run: _Run) -> VerifyReport:
     )
 
 
-def _check_mclp(data: mclp.MclpData, run: _Run) -> VerifyReport:
-    assert run.selected is not None
+def _check_mclp(data: ModelData, run: _Run) -> VerifyReport:
+    assert isinstance(data, mclp.MclpData) and run.selected is not None
     return verify_mclp(data, run.selected, reported=run.result.objective, bound=run.result.bound)
 
 
-def _check_backup(data: backup.BackupData, run: _Run) -> VerifyReport:
-    assert run.selected is not None
+def _check_backup(data: ModelData, run: _Run) -> VerifyReport:
+    assert isinstance(data, backup.BackupData) and run.selected is not None
     return verify_backup(data, run.selected, reported=run.result.objective, bound=run.result.bound)
 
 
-def _check_pmedian(data: pmedian.PMedianData, run: _Run) -> VerifyReport:
+def _check_pmedian(data: ModelData, run: _Run) -> VerifyReport:
+    assert isinstance(data, pmedian.PMedianData)
     assert run.selected is not None and run.assignment is not None
     return verify_pmedian(
         data, run.selected, run.assignment, reported=run.result.objective, bound=run.result.bound
     )
 
 
-def _check_pcenter(data: pcenter.PCenterData, run: _Run) -> VerifyReport:
+def _check_pcenter(data: ModelData, run: _Run) -> VerifyReport:
+    assert isinstance(data, pcenter.PCenterData)
     assert run.selected is not None and run.assignment is not None
     return verify_pcenter(
         data, run.selected, run.assignment, reported=run.result.objective, bound=run.result.bound
     )
 
 
-def _needs_capacity(data: pmedian.PMedianData) -> str | None:
+def _needs_capacity(data: ModelData) -> str | None:
+    assert isinstance(data, pmedian.PMedianData)
     return None if data.capacitated else "cpmedian needs site capacities"
 
 
-def _no_capacity(data: pmedian.PMedianData) -> str | None:
+def _no_capacity(data: ModelData) -> str | None:
+    assert isinstance(data, pmedian.PMedianData)
     return "use the cpmedian model for capacitated data" if data.capacitated else None
 
 
-MODELS: dict[str, ClassicModel] = {
-    m.name: m
-    for m in (
-        ClassicModel("lscp", "location set covering", LscpData, _run_lscp, _check_lscp),
-        ClassicModel(
-            "lscp-heuristic",
-            "location set covering: reductions + Lagrangian heuristic and bound (no MIP)",
-            LscpData,
-            _run_cover_fast("lscp", warm=False),
-            _check_lscp,
-        ),
-        ClassicModel(
-            "lscp-warm",
-            "location set covering: reductions, Lagrangian, warm-started MIP + local search",
-            LscpData,
-            _run_cover_fast("lscp", warm=True),
-            _check_lscp,
-        ),
-        ClassicModel(
-            "mclp", "maximal covering", mclp.MclpData, _run_coverage(mclp), _check_mclp, "max"
-        ),
-        ClassicModel(
-            "mclp-heuristic",
-            "maximal covering: reductions, greedy + swaps, Lagrangian / LP bound (no MIP)",
-            mclp.MclpData,
-            _run_cover_fast("mclp", warm=False),
-            _check_mclp,
-            "max",
-        ),
-        ClassicModel(
-            "mclp-warm",
-            "maximal covering: reductions, greedy + swaps, warm-started MIP + swap search / LNS",
-            mclp.MclpData,
-            _run_cover_fast("mclp", warm=True),
-            _check_mclp,
-            "max",
-        ),
-        ClassicModel(
-            "pmedian",
-            "p-median (uncapacitated)",
-            pmedian.PMedianData,
-            _run_assign(pmedian, "pmedian"),
-            _check_pmedian,
-            accepts=_no_capacity,
-        ),
-        ClassicModel(
-            "pmedian-heuristic",
-            "p-median: greedy + swaps + Lagrangian bound (no MIP)",
-            pmedian.PMedianData,
-            _run_pmedian_lagrangian(warm=False),
-            _check_pmedian,
-            accepts=_no_capacity,
-        ),
-        ClassicModel(
-            "pmedian-warm",
-            "p-median: MIP warm-started by the heuristic, Lagrangian bound",
-            pmedian.PMedianData,
-            _run_pmedian_lagrangian(warm=True),
-            _check_pmedian,
-            accepts=_no_capacity,
-        ),
-        ClassicModel(
-            "pmedian-exact",
-            "p-median: Lagrangian bound, reduced-cost fixing, window search, Lagrangian B&B",
-            pmedian.PMedianData,
-            _run_pmedian_exact,
-            _check_pmedian,
-            accepts=_no_capacity,
-        ),
-        ClassicModel(
-            "cpmedian",
-            "capacitated p-median (single sourcing)",
-            pmedian.PMedianData,
-            _run_assign(pmedian, "cpmedian"),
-            _check_pmedian,
-            accepts=_needs_capacity,
-        ),
-        ClassicModel(
-            "pcenter",
-            "p-center (binary search over covering problems)",
-            pcenter.PCenterData,
-            _run_pcenter_search,
-            _check_pcenter,
-        ),
-        ClassicModel(
-            "pcenter-mip",
-            "p-center (standard MIP)",
-            pcenter.PCenterData,
-            _run_assign(pcenter, "pcenter-mip"),
-            _check_pcenter,
-        ),
-        ClassicModel(
-            "backup",
-            "backup coverage (BACOP1)",
-            backup.BackupData,
-            _run_coverage(backup),
-            _check_backup,
-            "max",
-        ),
-    )
+PMD = pmedian.PMedianData
+_ENTRIES = (
+    ClassicModel(
+        "lscp", "mip", "location set covering: the MIP", LscpData, _run_lscp_mip, _check_lscp
+    ),
+    ClassicModel(
+        "lscp",
+        "heuristic",
+        "location set covering: reductions + Lagrangian heuristic and bound (no MIP)",
+        LscpData,
+        _run_lscp_fast(warm=False),
+        _check_lscp,
+    ),
+    ClassicModel(
+        "lscp",
+        "warm",
+        "location set covering: reductions, Lagrangian, warm-started MIP + local search",
+        LscpData,
+        _run_lscp_fast(warm=True),
+        _check_lscp,
+    ),
+    ClassicModel(
+        "mclp", "mip", "maximal covering: the MIP", mclp.MclpData, _run_mclp_mip, _check_mclp, "max"
+    ),
+    ClassicModel(
+        "mclp",
+        "heuristic",
+        "maximal covering: reductions, greedy + swaps, Lagrangian / LP bound (no MIP)",
+        mclp.MclpData,
+        _run_mclp_fast(warm=False),
+        _check_mclp,
+        "max",
+    ),
+    ClassicModel(
+        "mclp",
+        "warm",
+        "maximal covering: reductions, greedy + swaps, warm-started MIP + swap search / LNS",
+        mclp.MclpData,
+        _run_mclp_fast(warm=True),
+        _check_mclp,
+        "max",
+    ),
+    ClassicModel(
+        "pmedian",
+        "mip",
+        "p-median (uncapacitated): the MIP",
+        PMD,
+        _run_pmedian_mip("pmedian"),
+        _check_pmedian,
+        accepts=_no_capacity,
+    ),
+    ClassicModel(
+        "pmedian",
+        "heuristic",
+        "p-median: greedy + swaps + Lagrangian bound (no MIP)",
+        PMD,
+        _run_pmedian_lagrangian(warm=False),
+        _check_pmedian,
+        accepts=_no_capacity,
+    ),
+    ClassicModel(
+        "pmedian",
+        "warm",
+        "p-median: MIP warm-started by the heuristic, Lagrangian bound",
+        PMD,
+        _run_pmedian_lagrangian(warm=True),
+        _check_pmedian,
+        accepts=_no_capacity,
+    ),
+    ClassicModel(
+        "pmedian",
+        "exact",
+        "p-median: Lagrangian bound, reduced-cost fixing, window search, Lagrangian B&B",
+        PMD,
+        _run_pmedian_exact,
+        _check_pmedian,
+        accepts=_no_capacity,
+    ),
+    ClassicModel(
+        "cpmedian",
+        "mip",
+        "capacitated p-median (single sourcing): the MIP",
+        PMD,
+        _run_pmedian_mip("cpmedian"),
+        _check_pmedian,
+        accepts=_needs_capacity,
+    ),
+    ClassicModel(
+        "pcenter",
+        "exact",
+        "p-center: binary search over covering problems",
+        pcenter.PCenterData,
+        _run_pcenter_search,
+        _check_pcenter,
+    ),
+    ClassicModel(
+        "pcenter",
+        "mip",
+        "p-center: the standard MIP",
+        pcenter.PCenterData,
+        _run_pcenter_mip,
+        _check_pcenter,
+    ),
+    ClassicModel(
+        "backup",
+        "mip",
+        "backup coverage (BACOP1): the MIP",
+        backup.BackupData,
+        _run_backup_mip,
+        _check_backup,
+        "max",
+    ),
+)
+
+MODELS: dict[str, ClassicModel] = {m.name: m for m in _ENTRIES}
+"""Every ``family-method`` of the registry."""
+
+DEFAULT_METHOD: dict[str, str] = {
+    "lscp": "warm",
+    "mclp": "warm",
+    "pmedian": "exact",
+    "cpmedian": "mip",
+    "pcenter": "exact",
+    "backup": "mip",
 }
+"""The strongest method of each family: what runs when no method is named."""
+
+METHODS = ("mip", "warm", "heuristic", "exact")
+
+
+def model_names() -> list[str]:
+    """Every name :func:`solve_classic` takes: the families, then every ``family-method``."""
+    return [*DEFAULT_METHOD, *MODELS]
+
+
+def resolve_model(model_name: str, method: str | None = None) -> ClassicModel:
+    """The registry entry of a family (its default method, or ``method``) or of a
+    ``family-method`` name (``method``, when given, replaces the named one).
+
+    Raises
+    ------
+    ValueError
+        Unknown model, or a method the family does not have.
+    """
+    if model_name in DEFAULT_METHOD:
+        family = model_name
+    elif model_name in MODELS:
+        family = MODELS[model_name].family
+        method = method or MODELS[model_name].method
+    else:
+        raise ValueError(f"unknown model '{model_name}'; choose one of: {', '.join(model_names())}")
+    key = f"{family}-{method or DEFAULT_METHOD[family]}"
+    if key not in MODELS:
+        have = [m.method for m in MODELS.values() if m.family == family]
+        raise ValueError(f"{family} has no method '{method}' (methods: {', '.join(have)})")
+    return MODELS[key]
 
 
 def solve_classic(
     model_name: str,
-    data: Any,
+    data: ModelData,
     backend: str | Backend = "highs",
     options: SolveOptions | None = None,
+    method: str | None = None,
 ) -> ClassicResult:
     """Solve one classic model and verify the answer against its input arrays.
 
     Parameters
     ----------
     model_name : str
-        A key of :data:`MODELS`.
+        A family (``lscp``, ``mclp``, ``pmedian``, ``cpmedian``, ``pcenter``, ``backup``) or a
+        ``family-method`` name of :data:`MODELS` (``lscp-warm``, ``pmedian-exact``, ...).
     data : the model's data class
-        Built with its ``from_arrays`` (or :func:`from_tables`); ``lscp`` also takes a
-        single-type :class:`~optimizer.models.covering.multitype.CoveringData`.
+        Built with its ``from_arrays`` (or :func:`from_tables`).
     backend : str or Backend
         Solver backend name (see :func:`optimizer.backends.available_backends`) or instance.
     options : SolveOptions, optional
         Time limit, gap, threads, seed.
+    method : str, optional
+        ``mip``, ``warm``, ``heuristic`` or ``exact``; default: the family's strongest
+        (:data:`DEFAULT_METHOD`).
 
     Returns
     -------
@@ -662,34 +739,27 @@ def solve_classic(
     Raises
     ------
     ValueError
-        Unknown model, or data of the wrong kind.
+        Unknown model or method, or data of the wrong kind.
     VerificationError
         If the solution fails the independent check.
     SolverNotAvailable
         If the backend is not installed.
     """
-    try:
-        spec = MODELS[model_name]
-    except KeyError:
-        raise ValueError(
-            f"unknown model '{model_name}'; choose one of: {', '.join(MODELS)}"
-        ) from None
-    if model_name in LSCP_VARIANTS and isinstance(data, covering.CoveringData):
-        data = LscpData.wrap(data)
+    spec = resolve_model(model_name, method)
     if not isinstance(data, spec.data_type):
         raise ValueError(
             f"model '{model_name}' takes {spec.data_type.__name__}, got {type(data).__name__}"
         )
-    refused = spec.accepts(data)
+    refused = spec.accepts(data) if spec.accepts is not None else None
     if refused:
         raise ValueError(refused)
     solver = get_backend(backend) if isinstance(backend, str) else backend
     options = options or SolveOptions()
     run = spec.run(data, solver, options)
-    res = run.result
+    res = run.result.replace(extra={**run.result.extra, "method": spec.method})
     log.info(
         "%s on %s: %s, objective %s, bound %s, build %.2f s, solve %.2f s",
-        model_name,
+        spec.name,
         res.solver,
         res.status.value,
         res.objective,
@@ -700,11 +770,21 @@ def solve_classic(
     if run.selected is None:
         none = np.zeros(0, dtype=np.int64)
         return ClassicResult(
-            model_name, res, math.nan, none, None, None, VerifyReport(), None, run.milp
+            spec.family,
+            spec.method,
+            res,
+            math.nan,
+            none,
+            None,
+            None,
+            VerifyReport(),
+            None,
+            run.milp,
         )
     report = spec.check(data, run)
     return ClassicResult(
-        model=model_name,
+        model=spec.family,
+        method=spec.method,
         result=res,
         objective=report.recomputed_cost,
         selected=np.flatnonzero(run.selected),
@@ -719,12 +799,20 @@ def solve_classic(
 # --------------------------------------------------------------------------- tables
 
 
-LSCP_VARIANTS = frozenset({"lscp", "lscp-heuristic", "lscp-warm"})
-MCLP_VARIANTS = frozenset({"mclp", "mclp-heuristic", "mclp-warm"})
-COVERAGE_MODELS = LSCP_VARIANTS | MCLP_VARIANTS | {"backup"}
-PMEDIAN_VARIANTS = frozenset({"pmedian", "pmedian-heuristic", "pmedian-warm", "pmedian-exact"})
-COUNT_MODELS = PMEDIAN_VARIANTS | MCLP_VARIANTS | {"cpmedian", "pcenter", "pcenter-mip", "backup"}
-ASSIGN_MODELS = PMEDIAN_VARIANTS | {"cpmedian", "pcenter", "pcenter-mip"}
+COVERAGE_FAMILIES = frozenset({"lscp", "mclp", "backup"})
+"""Families whose sites cover the demand points within a radius."""
+COUNT_FAMILIES = frozenset({"mclp", "pmedian", "cpmedian", "pcenter", "backup"})
+"""Families that take a facility count ``p`` (MCLP: ``p``, a budget or both)."""
+ASSIGN_FAMILIES = frozenset({"pmedian", "cpmedian", "pcenter"})
+"""Families that assign every demand point to an open site."""
+
+
+def _family(model_name: str) -> str | None:
+    """The family of a model name, or None when it names none."""
+    if model_name in DEFAULT_METHOD:
+        return model_name
+    spec = MODELS.get(model_name)
+    return None if spec is None else spec.family
 
 
 @dataclass(frozen=True)
@@ -735,7 +823,7 @@ class ClassicTables:
     """
 
     model: str
-    data: Any
+    data: ModelData
     demand_ids: np.ndarray
     site_ids: np.ndarray
     pairs: Pairs
@@ -743,7 +831,11 @@ class ClassicTables:
     cost: np.ndarray | None
     capacity: np.ndarray | None
     radius: float | None
-    params: dict[str, Any]
+    params: dict[str, object]
+
+    @property
+    def family(self) -> str:
+        return _family(self.model) or self.model
 
 
 def from_tables(
@@ -770,7 +862,8 @@ def from_tables(
     Parameters
     ----------
     model_name : str
-        A key of :data:`MODELS`.
+        A family or a ``family-method`` name (see :func:`resolve_model`); only the family
+        matters here.
     demand : DataFrame
         ``demand_id`` and, if ``weight`` names one, a weight column (default weight 1).
     sites : DataFrame
@@ -807,16 +900,19 @@ def from_tables(
     lab = {"demand": "demand table", "sites": "sites table", "distances": "distance table"}
     lab.update(labels or {})
     problems = ProblemCollector()
-    if model_name not in MODELS:
-        problems.add("model", None, f"unknown model '{model_name}' ({', '.join(MODELS)})")
+    family = _family(model_name)
+    if family is None:
+        known = ", ".join(model_names())
+        problems.add("model", None, f"unknown model '{model_name}' ({known})")
         problems.raise_if_any()
+    assert family is not None
     demand_ids = _id_column(demand, "demand_id", lab["demand"], problems)
     site_ids = _id_column(sites, "site_id", lab["sites"], problems)
     w = _numeric_column(demand, weight, lab["demand"], demand_ids, problems, default=1.0)
     c = _numeric_column(sites, cost, lab["sites"], site_ids, problems, default=1.0)
     cap = _numeric_column(sites, capacity, lab["sites"], site_ids, problems, default=None)
     n_sites = None if site_ids is None else int(site_ids.size)
-    _check_options(model_name, problems, capacity, radius, p, budget, cost, n_sites)
+    _check_options(family, problems, capacity, radius, p, budget, cost, n_sites)
     req = _site_list(required, site_ids, "required", problems)
     forb = _site_list(forbidden, site_ids, "forbidden", problems)
     both = np.intersect1d(req, forb)
@@ -839,11 +935,11 @@ def from_tables(
     allowed = np.ones(site_ids.size, dtype=bool)
     allowed[forb] = False
     usable = pairs.subset(allowed[pairs.cols])
-    if model_name in COVERAGE_MODELS - MCLP_VARIANTS:
+    if family in COVERAGE_FAMILIES - {"mclp"}:
         assert radius is not None
         lonely = usable.within(radius).demand_without_pair()
         what = f"demand points with no allowed site within the radius {radius:g}"
-    elif model_name in ASSIGN_MODELS and unserved_penalty is None:
+    elif family in ASSIGN_FAMILIES and unserved_penalty is None:
         capped = usable if max_distance is None else usable.within(max_distance)
         lonely = capped.demand_without_pair()
         what = "demand points with no allowed site in the distance table" + (
@@ -858,7 +954,7 @@ def from_tables(
 
     try:
         data = _make_data(
-            model_name,
+            family,
             pairs,
             w,
             c,
@@ -890,7 +986,7 @@ def from_tables(
 
 
 def _make_data(
-    model_name: str,
+    family: str,
     pairs: Pairs,
     w: np.ndarray,
     c: np.ndarray,
@@ -899,15 +995,15 @@ def _make_data(
     req: np.ndarray,
     forb: np.ndarray,
     has_cost: bool,
-) -> Any:
+) -> ModelData:
     radius, p, budget, p_exact, max_distance, unserved_penalty = options
     rules = {"required": req, "forbidden": forb}
-    if model_name in COVERAGE_MODELS:
+    if family in COVERAGE_FAMILIES:
         assert radius is not None
         reach = pairs.within(radius).reach_matrix()
-        if model_name in LSCP_VARIANTS:
+        if family == "lscp":
             return LscpData.from_arrays(reach, c, **rules)
-        if model_name in MCLP_VARIANTS:
+        if family == "mclp":
             cost = c if has_cost else None
             return mclp.MclpData.from_arrays(
                 reach, w, p, cost=cost, budget=budget, p_exact=p_exact, **rules
@@ -915,13 +1011,13 @@ def _make_data(
         assert p is not None
         return backup.BackupData.from_arrays(reach, w, p, p_exact=p_exact, **rules)
     assert p is not None
-    if model_name in ("pcenter", "pcenter-mip"):
+    if family == "pcenter":
         return pcenter.PCenterData.from_arrays(pairs, p, w, max_distance=max_distance, **rules)
     return pmedian.PMedianData.from_arrays(
         pairs,
         p,
         w,
-        capacity=cap if model_name == "cpmedian" else None,
+        capacity=cap if family == "cpmedian" else None,
         max_distance=max_distance,
         unserved_penalty=unserved_penalty,
         **rules,
@@ -929,7 +1025,7 @@ def _make_data(
 
 
 def _check_options(
-    model_name: str,
+    family: str,
     problems: ProblemCollector,
     capacity: str | None,
     radius: float | None,
@@ -939,22 +1035,22 @@ def _check_options(
     n_sites: int | None,
 ) -> None:
     def bad(option: str, message: str) -> None:
-        problems.add("model options", option, f"{model_name}: {message}", field_kind="option")
+        problems.add("model options", option, f"{family}: {message}", field_kind="option")
 
-    if model_name in COVERAGE_MODELS:
+    if family in COVERAGE_FAMILIES:
         if radius is None:
             bad("radius", "a service radius is required")
         elif not (math.isfinite(radius) and radius >= 0):
             bad("radius", "the radius must be a non-negative number")
-    if model_name in MCLP_VARIANTS and p is None and budget is None:
+    if family == "mclp" and p is None and budget is None:
         bad("p, budget", "give a facility count p, a budget, or both")
-    elif model_name in COUNT_MODELS - MCLP_VARIANTS and p is None:
+    elif family in COUNT_FAMILIES - {"mclp"} and p is None:
         bad("p", "the number of facilities p is required")
     if p is not None and (p != int(p) or p < 1 or (n_sites is not None and p > n_sites)):
         bad("p", f"p must be an integer between 1 and the number of sites ({n_sites})")
     if budget is not None and cost is None:
         bad("budget", "a budget needs a site cost column (--cost)")
-    if model_name == "cpmedian" and capacity is None:
+    if family == "cpmedian" and capacity is None:
         bad("capacity", "the capacitated p-median needs a site capacity column (--capacity)")
 
 
@@ -1015,10 +1111,24 @@ def _site_list(
     if not wanted or site_ids is None:
         return np.zeros(0, dtype=np.int64)
     names = np.asarray([str(s).strip() for s in wanted], dtype=str)
-    pos = pd.Index(site_ids).get_indexer(names)
+    pos = _positions(site_ids, names)
     if (pos < 0).any():
         problems.add("model options", what, "unknown site ids", names[pos < 0], field_kind="option")
     return np.unique(pos[pos >= 0]).astype(np.int64)
+
+
+def _positions(ids: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """Position of each name among ``ids`` (-1 when absent; the first of duplicated ids).
+
+    Duplicate ids are reported as such by :func:`_id_column`; looking them up must not crash
+    before that report is raised.
+    """
+    index = pd.Index(ids)
+    keep = np.flatnonzero(~index.duplicated())
+    found = index[keep].get_indexer(names)
+    if keep.size == 0:
+        return found  # no ids at all: every name is absent (-1)
+    return np.where(found >= 0, keep[np.maximum(found, 0)], -1)
 
 
 def _distance_pairs(
@@ -1041,8 +1151,8 @@ def _distance_pairs(
             problems.add(label, col, "missing id", [f"row {i + 2}" for i in np.flatnonzero(miss)])
     d_text = d_ids.fillna("").to_numpy(dtype=str)
     s_text = s_ids.fillna("").to_numpy(dtype=str)
-    rows = pd.Index(demand_ids).get_indexer(d_text)
-    cols = pd.Index(site_ids).get_indexer(s_text)
+    rows = _positions(demand_ids, d_text)
+    cols = _positions(site_ids, s_text)
     unknown_d = np.unique(d_text[(rows < 0) & ~d_missing])
     unknown_s = np.unique(s_text[(cols < 0) & ~s_missing])
     if unknown_d.size:
@@ -1078,7 +1188,7 @@ def result_tables(tables: ClassicTables, res: ClassicResult) -> tuple[pd.DataFra
     n_sites = tables.site_ids.size
     selected = np.zeros(n_sites, dtype=bool)
     selected[res.selected] = True
-    if tables.model in COVERAGE_MODELS and tables.radius is not None:
+    if tables.family in COVERAGE_FAMILIES and tables.radius is not None:
         assign = nearest_open(tables.pairs.within(tables.radius), selected)
     elif res.assignment is not None:
         assign = np.asarray(res.assignment, dtype=np.int64)
@@ -1112,5 +1222,5 @@ def result_tables(tables: ClassicTables, res: ClassicResult) -> tuple[pd.DataFra
         sel["cost"] = tables.cost[idx]
     if tables.capacity is not None:
         sel["capacity"] = tables.capacity[idx]
-    sel["required"] = np.isin(tables.site_ids[idx], tables.params.get("required") or [])
+    sel["required"] = np.isin(idx, tables.data.required)
     return sel, assignment

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.errors import VerificationError, preview_ids
+from optimizer.models.common import binary_csr
 from optimizer.verify import VerifyReport
 
 if TYPE_CHECKING:
@@ -118,16 +119,10 @@ def verify_pmedian(
     """Count, assignments to open sites over allowed pairs, capacities; cost recomputed."""
     rep = VerifyReport()
     pairs = data.pairs
-    sel = _mask(rep, selected, pairs.n_sites)
-    _check_site_rules(rep, sel, data.required, data.forbidden)
-    _check_count(rep, int(sel.sum()), data.p, True)
-    dist = _check_assignment(
+    dist = _check_open_and_assigned(
         rep,
-        pairs.rows,
-        pairs.cols,
-        pairs.dist,
-        pairs.n_sites,
-        sel,
+        data,
+        selected,
         assignment,
         may_leave=data.unserved_penalty is not None,
         max_distance=data.max_distance,
@@ -160,13 +155,7 @@ def verify_pcenter(
 ) -> VerifyReport:
     """Count and assignments checked; the largest weighted distance recomputed."""
     rep = VerifyReport()
-    pairs = data.pairs
-    sel = _mask(rep, selected, pairs.n_sites)
-    _check_site_rules(rep, sel, data.required, data.forbidden)
-    _check_count(rep, int(sel.sum()), data.p, True)
-    dist = _check_assignment(
-        rep, pairs.rows, pairs.cols, pairs.dist, pairs.n_sites, sel, assignment, may_leave=False
-    )
+    dist = _check_open_and_assigned(rep, data, selected, assignment, may_leave=False)
     wd = np.asarray(data.weight, dtype=float) * dist
     rep.recomputed_cost = float(np.max(wd, initial=0.0)) if np.all(np.isfinite(wd)) else math.inf
     _check_objective(rep, "min", reported, bound)
@@ -188,11 +177,36 @@ def _mask(rep: VerifyReport, selected: np.ndarray, n_sites: int) -> np.ndarray:
     return sel
 
 
+def _check_open_and_assigned(
+    rep: VerifyReport,
+    data: PMedianData | PCenterData,
+    selected: np.ndarray,
+    assignment: np.ndarray,
+    *,
+    may_leave: bool,
+    max_distance: float | None = None,
+) -> np.ndarray:
+    """Site rules, the count ``p`` and the assignment over allowed pairs to open sites; the
+    distance of each point's assignment."""
+    pairs = data.pairs
+    sel = _mask(rep, selected, pairs.n_sites)
+    _check_site_rules(rep, sel, data.required, data.forbidden)
+    _check_count(rep, int(sel.sum()), data.p, True)
+    return _check_assignment(
+        rep,
+        pairs.rows,
+        pairs.cols,
+        pairs.dist,
+        pairs.n_sites,
+        sel,
+        assignment,
+        may_leave=may_leave,
+        max_distance=max_distance,
+    )
+
+
 def _cover_count(coverage: sp.spmatrix, sel: np.ndarray) -> np.ndarray:
-    cov = sp.csr_matrix(coverage)
-    ones = sp.csr_matrix((np.ones(cov.nnz), cov.indices, cov.indptr), shape=cov.shape)
-    ones.eliminate_zeros()
-    return np.asarray(ones @ sel.astype(float)).ravel().round().astype(np.int64)
+    return np.asarray(binary_csr(coverage) @ sel.astype(np.int64)).ravel()
 
 
 def _check_site_rules(

@@ -281,3 +281,13 @@ def pct(percent: Any, digits: int = 1) -> str:
     if value is None:
         return "—"
     return f"{value:.{digits}f}%"
+
+
+def need_text(t: FacilityType) -> str:
+    """A type's need rule in one line, e.g. ``20 (new) / 15 (old) m2 per 100 households``."""
+    amount = t.need_amount
+    if amount.get("new") == amount.get("old"):
+        value = f"{amount.get('new', 0):g}"
+    else:
+        value = f"{amount.get('new', 0):g} (new) / {amount.get('old', 0):g} (old)"
+    return f"{value} {t.capacity_unit} per {t.need_per:g} {t.need_basis}"

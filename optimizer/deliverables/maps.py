@@ -16,16 +16,20 @@ import io
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import geopandas as gpd
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
+import shapely
+from matplotlib import font_manager
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PatchCollection
@@ -33,14 +37,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
+from numpy.typing import ArrayLike
+from PIL import Image
 
 from optimizer.deliverables.labels import Lang, finite, label, type_label
+from optimizer.deliverables.layers import MapLayers, RunOutputs
 from optimizer.progress import task
-
-if TYPE_CHECKING:
-    import geopandas as gpd
-
-    from optimizer.deliverables.write import MapLayers, RunOutputs
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +113,6 @@ def cjk_font() -> str | None:
     files on the system that matplotlib's cache has not seen yet (a font installed after
     matplotlib built its cache).
     """
-    from matplotlib import font_manager
-
     manager = font_manager.fontManager
     env = os.environ.get("SITING_CJK_FONT")
     if env:
@@ -173,8 +173,6 @@ def _style(lang: Lang) -> Iterator[None]:
 
 def _png(fig: Figure) -> bytes:
     """The figure as a compact PNG (an adaptive palette of 256 colours)."""
-    from PIL import Image
-
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(
@@ -202,6 +200,14 @@ def _extent(layers: MapLayers) -> tuple[float, float, float, float]:
     pad = max(x1 - x0, y1 - y0, 200.0) * 0.03
     # room below the blocks for the scale bar
     return x0 - pad, y0 - 3.5 * pad, x1 + pad, y1 + pad
+
+
+def _finite_extent(layers: MapLayers) -> bool:
+    """Whether the map extent is made of finite numbers (else no map can be sized)."""
+    boxes = [layers.blocks.total_bounds]
+    if len(layers.chosen):
+        boxes.append(layers.chosen.total_bounds)
+    return bool(np.isfinite(np.array(boxes, dtype=float)).all())
 
 
 def _aspect(layers: MapLayers) -> float:
@@ -286,8 +292,6 @@ def _draw_blocks(
     alpha: float = 1.0,
 ) -> None:
     """Polygons as patches, points as dots (blocks given as points in CSV inputs)."""
-    import shapely
-
     colours = np.broadcast_to(np.asarray(facecolors, dtype=object), (len(blocks),))
     geoms = blocks.geometry.to_numpy()
     kinds = shapely.get_type_id(geoms)
@@ -319,7 +323,7 @@ def _draw_blocks(
         )
 
 
-_PATCH_CACHE: dict[int, tuple[Any, list[PathPatch]]] = {}
+_PATCH_CACHE: dict[int, tuple[gpd.GeoDataFrame, list[PathPatch]]] = {}
 
 
 def _streets_path(segments: np.ndarray) -> MplPath:
@@ -339,10 +343,8 @@ def _block_patches(blocks: gpd.GeoDataFrame, poly: np.ndarray) -> list[PathPatch
     return cached[1]
 
 
-def _patch(geom: Any) -> PathPatch:
+def _patch(geom: shapely.Geometry) -> PathPatch:
     """A (Multi)Polygon with holes as one matplotlib patch."""
-    import shapely
-
     vertices, codes = [], []
     for part in shapely.get_parts(geom):
         for ring in [part.exterior, *part.interiors]:
@@ -357,10 +359,13 @@ def _patch(geom: Any) -> PathPatch:
 
 
 def _draw_areas(
-    ax: Axes, geoms: Sequence[Any], colour: str, alpha: float, zorder: float, edge: bool = True
+    ax: Axes,
+    geoms: Sequence[shapely.Geometry | None],
+    colour: str,
+    alpha: float,
+    zorder: float,
+    edge: bool = True,
 ) -> None:
-    import shapely
-
     patches = [_patch(g) for g in geoms if g is not None and not shapely.is_empty(g)]
     if patches:
         ax.add_collection(
@@ -457,7 +462,7 @@ def coverage_map(run: RunOutputs, layers: MapLayers, key: str, lang: Lang) -> by
         value = finite(per_type.get(key, {}).get(f"covered_{when}_pct"))
         title = label(when, lang) + (f" · {value:.1f}%" if value is not None else "")
         ax.set_title(title, loc="left")
-    handles: list[Any] = [
+    handles: list[Artist] = [
         Patch(facecolor=CATEGORY_COLOURS[c], edgecolor=BLOCK_EDGE, label=label(f"legend_{n}", lang))
         for c, n in (
             ("covered", "covered"),
@@ -525,7 +530,7 @@ def sites_map(run: RunOutputs, layers: MapLayers, lang: Lang) -> bytes:
             zorder=5,
         )
     n = max(len(run.types), 1)
-    handles: list[Any] = []
+    handles: list[Artist] = []
     for i, key in enumerate(run.types):
         rows = layers.chosen[layers.chosen["facility_type"] == key]
         angle = 2 * math.pi * i / n + math.pi / 4
@@ -658,9 +663,9 @@ class MoneyTicks(mpl.ticker.Formatter):
     """Tick labels with thousands separators and just enough decimals for the tick spacing
     (a small town's budgets of 0.5, 1.0, 1.5 million must not all read "1")."""
 
-    def format_ticks(self, values: Any) -> list[str]:
+    def format_ticks(self, values: ArrayLike) -> list[str]:
         decimals = _decimals_for(values)
-        return [f"{v:,.{decimals}f}" for v in values]
+        return [f"{v:,.{decimals}f}" for v in np.asarray(values, dtype=float)]
 
     def __call__(self, x: float, pos: int | None = None) -> str:
         # matplotlib labels ticks through format_ticks; a lone call sees the axis' ticks
@@ -669,7 +674,7 @@ class MoneyTicks(mpl.ticker.Formatter):
         return f"{x:,.{_decimals_for(locs)}f}"
 
 
-def _decimals_for(values: Any) -> int:
+def _decimals_for(values: ArrayLike) -> int:
     steps = np.diff(np.sort(np.asarray(values, dtype=float)))
     step = float(steps[steps > 0].min()) if (steps > 0).any() else 1.0
     return 0 if step >= 1 else min(6, math.ceil(-math.log10(step) - 1e-9))
@@ -776,7 +781,7 @@ def comparison_chart(comparison: pd.DataFrame, run: RunOutputs, lang: Lang) -> b
 def render_all(run: RunOutputs, layers: MapLayers, lang: Lang) -> Figures:
     """Every map and chart of a run, as PNG bytes keyed by file name (without ``.png``)."""
     draw_lang, missing = map_language(lang)
-    jobs: list[tuple[str, str, Any]] = [
+    jobs: list[tuple[str, str, Callable[[], bytes]]] = [
         ("sites", "map_sites", lambda: sites_map(run, layers, draw_lang)),
         *[
             (
@@ -790,14 +795,19 @@ def render_all(run: RunOutputs, layers: MapLayers, lang: Lang) -> Figures:
         ("service_areas", "map_service_areas", lambda: service_area_map(run, layers, draw_lang)),
         ("cost_coverage", "map_curve", lambda: cost_coverage_chart(run, draw_lang)),
     ]
-    if run.comparison is not None and {"budget", "coverage_pct"} <= set(run.comparison.columns):
+    comparison = run.comparison
+    if comparison is not None and {"budget", "coverage_pct"} <= set(comparison.columns):
         jobs.append(
             (
                 "coverage_budget",
                 "comparison",
-                lambda: comparison_chart(run.comparison, run, draw_lang),
+                lambda: comparison_chart(comparison, run, draw_lang),
             )
         )
+    if not _finite_extent(layers):
+        # e.g. lon/lat swapped upstream: a NaN extent would crash matplotlib's figure size
+        log.warning("maps skipped: the blocks' or sites' coordinates are not finite numbers")
+        jobs = [job for job in jobs if not job[1].startswith("map_") or job[1] == "map_curve"]
     figures = Figures(map_lang=draw_lang, font_missing=missing)
     with _style(draw_lang), task("maps", total=len(jobs)) as advance:
         for name, caption, draw in jobs:

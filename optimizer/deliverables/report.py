@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from string import Template
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -31,15 +31,19 @@ from optimizer.deliverables.labels import (
     money,
     money_cell,
     money_unit,
+    need_text,
     pct,
     short_type_label,
     type_label,
     unit_label,
 )
-
-if TYPE_CHECKING:
-    from optimizer.deliverables.maps import Figures
-    from optimizer.deliverables.write import RunOutputs
+from optimizer.deliverables.layers import (
+    RunOutputs,
+    per_area_table,
+    service_area_method,
+    year_totals,
+)
+from optimizer.deliverables.maps import Figures, type_colours
 
 COMPARISON_COLUMNS = ("budget", "cost", "coverage_pct", "sites", "status", "gap")
 
@@ -125,6 +129,20 @@ def solver_state(summary: dict[str, Any]) -> tuple[str, float | None]:
     return status, (max(finite) if finite else None)
 
 
+def _flat_timings(timings: dict[str, Any]) -> dict[str, Any]:
+    """Stage timings with the per-phase times (``phases_s``) listed beside them."""
+    flat = {k: v for k, v in timings.items() if not isinstance(v, dict)}
+    for v in timings.values():
+        if isinstance(v, dict):
+            flat.update(v)
+    return flat
+
+
+def _run_state(summary: dict[str, Any]) -> str:
+    """The run's headline (the weakest phase, named), or its status for older summaries."""
+    return str(summary.get("headline") or summary.get("status"))
+
+
 def status_html(summary: dict[str, Any], lang: Lang) -> tuple[str, str]:
     """(CSS class, HTML) of the solver status with its gap."""
     status, gap = solver_state(summary)
@@ -200,7 +218,8 @@ def _headline(run: RunOutputs, lang: Lang) -> str:
             f"{_e(pct(before))} <small>→</small> {_e(pct(after))}",
             _e(label("coverage_mean_note", lang)),
         ),
-        (cls, label("solver_status", lang), status, _e(f"{s.get('solver')} · {s.get('status')}")),
+        # the headline names the weakest phase ("FEASIBLE: cost phase stopped at ...")
+        (cls, label("solver_status", lang), status, _e(f"{s.get('solver')} · {_run_state(s)}")),
     ]
     html_cards = "".join(
         f'<div class="card {c}"><div class="k">{_e(k)}</div>'
@@ -271,8 +290,6 @@ def _per_type(run: RunOutputs, lang: Lang, colours: dict[str, str]) -> str:
 
 
 def _per_area(run: RunOutputs, lang: Lang, colours: dict[str, str]) -> str:
-    from optimizer.deliverables.write import per_area_table
-
     if "area_type" not in run.inputs.blocks.columns:
         return f'<p class="note">{_e(label("per_area_missing", lang))}</p>'
     table = per_area_table(run)
@@ -344,7 +361,7 @@ def _maps_section(run: RunOutputs, figures: Figures, lang: Lang) -> str:
 
 
 def _service_area_note(run: RunOutputs, lang: Lang) -> str:
-    mode = str(run.summary.get("distance_mode"))
+    mode = service_area_method(run)
     zh = lang == "zh"
     if mode == "network":
         return (
@@ -380,8 +397,6 @@ def _year_title(year: str, lang: Lang) -> str:
 
 
 def _year_summary(run: RunOutputs, lang: Lang) -> str:
-    from optimizer.deliverables.write import year_totals
-
     years = year_totals(run)
     unit = money_unit(lang)
     has_budget = years["budget"].notna().any()
@@ -547,8 +562,6 @@ def _kv(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def _assumptions(run: RunOutputs, lang: Lang, colours: dict[str, str]) -> str:
-    from optimizer.deliverables.workbook import need_text
-
     s = run.summary
     parts = [f'<section id="assumptions"><h2>{_e(label("assumptions", lang))}</h2>']
     parts.append(f"<h3>{_e(label('standards', lang))}</h3>")
@@ -666,7 +679,9 @@ def _run_block(run: RunOutputs, lang: Lang) -> str:
         f'<li><code>{_e(path)}</code><br><span class="mono">{_e(digest)}</span></li>'
         for path, digest in (s.get("inputs") or {}).items()
     )
-    timings = " · ".join(f"{k} {_num(v, 2)}" for k, v in (s.get("timings") or {}).items())
+    timings = " · ".join(
+        f"{k} {_num(v, 2)}" for k, v in _flat_timings(s.get("timings") or {}).items()
+    )
     pairs = [
         (label("run_id", lang), f'<span class="mono">{_e(run.run_id)}</span>'),
         (label("scenario", lang), _e(f"{s.get('scenario')} ({run.scenario.path})")),
@@ -714,8 +729,6 @@ def render_report(
         ``coverage_pct``, ``coverage_pct:<type>``, ``sites``, ``status``, ``gap``): adds a
         section with the table and the coverage-budget curve (``figures['coverage_budget']``).
     """
-    from optimizer.deliverables.maps import type_colours
-
     colours = type_colours(run.types)
     body = [
         _cover(run, lang),

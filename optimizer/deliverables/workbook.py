@@ -26,7 +26,7 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -36,11 +36,16 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from optimizer.deliverables.labels import Lang, group_label, label, level_label, type_label
+from optimizer.deliverables.labels import (
+    Lang,
+    group_label,
+    label,
+    level_label,
+    need_text,
+    type_label,
+)
+from optimizer.deliverables.layers import MapLayers, RunOutputs, coverage_wide, per_area_table
 from optimizer.outputs import atomic_write
-
-if TYPE_CHECKING:
-    from optimizer.deliverables.write import MapLayers, RunOutputs
 
 log = logging.getLogger(__name__)
 
@@ -210,16 +215,6 @@ def assumption_rows(run: RunOutputs, lang: Lang) -> list[tuple[str, list[list[An
     return sections
 
 
-def need_text(t: Any) -> str:
-    """A type's need rule in one line, e.g. ``20 (new) / 15 (old) m2 per 100 households``."""
-    amount = t.need_amount
-    if amount.get("new") == amount.get("old"):
-        value = f"{amount.get('new', 0):g}"
-    else:
-        value = f"{amount.get('new', 0):g} (new) / {amount.get('old', 0):g} (old)"
-    return f"{value} {t.capacity_unit} per {t.need_per:g} {t.need_basis}"
-
-
 def field_notes(lang: Lang) -> dict[str, str]:
     """What each column of the construction list and coverage sheets means."""
     zh = lang == "zh"
@@ -248,8 +243,6 @@ def field_notes(lang: Lang) -> dict[str, str]:
 
 def write_workbook(path: Path, run: RunOutputs, lang: Lang) -> Path:
     """Write ``plan.xlsx`` atomically; return its path."""
-    from optimizer.deliverables.write import per_area_table
-
     wb = Workbook()
     default = wb.active
     if default is not None:
@@ -292,8 +285,6 @@ def _write_sections(ws: Worksheet, sections: Iterable[tuple[str, list[list[Any]]
 
 def geopackage_layers(run: RunOutputs, layers: MapLayers) -> dict[str, gpd.GeoDataFrame]:
     """The GeoPackage's layers by name (see the module docstring)."""
-    from optimizer.deliverables.write import coverage_wide
-
     wide = coverage_wide(run)
     blocks = layers.blocks.merge(wide, on="block_id", how="left")
     missing = []

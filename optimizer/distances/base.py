@@ -3,24 +3,22 @@
 The seam is :class:`DistanceEngine`: anything with a ``mode`` and a ``pairs`` method that
 returns :class:`DistancePairs`. Engines, by distance mode: ``euclidean`` (straight line x
 detour factor, the default without a street network, here), ``network`` (walking along the
-street network) and ``table`` (a precomputed OD table), both in :mod:`optimizer.distances.network`.
+street network, :mod:`optimizer.distances.network`) and ``table`` (a precomputed OD table,
+:mod:`optimizer.distances.table`); :func:`optimizer.distances.engine.make_engine` picks one.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from optimizer.scenario import DistanceSettings
-
-if TYPE_CHECKING:
-    from optimizer.inputs import Inputs
+from optimizer.errors import Problem
 
 log = logging.getLogger(__name__)
 
@@ -163,35 +161,6 @@ class StraightLineEngine:
         )
 
 
-def _network_engine(settings: DistanceSettings, inputs: Inputs | None) -> DistanceEngine:
-    from optimizer.distances.network import network_engine
-
-    return network_engine(settings, inputs)
-
-
-def _table_engine(settings: DistanceSettings, inputs: Inputs | None) -> DistanceEngine:
-    from optimizer.distances.network import table_engine
-
-    return table_engine(settings, inputs)
-
-
-_ENGINES: dict[str, Callable[[DistanceSettings, Inputs | None], DistanceEngine]] = {
-    "euclidean": lambda s, _inputs: StraightLineEngine(s.detour_factor),
-    "network": _network_engine,
-    "table": _table_engine,
-}
-
-
-def make_engine(settings: DistanceSettings, inputs: Inputs | None = None) -> DistanceEngine:
-    """The distance engine a scenario asks for.
-
-    ``inputs`` (the validated tables) give the ``network`` engine the CRS to check or project
-    the network to, and the ``table`` engine the ids to check its rows against; both read and
-    check their source here, before any distance is computed.
-
-    Raises
-    ------
-    InputError
-        For a bad street network or distance table.
-    """
-    return _ENGINES[settings.mode](settings, inputs)
+def missing_source(mode: str, key: str) -> Problem:
+    """The problem of a distance mode whose source (network file, table) is not given."""
+    return Problem("scenario", key, f"distance mode '{mode}' needs {key}", field_kind="key")

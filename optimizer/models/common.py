@@ -4,7 +4,7 @@
   (a dense matrix is never needed: a pair that is absent is not allowed);
 * :func:`site_rules` and :func:`site_bounds` — required (existing) and forbidden sites, turned
   into fixed bounds of the site variables;
-* :func:`coo_matrix` — one CSR matrix from lists of COO parts.
+* :func:`binary_csr` — the one way a reach / coverage matrix becomes 0/1 CSR.
 
 Everything is vectorised; nothing loops over rows or variables.
 """
@@ -18,6 +18,24 @@ import numpy as np
 import scipy.sparse as sp
 
 IndexLike = Sequence[int] | np.ndarray
+
+
+def binary_csr(matrix: sp.spmatrix | np.ndarray, dtype: type = np.int32) -> sp.csr_matrix:
+    """0/1 CSR (``dtype``, sorted indices, no explicit zeros, no duplicates) of a reach matrix:
+    nonzero (or true) where a site reaches a demand row.
+
+    ``int32`` by default: the containment products of the reductions (``A A^T``) count
+    intersections that ``int8`` could not hold; data classes that only store the matrix pass
+    ``np.int8``.
+    """
+    a = sp.csr_matrix(matrix)
+    a.sum_duplicates()  # before the zeros go: entries that cancel are not a pair
+    a.eliminate_zeros()
+    out = sp.csr_matrix(
+        (np.ones(a.nnz, dtype=dtype), a.indices.copy(), a.indptr.copy()), shape=a.shape
+    )
+    out.has_sorted_indices = True
+    return out
 
 
 @dataclass(frozen=True)

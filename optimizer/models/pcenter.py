@@ -35,8 +35,7 @@ achievable with :math:`p` facilities iff the set covering problem
 is feasible (Minieka, 1970; Daskin, 2000). The search keeps the sorted candidate radii between
 a lower bound (:math:`\max_i \min_j \delta_{ij}`: every point needs some site) and the radius
 of a greedy farthest-first solution, and halves that range with one covering problem
-(:mod:`optimizer.models.covering.multitype`, the LSCP model with a cardinality row) per step; a
-feasible
+(:mod:`optimizer.models.covering.lscp`, the LSCP model with a count row) per step; a feasible
 step also jumps straight down to the radius its cover actually achieves. Each step is a pure
 0/1 covering program whose LP relaxation is strong, so ``log2(#radii)`` small solves usually
 beat one large, weak MIP by orders of magnitude. Radii proved infeasible give the lower bound;
@@ -50,13 +49,11 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.sparse as sp
 
-from optimizer.backends import Backend, Result, SolveOptions, Status
+from optimizer.backends import Backend, Result, SolveOptions, Status, StopReason
 from optimizer.milp import MILP, RowBuilder
 from optimizer.models.common import (
     IndexLike,
@@ -66,7 +63,7 @@ from optimizer.models.common import (
     site_bounds,
     site_rules,
 )
-from optimizer.models.covering import multitype as covering
+from optimizer.models.covering import lscp
 
 log = logging.getLogger(__name__)
 
@@ -250,51 +247,38 @@ def greedy_centers(data: PCenterData, start: np.ndarray | None = None) -> np.nda
     return selected
 
 
-@dataclass
+@dataclass(frozen=True)
 class PCenterOutcome:
-    """A p-center problem solved by binary search over covering problems."""
+    """A p-center problem solved by binary search over covering problems: the normalised
+    :class:`Result` and what only the search knows.
+
+    Attributes
+    ----------
+    result : Result
+        Status, radius, bound (the largest radius proved infeasible, or the lower bound),
+        times, stop reason; ``extra`` holds ``method``, ``iterations`` and ``candidates``.
+    solution : PCenterSolution or None
+        The best centres found (None without a feasible radius).
+    candidates : int
+        Candidate radii searched.
+    iterations : tuple of dict
+        One entry per covering problem: its radius, status, solve time and the radius its
+        cover achieved.
+    """
 
     result: Result
     solution: PCenterSolution | None
     candidates: int
-    iterations: list[dict[str, Any]] = field(default_factory=list)
+    iterations: tuple[dict[str, float | str], ...] = ()
 
 
-def cover_model(data: PCenterData, radius: float) -> tuple[MILP, covering.CoveringData]:
+def cover_model(data: PCenterData, radius: float) -> tuple[MILP, lscp.LscpData]:
     """The covering feasibility problem of ``radius``: the LSCP model of
-    :mod:`optimizer.models.covering.multitype` (one unit of cost per site) with ``sum y <= p``
-    appended and
-    the required / forbidden sites fixed."""
-    pairs = data.pairs
-    m = data.n_sites
-    keep = data.weighted_distance() <= radius
-    reach = sp.csr_matrix(
-        (np.ones(int(keep.sum()), dtype=np.int8), (pairs.rows[keep], pairs.cols[keep])),
-        shape=pairs.shape,
-    )
-    cdata = covering.CoveringData.from_arrays(reach, np.ones(m))
-    base = covering.build_model(cdata, name=f"pcenter-cover(r={radius:g})")
-    build = base.blocks["build:cover"]
-    count = sp.csr_matrix(
-        (np.ones(m), (np.zeros(m, dtype=np.int64), np.arange(build.start, build.stop))),
-        shape=(1, base.num_vars),
-    )
-    lo, up = base.col_lower.copy(), base.col_upper.copy()
-    for blk in (base.blocks["open"], build):
-        lo[blk][data.required] = 1.0
-        up[blk][data.forbidden] = 0.0
-    milp = MILP(
-        c=base.c,
-        A=sp.vstack([base.A, count], format="csr"),
-        row_lower=np.r_[base.row_lower, -np.inf],
-        row_upper=np.r_[base.row_upper, float(data.p)],
-        col_lower=lo,
-        col_upper=up,
-        integrality=base.integrality,
-        sense="min",
-        blocks=base.blocks,
-        name=base.name,
-    )
+    :mod:`optimizer.models.covering.lscp` (one unit of cost per site, the required / forbidden
+    sites fixed) with the count row ``sum y <= p``."""
+    reach = data.pairs.subset(data.weighted_distance() <= radius).reach_matrix()
+    cdata = lscp.LscpData.from_arrays(reach, required=data.required, forbidden=data.forbidden)
+    milp = lscp.build_model(cdata, name=f"pcenter-cover(r={radius:g})", max_open=data.p)
     return milp, cdata
 
 
@@ -311,11 +295,20 @@ def solve_search(data: PCenterData, backend: Backend, options: SolveOptions) -> 
     allowed[data.forbidden] = False
     ok = allowed[pairs.cols]
     wd = data.weighted_distance()
-    name = getattr(backend, "name", type(backend).__name__)
+    name = backend.name
     no_site = np.setdiff1d(np.arange(n), pairs.rows[ok])
     if no_site.size or (n and data.p == 0):
         why = "a demand point has no allowed site" if no_site.size else "p = 0"
-        res = Result(Status.INFEASIBLE, math.nan, math.nan, None, name, message=why)
+        res = Result(
+            Status.INFEASIBLE,
+            math.nan,
+            math.nan,
+            None,
+            name,
+            message=why,
+            extra={"method": "search"},
+            stop=StopReason.INFEASIBLE,
+        )
         return PCenterOutcome(res, None, 0)
     row_min = np.full(n, np.inf)
     np.minimum.at(row_min, pairs.rows[ok], wd[ok])
@@ -328,8 +321,8 @@ def solve_search(data: PCenterData, backend: Backend, options: SolveOptions) -> 
     lo = proven = 0
     build_s = solve_s = 0.0
     nodes = 0
-    iterations: list[dict[str, Any]] = []
-    stopped = False
+    iterations: list[dict[str, float | str]] = []
+    stop: StopReason | None = None
     log.info(
         "p-center search: %d candidate radii in [%g, %g], greedy radius %g",
         cand.size,
@@ -342,7 +335,7 @@ def solve_search(data: PCenterData, backend: Backend, options: SolveOptions) -> 
         if options.time_limit_s is not None:
             left = options.time_limit_s - (time.perf_counter() - t_start)
             if left <= 0:
-                stopped = True
+                stop = StopReason.TIME_LIMIT
                 break
         mid = (lo + hi) // 2
         radius = float(cand[mid])
@@ -353,13 +346,13 @@ def solve_search(data: PCenterData, backend: Backend, options: SolveOptions) -> 
         build_s += res.build_s
         solve_s += res.solve_s
         nodes += res.nodes or 0
-        step: dict[str, Any] = {
+        step: dict[str, float | str] = {
             "radius": radius,
             "status": res.status.value,
             "solve_s": res.solve_s,
         }
         if res.status.has_solution and res.x is not None:
-            cover = covering.decode(cdata, milp, res.x).built["cover"]
+            cover = lscp.decode(cdata, milp, res.x).selected
             sol = solution_of(data, greedy_centers(data, start=cover))
             step["achieved"] = sol.objective
             if sol.objective < best.objective:
@@ -369,10 +362,15 @@ def solve_search(data: PCenterData, backend: Backend, options: SolveOptions) -> 
             lo = proven = mid + 1
         else:  # no answer (time limit, solver error): search higher, the bound stays
             lo = mid + 1
-            stopped = True
+            stop = res.stop or StopReason.TIME_LIMIT
         iterations.append(step)
         log.debug("p-center radius %g: %s", radius, res.status.value)
 
+    extra: dict[str, object] = {
+        "method": "search",
+        "iterations": iterations,
+        "candidates": int(cand.size),
+    }
     if hi >= cand.size:  # no feasible radius known
         status = Status.INFEASIBLE if proven >= cand.size else Status.NO_SOLUTION
         res = Result(
@@ -385,12 +383,14 @@ def solve_search(data: PCenterData, backend: Backend, options: SolveOptions) -> 
             solve_s=solve_s,
             nodes=nodes,
             message="no radius is feasible with p sites",
+            extra=extra,
+            stop=StopReason.INFEASIBLE if status is Status.INFEASIBLE else stop,
         )
-        return PCenterOutcome(res, None, int(cand.size), iterations)
+        return PCenterOutcome(res, None, int(cand.size), tuple(iterations))
     bound = float(cand[min(proven, cand.size - 1)])
     status = Status.OPTIMAL if proven >= hi else Status.FEASIBLE
     message = f"binary search: {len(iterations)} covering problems over {cand.size} radii"
-    if stopped and status is Status.FEASIBLE:
+    if stop is not None and status is Status.FEASIBLE:
         message += " (some ended without an answer: time limit or solver failure)"
     res = Result(
         status=status,
@@ -402,6 +402,7 @@ def solve_search(data: PCenterData, backend: Backend, options: SolveOptions) -> 
         solve_s=solve_s,
         nodes=nodes,
         message=message,
-        extra={"method": "search", "iterations": iterations, "candidates": int(cand.size)},
+        extra=extra,
+        stop=StopReason.OPTIMAL if status is Status.OPTIMAL else stop,
     )
-    return PCenterOutcome(res, best, int(cand.size), iterations)
+    return PCenterOutcome(res, best, int(cand.size), tuple(iterations))

@@ -31,7 +31,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.milp import MILP, RowBuilder
-from optimizer.models.common import IndexLike, check_count, site_bounds, site_rules
+from optimizer.models.common import (
+    IndexLike,
+    binary_csr,
+    check_count,
+    site_bounds,
+    site_rules,
+)
 
 
 @dataclass(frozen=True)
@@ -65,11 +71,7 @@ class BackupData:
         forbidden: IndexLike | None = None,
     ) -> BackupData:
         """Check and store the arrays; raises ValueError on inconsistent input."""
-        cov = sp.csr_matrix(coverage)
-        cov.eliminate_zeros()
-        cov = sp.csr_matrix(
-            (np.ones(cov.nnz, dtype=np.int8), cov.indices, cov.indptr), shape=cov.shape
-        )
+        cov = binary_csr(coverage, np.int8)
         w = np.asarray(weight, dtype=float).ravel()
         if w.shape != (cov.shape[0],):
             raise ValueError("weight must have one entry per demand row")

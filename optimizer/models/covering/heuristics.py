@@ -28,21 +28,14 @@ all multipliers seen add up. Sites of the incumbent are never fixed closed, so t
 stays feasible in the restricted problem and warm-starts its MIP; a MIP bound on the restricted
 problem is then a bound of the whole problem.
 
-MCLP: :func:`mclp_greedy`, :func:`mclp_local_search`, :func:`mclp_heuristic`
------------------------------------------------------------------------------
+MCLP: :func:`mclp_greedy`, :func:`mclp_heuristic`
+-------------------------------------------------
 Greedy adds the site with the largest covered weight not yet covered (per unit of cost under a
 budget, keeping the better of that and the plain greedy); the gains are updated only over the
-rows a new site covers. The swap local search uses the Resende–Werneck accounting for one
-insertion :math:`s` and one removal :math:`r`:
-
-.. math::
-
-    \text{profit}(s, r) = \text{gain}(s) - \text{loss}(r) + \text{extra}(s, r),
-
-:math:`\text{gain}(s)` the uncovered weight :math:`s` covers, :math:`\text{loss}(r)` the weight
-covered by :math:`r` alone, :math:`\text{extra}(s, r)` the weight covered by :math:`r` alone that
-:math:`s` also covers (a sparse site x site matrix built from the rows covered once); the best
-pair is found with whole-array operations. The bound is the Lagrangian relaxation of the rows
+rows a new site covers. The heuristic then descends to a swap-local optimum with the compiled
+swap search (:func:`optimizer.models.covering.search.mclp_swap_search` without kicks: the
+Resende–Werneck accounting for one insertion and one removal, within the budget) and fills any
+room left in the count and the budget greedily. The bound is the Lagrangian relaxation of the rows
 :math:`z_i \le \sum_{j \in N_i} y_j` (count only: :math:`\max_y` picks the :math:`p` best
 :math:`\sum_{i \in I_j} \lambda_i`, so it equals the LP bound) with the same kind of reduced-cost
 fixing, or the LP relaxation when a budget is given (:func:`mclp_lp_bound`).
@@ -59,9 +52,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.backends.base import Backend, SolveOptions, Status, relative_gap
+from optimizer.backends.base import Backend, Result, SolveOptions, Status, StopReason
 from optimizer.milp import MILP
-from optimizer.models.covering.reductions import binary_csr
+from optimizer.models.common import binary_csr
+from optimizer.models.covering import mclp
+from optimizer.models.covering.search import mclp_swap_search
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +67,6 @@ __all__ = [
     "lscp_lagrangian",
     "mclp_greedy",
     "mclp_heuristic",
-    "mclp_local_search",
     "mclp_lp_bound",
     "remove_redundant",
 ]
@@ -202,40 +196,52 @@ class LscpBounds:
 
     Attributes
     ----------
+    result : Result
+        The best cover's cost against the best Lagrangian lower bound (rounded up when every
+        cost is an integer): OPTIMAL when they meet; ``nodes`` counts the iterations,
+        ``extra["greedy_objective"]`` is the first greedy cover's cost, ``solve_s`` the time.
     selected : ndarray of bool (n,)
         The best cover found (upper bound).
-    objective : float
-        Its cost.
-    bound : float
-        The best Lagrangian lower bound (rounded up when every cost is an integer).
-    greedy_objective : float
-        The first greedy cover's cost.
     multipliers : ndarray (m,)
         Multipliers of the best bound.
     fix_zero, fix_one : ndarray of bool (n,)
-        Sites that no solution better than ``objective`` opens / closes (fix_zero never holds
-        a site of ``selected``; fix_one only sites of ``selected``).
-    iterations : int
-    seconds : float
+        Sites that no solution better than the cover opens / closes (fix_zero never holds a
+        site of ``selected``; fix_one only sites of ``selected``).
     """
 
+    result: Result
     selected: np.ndarray
-    objective: float
-    bound: float
-    greedy_objective: float
     multipliers: np.ndarray
     fix_zero: np.ndarray
     fix_one: np.ndarray
-    iterations: int
-    seconds: float
 
-    @property
-    def gap(self) -> float:
-        return relative_gap(self.objective, self.bound)
 
-    @property
-    def proven_optimal(self) -> bool:
-        return self.gap == 0.0
+def _bounds(
+    selected: np.ndarray,
+    objective: float,
+    bound: float,
+    greedy_objective: float,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+    iterations: int,
+    stop: StopReason,
+    seconds: float,
+) -> LscpBounds:
+    """The :class:`LscpBounds` of a finished subgradient run (``arrays``: multipliers and the
+    two fixing masks)."""
+    result = Result(
+        Status.FEASIBLE,
+        objective,
+        bound,
+        None,
+        "lagrangian",
+        solve_s=seconds,
+        nodes=iterations,
+        extra={"greedy_objective": greedy_objective},
+        stop=stop,
+    )
+    if result.gap == 0.0:
+        result = result.replace(status=Status.OPTIMAL, stop=StopReason.OPTIMAL)
+    return LscpBounds(result, selected, *arrays)
 
 
 def lscp_lagrangian(
@@ -287,7 +293,8 @@ def lscp_lagrangian(
     c = cov.cost
     if m == 0:
         none = np.zeros(n, dtype=bool)
-        return LscpBounds(none, 0.0, 0.0, 0.0, np.zeros(0), ~none, none, 0, 0.0)
+        arrays = (np.zeros(0), ~none, none)
+        return _bounds(none, 0.0, 0.0, 0.0, arrays, 0, StopReason.OPTIMAL, 0.0)
     if np.any(np.diff(cov.a.indptr) == 0):
         raise ValueError("a row has no site: the covering problem is infeasible")
     integral = _is_integral(c)
@@ -307,6 +314,7 @@ def lscp_lagrangian(
     fix0 = np.zeros(n, dtype=bool)
     fix1 = np.zeros(n, dtype=bool)
     step, it, since = step0, 0, 0
+    stop = StopReason.ITERATION_LIMIT  # unless the clock or a closed gap ends it first
 
     def rounded(v: float) -> float:
         if integral and math.isfinite(v):
@@ -318,6 +326,7 @@ def lscp_lagrangian(
 
     while it < max_iter:
         if deadline is not None and time.perf_counter() >= deadline:
+            stop = StopReason.TIME_LIMIT
             break
         if rounded(lb) >= ub - tol():
             break
@@ -356,9 +365,8 @@ def lscp_lagrangian(
     bound = min(rounded(lb), ub)
     fix0 &= ~best_x
     fix1 &= best_x
-    out = LscpBounds(
-        best_x, ub, bound, greedy_obj, best_u, fix0, fix1, it, time.perf_counter() - t0
-    )
+    seconds = time.perf_counter() - t0
+    out = _bounds(best_x, ub, bound, greedy_obj, (best_u, fix0, fix1), it, stop, seconds)
     log.info(
         "lscp lagrangian: %d x %d, cover %.10g (greedy %.10g), bound %.10g, gap %.3g, "
         "%d iterations, %.2f s; fixed %d closed, %d open",
@@ -367,28 +375,13 @@ def lscp_lagrangian(
         ub,
         greedy_obj,
         bound,
-        out.gap,
+        out.result.gap,
         it,
-        out.seconds,
+        seconds,
         int(fix0.sum()),
         int(fix1.sum()),
     )
     return out
-
-
-def _set_cover_milp(a: sp.csr_matrix, cost: np.ndarray, name: str = "set-cover") -> MILP:
-    """min c x, A x >= 1, x binary: the LSCP without site rules, straight from the arrays."""
-    m, n = a.shape
-    return MILP(
-        c=cost,
-        A=a,
-        row_lower=np.ones(m),
-        row_upper=np.full(m, np.inf),
-        col_lower=np.zeros(n),
-        col_upper=np.ones(n),
-        integrality=np.ones(n, dtype=bool),
-        name=name,
-    )
 
 
 def _hops_from(cov: _Cover, site: int, enough: int | None = None) -> np.ndarray:
@@ -469,15 +462,18 @@ class _Mclp:
         return k, b
 
 
-def mclp_greedy(problem: _Mclp, by_ratio: bool = False) -> np.ndarray:
+def mclp_greedy(
+    problem: _Mclp, by_ratio: bool = False, start: np.ndarray | None = None
+) -> np.ndarray:
     """Open the site with the largest uncovered weight (per unit cost when ``by_ratio``)
     while the count and the budget allow and something is gained; then fill an exact count
     with the cheapest sites. With an exact count and a budget, a site is taken only if the
-    cheapest sites can still complete the count within the budget."""
+    cheapest sites can still complete the count within the budget. ``start`` (bool mask):
+    the sites open before the first step."""
     n = problem.n
-    y = np.zeros(n, dtype=bool)
-    uncovered = np.ones(problem.m, dtype=bool)
-    gain = np.asarray(problem.at @ problem.weight).ravel()
+    y = np.zeros(n, dtype=bool) if start is None else np.asarray(start, dtype=bool).copy()
+    uncovered = problem.count(y) == 0
+    gain = np.asarray(problem.at @ np.where(uncovered, problem.weight, 0.0)).ravel()
     w, a, at, c = problem.weight, problem.a, problem.at, problem.cost
     row_len = np.diff(a.indptr)
     k_left, b_left = problem.room(y)
@@ -523,106 +519,6 @@ def _fill_count(problem: _Mclp, y: np.ndarray) -> np.ndarray:
         y = y.copy()
         y[free[np.argsort(problem.cost[free], kind="stable")[:short]]] = True
     return y
-
-
-def mclp_local_search(
-    problem: _Mclp,
-    start: np.ndarray,
-    *,
-    deadline: float | None = None,
-    top: int = 64,
-    max_moves: int = 500,
-) -> tuple[np.ndarray, int]:
-    """Swap (one in, one out) local search with the fast-interchange accounting; several
-    improving swaps that touch disjoint rows are applied at once. Free capacity (count and
-    budget) is first used by single insertions. Returns the solution and the swaps made."""
-    y = np.asarray(start, dtype=bool).copy()
-    at, w, c = problem.at, problem.weight, problem.cost
-    moves = 0
-    while moves < max_moves:
-        if deadline is not None and time.perf_counter() >= deadline:
-            break
-        cnt = problem.count(y)
-        gain = np.asarray(at @ np.where(cnt == 0, w, 0.0)).ravel()
-        k_left, b_left = problem.room(y)
-        if k_left > 0:  # an insertion alone
-            ok = ~y & (c <= b_left + 1e-9) & (gain > 1e-12)
-            if ok.any():
-                y[int(np.argmax(np.where(ok, gain, -np.inf)))] = True
-                moves += 1
-                continue
-        batch = _best_swaps(problem, y, cnt, gain, b_left, top)
-        if not batch:
-            break
-        for s, r in batch:
-            y[s], y[r] = True, False
-        moves += len(batch)
-    return y, moves
-
-
-def _best_swaps(
-    problem: _Mclp,
-    y: np.ndarray,
-    cnt: np.ndarray,
-    gain: np.ndarray,
-    b_left: float,
-    top: int,
-) -> list[tuple[int, int]]:
-    """Improving swaps (in, out) touching disjoint rows, best first."""
-    a, at, w, c = problem.a, problem.at, problem.weight, problem.cost
-    n = problem.n
-    once = np.flatnonzero(cnt == 1)
-    # the open site of each row covered once
-    pos = _ranges(a.indptr, once)
-    cols = a.indices[pos]
-    open_pos = y[cols]
-    phi = np.empty(problem.m, dtype=np.int64)
-    phi[np.repeat(once, np.diff(a.indptr)[once])[open_pos]] = cols[open_pos]
-    loss = np.bincount(phi[once], weights=w[once], minlength=n)
-    # extra(s, r): weight of rows covered only by r that s also covers
-    rows_rep = np.repeat(once, np.diff(a.indptr)[once])
-    keep = ~open_pos
-    extra = sp.csr_matrix((w[rows_rep[keep]], (cols[keep], phi[rows_rep[keep]])), shape=(n, n))
-    extra.sum_duplicates()
-    closed = np.flatnonzero(~y)
-    opened = np.flatnonzero(y)
-    if closed.size == 0 or opened.size == 0:
-        return []
-    # candidates: the support of extra, and the best gains against the smallest losses
-    ec = extra.tocoo()
-    s_top = closed[np.argsort(-gain[closed], kind="stable")[:top]]
-    r_top = opened[np.argsort(loss[opened], kind="stable")[:top]]
-    ss, rr = np.meshgrid(s_top, r_top, indexing="ij")
-    cand_s = np.r_[ec.row, ss.ravel()].astype(np.int64)
-    cand_r = np.r_[ec.col, rr.ravel()].astype(np.int64)
-    ok = ~y[cand_s] & y[cand_r]
-    cand_s, cand_r = cand_s[ok], cand_r[ok]
-    ex = np.asarray(extra[cand_s, cand_r]).ravel()
-    profit = gain[cand_s] - loss[cand_r] + ex
-    fits = c[cand_s] - c[cand_r] <= b_left + 1e-9
-    tol = 1e-9 * max(1.0, float(w.sum()))
-    good = np.flatnonzero((profit > tol) & fits)
-    if good.size == 0:
-        return []
-    order = good[np.argsort(-profit[good], kind="stable")]
-    touched = np.zeros(problem.m, dtype=bool)
-    used = np.zeros(n, dtype=bool)
-    batch: list[tuple[int, int]] = []
-    spent = 0.0
-    for k in order[: 4 * top]:
-        s, r = int(cand_s[k]), int(cand_r[k])
-        if used[s] or used[r]:
-            continue
-        rows = np.r_[
-            at.indices[at.indptr[s] : at.indptr[s + 1]], at.indices[at.indptr[r] : at.indptr[r + 1]]
-        ]
-        if touched[rows].any() or spent + c[s] - c[r] > b_left + 1e-9:
-            continue
-        touched[rows] = True
-        used[s] = used[r] = True
-        spent += c[s] - c[r]
-        batch.append((s, r))
-    return batch
 
 
 @dataclass(frozen=True)
@@ -752,8 +648,6 @@ def _mclp_milp(
     fix_zero: np.ndarray | None = None,
     fix_one: np.ndarray | None = None,
 ) -> MILP:
-    from optimizer.models.covering import mclp
-
     data = mclp.MclpData.from_arrays(
         problem.a,
         problem.weight,
@@ -767,8 +661,12 @@ def _mclp_milp(
     return mclp.build_model(data, integral=integral, name="mclp-reduced")
 
 
-def mclp_heuristic(problem: _Mclp, deadline: float | None = None) -> tuple[np.ndarray, dict]:
-    """Greedy (and the cost-ratio greedy under a budget), then the swap local search."""
+def mclp_heuristic(
+    problem: _Mclp, deadline: float | None = None
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Greedy (and the cost-ratio greedy under a budget), then one descent of the compiled
+    swap search to a swap-local optimum (within the budget), then any room left in the count
+    and the budget filled greedily. Returns the solution and the figures of each step."""
     t0 = time.perf_counter()
     cands = [mclp_greedy(problem)]
     if problem.budget is not None:
@@ -777,21 +675,30 @@ def mclp_heuristic(problem: _Mclp, deadline: float | None = None) -> tuple[np.nd
     y = cands[int(np.argmax(values))]
     greedy_value = max(values)
     t1 = time.perf_counter()
-    y, moves = mclp_local_search(problem, y, deadline=deadline)
+    left = math.inf if deadline is None else max(0.0, deadline - t1)
+    descent = mclp_swap_search(
+        problem.a,
+        problem.weight,
+        y,
+        time_limit_s=left,
+        max_rounds=1,
+        max_kick=0,
+        cost=problem.cost,
+        budget=problem.budget,
+    )
+    y = mclp_greedy(problem, start=descent.selected)
     value = problem.value(y)
     info = {
         "greedy_objective": greedy_value,
         "greedy_s": t1 - t0,
         "local_search_objective": value,
-        "local_search_moves": moves,
         "local_search_s": time.perf_counter() - t1,
     }
     log.info(
-        "mclp heuristic: greedy %.10g (%.2f s), swaps %.10g after %d moves (%.2f s)",
+        "mclp heuristic: greedy %.10g (%.2f s), swap descent %.10g (%.2f s)",
         greedy_value,
         t1 - t0,
         value,
-        moves,
         info["local_search_s"],
     )
     return y, info

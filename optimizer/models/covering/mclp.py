@@ -33,7 +33,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.milp import MILP, RowBuilder
-from optimizer.models.common import IndexLike, check_count, site_bounds, site_rules
+from optimizer.models.common import (
+    IndexLike,
+    binary_csr,
+    check_count,
+    site_bounds,
+    site_rules,
+)
 
 
 @dataclass(frozen=True)
@@ -89,11 +95,7 @@ class MclpData:
         forbidden: IndexLike | None = None,
     ) -> MclpData:
         """Check and store the arrays; raises ValueError on inconsistent input."""
-        cov = sp.csr_matrix(coverage)
-        cov.eliminate_zeros()
-        cov = sp.csr_matrix(
-            (np.ones(cov.nnz, dtype=np.int8), cov.indices, cov.indptr), shape=cov.shape
-        )
+        cov = binary_csr(coverage, np.int8)
         n_demand, n_sites = cov.shape
         w = np.asarray(weight, dtype=float).ravel()
         c = np.zeros(n_sites) if cost is None else np.asarray(cost, dtype=float).ravel()

@@ -49,12 +49,13 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from optimizer.models.common import IndexLike, site_rules
+from optimizer.models.common import IndexLike, binary_csr, site_rules
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +76,6 @@ _CHUNK_NNZ = 4_000_000
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def binary_csr(matrix: sp.spmatrix | np.ndarray) -> sp.csr_matrix:
-    """0/1 ``int32`` CSR with sorted indices and no explicit zeros."""
-    a = sp.csr_matrix(matrix)
-    a.eliminate_zeros()
-    a.sum_duplicates()
-    out = sp.csr_matrix(
-        (np.ones(a.nnz, dtype=np.int32), a.indices.copy(), a.indptr.copy()), shape=a.shape
-    )
-    out.has_sorted_indices = True
-    return out
 
 
 def _row_lengths(a: sp.csr_matrix) -> np.ndarray:
@@ -188,27 +177,43 @@ class _Log:
             self.removed[rule] = (r0 + rows, s0 + sites)
 
 
-# --------------------------------------------------------------------------- LSCP
+def _start(
+    matrix: sp.spmatrix | np.ndarray,
+    cost: np.ndarray,
+    required: IndexLike | None,
+    forbidden: IndexLike | None,
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, _Log]:
+    """What both reductions start from: the 0/1 matrix, the costs, the required sites, the
+    masks of sites fixed open (the required ones) and allowed (not forbidden), and the log
+    with the forbidden sites removed."""
+    a = binary_csr(matrix)
+    n = a.shape[1]
+    c = np.asarray(cost, dtype=float).ravel()
+    req, forb = site_rules(n, required, forbidden)
+    fixed = np.zeros(n, dtype=bool)
+    fixed[req] = True
+    allowed = np.ones(n, dtype=bool)
+    allowed[forb] = False
+    rec = _Log()
+    rec.add("forbidden sites", 0, int(forb.size))
+    return a, c, req, fixed, allowed, rec
 
 
 @dataclass(frozen=True)
-class ReducedLscp:
-    """An LSCP after :func:`reduce_lscp`.
+class _Reduced:
+    """What a reduced LSCP and a reduced MCLP share: the rows and sites kept, the sites fixed
+    open, and what each rule removed.
 
     Attributes
     ----------
-    reach : csr_matrix (m' x n'), 0/1
-        The remaining rows (one per merged group) over the remaining sites.
-    cost : ndarray (n',)
-        Costs of the remaining sites.
     rows : ndarray of int (m',)
-        The original row each remaining row stands for.
+        The original row each remaining row stands for (one of each merged group).
     cols : ndarray of int (n',)
         The original index of each remaining site.
     fixed : ndarray of int
-        Original sites that every lifted solution opens (required, zero-cost, forced).
+        Original sites that every lifted solution opens.
     offset : float
-        Their cost.
+        What they contribute (LSCP: their cost; MCLP: the weight they cover).
     shape : tuple of int
         The original (rows, sites).
     removed : dict
@@ -217,8 +222,6 @@ class ReducedLscp:
         Time spent reducing.
     """
 
-    reach: sp.csr_matrix
-    cost: np.ndarray
     rows: np.ndarray
     cols: np.ndarray
     fixed: np.ndarray
@@ -227,34 +230,53 @@ class ReducedLscp:
     removed: dict[str, tuple[int, int]]
     seconds: float
 
+    offset_means: ClassVar[str] = "cost"
+    """How :meth:`summary` names the offset."""
+
     @property
     def n_rows(self) -> int:
-        return int(self.reach.shape[0])
+        return int(self.rows.size)
 
     @property
     def n_sites(self) -> int:
-        return int(self.reach.shape[1])
+        return int(self.cols.size)
 
     def lift(self, selected: np.ndarray) -> np.ndarray:
         """Original-site mask (bool, length ``shape[1]``) of a reduced selection (bool mask of
-        length ``n_sites`` or indices)."""
+        length ``n_sites`` or indices), with the fixed sites open."""
         out = np.zeros(self.shape[1], dtype=bool)
         out[self.fixed] = True
         sel = np.asarray(selected)
         out[self.cols[sel if sel.dtype == bool else sel.astype(np.int64)]] = True
         return out
 
-    def restrict(self, selected: np.ndarray) -> np.ndarray:
-        """Reduced mask of an original selection (bool, length ``shape[1]``)."""
-        return np.asarray(selected, dtype=bool)[self.cols]
-
     def summary(self) -> str:
         parts = [f"{r} rows / {s} sites by {k}" for k, (r, s) in self.removed.items()]
         return (
             f"{self.shape[0]} x {self.shape[1]} -> {self.n_rows} x {self.n_sites}, "
-            f"{self.fixed.size} sites fixed open (cost {self.offset:g}); "
+            f"{self.fixed.size} sites fixed open ({self.offset_means} {self.offset:g}); "
             + ("; ".join(parts) or "nothing removed")
         )
+
+
+# --------------------------------------------------------------------------- LSCP
+
+
+@dataclass(frozen=True)
+class ReducedLscp(_Reduced):
+    """An LSCP after :func:`reduce_lscp` (the fields of :class:`_Reduced`, the offset being
+    the cost of the sites fixed open: required, zero-cost, forced).
+
+    Attributes
+    ----------
+    reach : csr_matrix (m' x n'), 0/1
+        The remaining rows (one per merged group) over the remaining sites.
+    cost : ndarray (n',)
+        Costs of the remaining sites.
+    """
+
+    reach: sp.csr_matrix
+    cost: np.ndarray
 
 
 class InfeasibleCover(ValueError):
@@ -298,18 +320,10 @@ def reduce_lscp(
         When a row has no allowed site.
     """
     t0 = time.perf_counter()
-    a = binary_csr(reach)
+    a, c, _, fixed, allowed, rec = _start(reach, cost, required, forbidden)
     m, n = a.shape
-    c = np.asarray(cost, dtype=float).ravel()
-    req, forb = site_rules(n, required, forbidden)
-    rec = _Log()
-    fixed = np.zeros(n, dtype=bool)
-    fixed[req] = True
-    allowed = np.ones(n, dtype=bool)
-    allowed[forb] = False
     free = allowed & (c == 0) & ~fixed
     fixed |= free
-    rec.add("forbidden sites", 0, int(forb.size))
     rec.add("zero-cost sites opened", 0, int(free.sum()))
 
     rix = np.arange(m, dtype=np.int64)  # original row of each current row
@@ -411,19 +425,23 @@ def _replaceable_columns(a: sp.csr_matrix, c: np.ndarray) -> np.ndarray:
     return c > total + tol
 
 
-def _dominated_columns(a: sp.csr_matrix, c: np.ndarray, max_work: int) -> np.ndarray:
-    """Sites whose row set lies in another's at no lower cost (ties: the higher index goes)."""
+def _dominated_columns(a: sp.csr_matrix, c: np.ndarray | None, max_work: int) -> np.ndarray:
+    """Sites whose (non-empty) row set lies in another's, at no lower cost when costs ``c``
+    are given (the LSCP; the MCLP under a budget); exact ties keep the lower index."""
     out = np.zeros(a.shape[1], dtype=bool)
     pairs = contained_pairs(a.T.tocsr(), max_work)
     if pairs is None or pairs[0].size == 0:
         return out
     sub, sup = pairs
     length = np.asarray(a.sum(axis=0)).ravel()
+    tie = (length[sub] < length[sup]) | (sub > sup)
+    if c is None:
+        out[sub[tie]] = True
+        return out
     tol = 1e-12 * np.maximum(1.0, np.abs(c[sub]))
     cheaper = c[sub] > c[sup] + tol
     same = np.abs(c[sub] - c[sup]) <= tol
-    bigger = length[sub] < length[sup]
-    out[sub[cheaper | (same & (bigger | (sub > sup)))]] = True
+    out[sub[cheaper | (same & tie)]] = True
     return out
 
 
@@ -449,8 +467,9 @@ def lscp_components(red: ReducedLscp) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 @dataclass(frozen=True)
-class ReducedMclp:
-    """An MCLP after :func:`reduce_mclp`.
+class ReducedMclp(_Reduced):
+    """An MCLP after :func:`reduce_mclp` (the fields of :class:`_Reduced`; the fixed sites
+    are the required ones, the offset the weight they cover).
 
     Attributes
     ----------
@@ -464,21 +483,10 @@ class ReducedMclp:
         Whether the reduced count is exact (false once sites were dropped: ``lift`` fills).
     budget : float or None
         The budget left after the required sites.
-    rows : ndarray of int (m',)
-        An original row of each merged group.
-    cols : ndarray of int (n',)
-        Original index of each remaining site.
-    fixed : ndarray of int
-        Original sites opened in every lifted solution (the required ones).
-    offset : float
-        Weight covered by the fixed sites.
     fill_from : ndarray of int
         Allowed original sites outside ``cols`` and ``fixed``, cheapest first (fillers).
     target_count : int or None
         The exact number of sites a lifted solution must open (None when not exact).
-    shape : tuple of int
-    removed : dict
-    seconds : float
     """
 
     coverage: sp.csr_matrix
@@ -487,31 +495,15 @@ class ReducedMclp:
     p: int | None
     p_exact: bool
     budget: float | None
-    rows: np.ndarray
-    cols: np.ndarray
-    fixed: np.ndarray
-    offset: float
     fill_from: np.ndarray
     target_count: int | None
-    shape: tuple[int, int]
-    removed: dict[str, tuple[int, int]]
-    seconds: float
 
-    @property
-    def n_rows(self) -> int:
-        return int(self.coverage.shape[0])
+    offset_means: ClassVar[str] = "covering"
 
-    @property
-    def n_sites(self) -> int:
-        return int(self.coverage.shape[1])
-
-    def lift(self, selected: np.ndarray, all_cost: np.ndarray | None = None) -> np.ndarray:
+    def lift(self, selected: np.ndarray) -> np.ndarray:
         """Original-site mask of a reduced selection; an exact count is filled with unused
         sites (remaining ones first, then ``fill_from``), cheapest first."""
-        out = np.zeros(self.shape[1], dtype=bool)
-        out[self.fixed] = True
-        sel = np.asarray(selected)
-        out[self.cols[sel if sel.dtype == bool else sel.astype(np.int64)]] = True
+        out = super().lift(selected)
         if self.target_count is not None:
             short = self.target_count - int(out.sum())
             if short > 0:
@@ -519,18 +511,6 @@ class ReducedMclp:
                 pool = np.r_[unused[~out[unused]], self.fill_from]
                 out[pool[:short]] = True
         return out
-
-    def restrict(self, selected: np.ndarray) -> np.ndarray:
-        """Reduced mask of an original selection."""
-        return np.asarray(selected, dtype=bool)[self.cols]
-
-    def summary(self) -> str:
-        parts = [f"{r} rows / {s} sites by {k}" for k, (r, s) in self.removed.items()]
-        return (
-            f"{self.shape[0]} x {self.shape[1]} -> {self.n_rows} x {self.n_sites}, "
-            f"{self.fixed.size} sites fixed open (covering {self.offset:g}); "
-            + ("; ".join(parts) or "nothing removed")
-        )
 
 
 def reduce_mclp(
@@ -547,17 +527,9 @@ def reduce_mclp(
 ) -> ReducedMclp:
     """Apply the MCLP reductions (see the module docstring)."""
     t0 = time.perf_counter()
-    a = binary_csr(coverage)
+    a, c, req, fixed, allowed, rec = _start(coverage, cost, required, forbidden)
     m, n = a.shape
     w = np.asarray(weight, dtype=float).ravel()
-    c = np.asarray(cost, dtype=float).ravel()
-    req, forb = site_rules(n, required, forbidden)
-    rec = _Log()
-    fixed = np.zeros(n, dtype=bool)
-    fixed[req] = True
-    allowed = np.ones(n, dtype=bool)
-    allowed[forb] = False
-    rec.add("forbidden sites", 0, int(forb.size))
     p_left = None if p is None else int(p) - int(req.size)
     b_left = None if budget is None else float(budget) - float(c[req].sum())
 
@@ -586,7 +558,7 @@ def reduce_mclp(
         col_len = np.asarray(cur.sum(axis=0)).ravel()
         drop = col_len == 0
         rec.add("sites covering nothing", 0, int(drop.sum()))
-        dom = _dominated_sites_mclp(cur, c[cix], budget is not None, max_work) & ~drop
+        dom = _dominated_columns(cur, None if budget is None else c[cix], max_work) & ~drop
         rec.add("dominated sites", 0, int(dom.sum()))
         keep_c = ~(drop | dom)
         cix, cur = cix[keep_c], cur[:, keep_c]
@@ -613,26 +585,4 @@ def reduce_mclp(
         seconds=time.perf_counter() - t0,
     )
     log.info("mclp reductions (%.2f s): %s", out.seconds, out.summary())
-    return out
-
-
-def _dominated_sites_mclp(
-    a: sp.csr_matrix, c: np.ndarray, with_budget: bool, max_work: int
-) -> np.ndarray:
-    """Sites whose (non-empty) row set lies in another's (and, under a budget, at no lower
-    cost); ties keep the lower index."""
-    out = np.zeros(a.shape[1], dtype=bool)
-    pairs = contained_pairs(a.T.tocsr(), max_work)
-    if pairs is None or pairs[0].size == 0:
-        return out
-    sub, sup = pairs
-    length = np.asarray(a.sum(axis=0)).ravel()
-    if with_budget:
-        tol = 1e-12 * np.maximum(1.0, np.abs(c[sub]))
-        cheaper = c[sub] > c[sup] + tol
-        same = np.abs(c[sub] - c[sup]) <= tol
-        dom = cheaper | (same & ((length[sub] < length[sup]) | (sub > sup)))
-    else:
-        dom = (length[sub] < length[sup]) | (sub > sup)
-    out[sub[dom]] = True
     return out

@@ -37,7 +37,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.models.covering.reductions import binary_csr
+from optimizer.backends import Result, Status, StopReason
+from optimizer.models.common import binary_csr
 
 log = logging.getLogger(__name__)
 
@@ -233,26 +234,59 @@ def _run_steps(
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What :func:`cover_local_search` reached.
+    """What :func:`cover_local_search` / :func:`mclp_swap_search` reached.
 
     Attributes
     ----------
+    result : Result
+        The best solution's objective (cover cost / covered weight) against the bound the
+        caller gave (``nan`` without one): OPTIMAL when the search reached it, else FEASIBLE;
+        ``stop`` says why it ended, ``nodes`` counts the steps (LSCP) or rounds (MCLP),
+        ``extra["improved"]`` the times a better solution was found, ``solve_s`` the time.
     selected : ndarray of bool
-        The best cover (irredundant).
-    objective : float
-        Its cost.
-    steps : int
-        Local-search steps made.
-    improved : int
-        Times a cheaper cover was found.
-    seconds : float
+        The best solution (LSCP: an irredundant cover).
     """
 
+    result: Result
     selected: np.ndarray
-    objective: float
-    steps: int
-    improved: int
-    seconds: float
+
+
+def _search_result(
+    name: str,
+    selected: np.ndarray,
+    objective: float,
+    bound: float,
+    reached: bool,
+    stop: StopReason,
+    steps: int,
+    improved: int,
+    seconds: float,
+) -> SearchResult:
+    """The :class:`SearchResult` of a search that ended for ``stop`` (OPTIMAL when it reached
+    the caller's bound)."""
+    result = Result(
+        Status.OPTIMAL if reached else Status.FEASIBLE,
+        objective,
+        bound if math.isfinite(bound) else math.nan,
+        None,
+        name,
+        solve_s=seconds,
+        nodes=steps,
+        extra={"improved": improved},
+        stop=StopReason.OPTIMAL if reached else stop,
+    )
+    return SearchResult(result, selected)
+
+
+def _why_stopped(deadline: float, stop: Callable[[], bool] | None, limit_hit: bool) -> StopReason:
+    """Why a search loop ended short of its target."""
+    if limit_hit:
+        return StopReason.ITERATION_LIMIT
+    if time.perf_counter() >= deadline:
+        return StopReason.TIME_LIMIT
+    if stop is not None and stop():
+        return StopReason.INTERRUPTED
+    return StopReason.ITERATION_LIMIT
 
 
 def _network(reach: sp.spmatrix, start: np.ndarray) -> tuple[Arrays, sp.csr_matrix, np.ndarray]:
@@ -369,14 +403,16 @@ def cover_local_search(
             break
     selected = best_x.astype(bool)
     steps, improved = int(ints[_STEP]), int(ints[_FOUND]) - 1
-    out = SearchResult(
-        selected, float(c[selected].sum()), steps, improved, time.perf_counter() - t0
-    )
+    objective = float(c[selected].sum())
+    seconds = time.perf_counter() - t0
     log.info(
         "cover local search: %d x %d, cover %.10g from %.10g, %d steps (%d improving), %.2f s",
-        *(m, n, out.objective, float(c[x0].sum()), steps, improved, out.seconds),
+        *(m, n, objective, float(c[x0].sum()), steps, improved, seconds),
     )
-    return out
+    why = _why_stopped(deadline, stop, max_steps is not None and steps >= max_steps)
+    return _search_result(
+        "rwls", selected, objective, target, bool(reached), why, steps, improved, seconds
+    )
 
 
 # --------------------------------------------------------------------------- MCLP
@@ -393,8 +429,11 @@ def _sole_site(i: int, net: Arrays, x: np.ndarray) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _best_swap(net: Arrays, state: Arrays, work: Arrays, tag: int) -> tuple[int, int, float]:
-    """The best swap (open ``j``, close ``k``) by covered weight, with its change.
+def _best_swap(
+    net: Arrays, state: Arrays, work: Arrays, tag: int, room: float
+) -> tuple[int, int, float]:
+    """The best swap (open ``j``, close ``k``) by covered weight, with its change, among the
+    swaps whose change of cost fits in ``room`` (the budget left; ``inf`` without a budget).
 
     Only closed sites of uncovered rows can gain, so those are the candidates ``j``; for
     each, ``ov[k]`` collects the weight of the rows covered by ``k`` alone that ``j`` also
@@ -404,7 +443,7 @@ def _best_swap(net: Arrays, state: Arrays, work: Arrays, tag: int) -> tuple[int,
     """
     ov, seen, tabu, touched = work[0], work[1], work[2], work[4]
     col_ptr, col_rows = net[2], net[3]
-    row_ptr, row_cols = net[0], net[1]
+    row_ptr, row_cols, cost = net[0], net[1], net[4]
     x, cnt, score, w = state[0], state[1], state[2], state[3]
     unc, sel, ints = state[6], state[8], state[10]
     opened = sel[: ints[_NSEL]]
@@ -433,12 +472,12 @@ def _best_swap(net: Arrays, state: Arrays, work: Arrays, tag: int) -> tuple[int,
                     ov[s] += w[i]
             k, kv = -1, -np.inf
             for s in order:
-                if ov[s] == 0.0:
+                if ov[s] == 0.0 and cost[j] - cost[s] <= room:
                     k, kv = s, score[s]
                     break
             for u in range(n_t):
                 s = touched[u]
-                if score[s] + ov[s] > kv:
+                if score[s] + ov[s] > kv and cost[j] - cost[s] <= room:
                     k, kv = s, score[s] + ov[s]
                 ov[s] = 0.0
             if k >= 0 and g + kv > best_d:
@@ -473,14 +512,18 @@ def _mclp_rounds(
     n_rounds: int,
     max_kick: int,
     eps: float,
+    budget: float,
 ) -> None:
-    """Iterated swap local search: ``n_rounds`` rounds of kick, descent, accept or undo.
+    """Iterated swap local search: ``n_rounds`` rounds of kick, descent, accept or undo
+    (``max_kick = 0``: descent only).
 
     ``value`` holds the current covered weight, the anchor's (the solution the rounds start
-    from) and the best; ``work`` the scratch arrays and the undo log.
+    from) and the best; ``work`` the scratch arrays and the undo log. No swap takes the cost
+    of the open sites (``state[11]``) above ``budget``.
     """
-    x, unc, sel, ints = state[0], state[6], state[8], state[10]
-    row_ptr, row_cols = net[0], net[1]
+    x, unc, sel, ints, spent = state[0], state[6], state[8], state[10], state[11]
+    row_ptr, row_cols, cost = net[0], net[1], net[4]
+    slack = 1e-9 * max(1.0, abs(budget)) if budget < np.inf else 0.0
     score = state[2]
     tabu, mark, log_in, log_out = work[2], work[3], work[5], work[6]
     for _ in range(n_rounds):
@@ -489,16 +532,17 @@ def _mclp_rounds(
         n_log = 0
         # kick: close random open sites, each replaced by the best site of a random uncovered
         # row; the closed ones may not reopen during this round's descent
-        n_kick = 1 + _next_random(ints, max_kick)
+        n_kick = 1 + _next_random(ints, max_kick) if max_kick > 0 else 0
         for _k in range(n_kick):
             if ints[_NUNC] == 0 or ints[_NSEL] == 0:
                 break
             k = sel[_next_random(ints, ints[_NSEL])]
             r = unc[_next_random(ints, ints[_NUNC])]
             j, jv = -1, -np.inf
+            room = budget - spent[0] + cost[k] + slack
             for q in range(row_ptr[r], row_ptr[r + 1]):
                 s = row_cols[q]
-                if x[s] == 0 and tabu[s] != tag and score[s] > jv:
+                if x[s] == 0 and tabu[s] != tag and score[s] > jv and cost[s] <= room:
                     j, jv = s, score[s]
             if j < 0:
                 continue
@@ -510,7 +554,7 @@ def _mclp_rounds(
             n_log += 1
         # descent: best improving swaps
         while n_log < log_in.size:
-            j, k, d = _best_swap(net, state, work, tag)
+            j, k, d = _best_swap(net, state, work, tag, budget - spent[0] + slack)
             if j < 0 or d <= eps:
                 break
             value[0] += d
@@ -542,15 +586,19 @@ def mclp_swap_search(
     stop: Callable[[], bool] | None = None,
     max_rounds: int | None = None,
     max_kick: int = 2,
+    cost: np.ndarray | None = None,
+    budget: float | None = None,
 ) -> SearchResult:
     """Improve the MCLP solution ``start`` (count kept) by an iterated swap local search.
 
     Each round closes one to ``max_kick`` random open sites, opens for each the site with the
     most uncovered weight of a random uncovered row, then makes best-improvement swaps (the
     closed sites may not reopen in this round) until none improves; the round is kept when it
-    covers at least as much as before it, else undone. Swaps are evaluated with the
+    covers at least as much as before it, else undone. ``max_kick = 0`` with ``max_rounds = 1``
+    is one plain descent to a swap-local optimum. Swaps are evaluated with the
     fast-interchange accounting (Whitaker; Resende & Werneck): the score of a closed site is
-    the uncovered weight it covers, of an open one minus the weight only it covers.
+    the uncovered weight it covers, of an open one minus the weight only it covers. Under a
+    ``budget`` a swap is made only when the open sites still cost no more than it.
 
     Parameters
     ----------
@@ -559,7 +607,7 @@ def mclp_swap_search(
     weight : ndarray (m,)
         Nonnegative row weights.
     start : ndarray of bool (n,)
-        The sites open at the start; their number is kept.
+        The sites open at the start; their number is kept (and their cost within ``budget``).
     time_limit_s : float
     seed : int
     upper : float
@@ -569,11 +617,15 @@ def mclp_swap_search(
     max_rounds : int, optional
         Ends the search after about this many rounds (for reproducible runs).
     max_kick : int
+    cost : ndarray (n,), optional
+        Site costs (needed with ``budget``).
+    budget : float, optional
+        The most the open sites may cost.
 
     Returns
     -------
     SearchResult
-        ``objective`` is the covered weight, ``steps`` the rounds.
+        The covered weight against ``upper``; ``nodes`` counts the rounds.
     """
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
@@ -583,6 +635,9 @@ def mclp_swap_search(
     x0 = np.asarray(start, dtype=bool)
     (row_ptr, row_cols, col_ptr, col_rows), a, cnt = _network(reach, x0)
     m, n = a.shape
+    c = np.zeros(n) if cost is None else np.asarray(cost, dtype=np.float64)
+    if budget is not None and cost is None:
+        raise ValueError("a budget needs site costs")
     gain = np.asarray(a.T @ np.where(cnt == 0, w, 0.0)).ravel()
     loss = np.asarray(a.T @ np.where(cnt == 1, w, 0.0)).ravel()
     score = np.where(x0, -loss, gain)
@@ -594,7 +649,7 @@ def mclp_swap_search(
     start_value = float(w[cnt > 0].sum())
     value = np.array([start_value, start_value, start_value])
     best_x = x.copy()
-    net = (row_ptr, row_cols, col_ptr, col_rows, np.ones(n))
+    net = (row_ptr, row_cols, col_ptr, col_rows, c)
     state = (
         x,
         cnt,
@@ -607,7 +662,7 @@ def mclp_swap_search(
         sel,
         sel_pos,
         ints,
-        np.zeros(1),
+        np.array([float(c[x0].sum())]),  # the cost of the open sites
     )
     cap = 4 * n + 16  # undo log: a round's swaps
     # scratch: overlap per site, scan / round / row marks (ints[_LAST] and the round number are
@@ -622,6 +677,7 @@ def mclp_swap_search(
         np.zeros(cap, dtype=np.int64),
     )
     eps = 1e-9 * max(1.0, float(w.sum()))
+    limit = math.inf if budget is None else float(budget)
     chunk = 1
     while value[2] < upper - eps and n_open > 0:
         rounds = chunk
@@ -632,7 +688,7 @@ def mclp_swap_search(
         if ints[_NUNC] == 0:
             break
         t1 = time.perf_counter()
-        _mclp_rounds(net, state, best_x, value, work, rounds, max(1, max_kick), eps)
+        _mclp_rounds(net, state, best_x, value, work, rounds, max(0, max_kick), eps, limit)
         now = time.perf_counter()
         if now >= deadline or (stop is not None and stop()):
             break
@@ -643,10 +699,18 @@ def mclp_swap_search(
     selected = best_x.astype(bool)
     covered = np.asarray(a @ selected.astype(np.int64)).ravel() > 0
     steps, improved = int(ints[_STEP]), int(ints[_FOUND])
-    out = SearchResult(selected, float(w[covered].sum()), steps, improved, time.perf_counter() - t0)
+    objective = float(w[covered].sum())
+    seconds = time.perf_counter() - t0
     log.info(
         "mclp swap search: %d x %d, %d open, covered %.10g from %.10g, %d rounds (%d improving), "
         "%.2f s",
-        *(m, n, n_open, out.objective, start_value, steps, improved, out.seconds),
+        *(m, n, n_open, objective, start_value, steps, improved, seconds),
     )
-    return out
+    reached = objective >= upper - eps
+    # every row covered, or no site open: nothing is left to gain by swaps
+    done = ints[_NUNC] == 0 or n_open == 0
+    limit_hit = max_rounds is not None and steps >= max_rounds
+    why = StopReason.ITERATION_LIMIT if done else _why_stopped(deadline, stop, limit_hit)
+    return _search_result(
+        "swap-search", selected, objective, upper, reached, why, steps, improved, seconds
+    )

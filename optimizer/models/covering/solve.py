@@ -17,17 +17,15 @@ LSCP (:func:`solve_lscp`), each step stopping as soon as the gap is closed:
 MCLP (:func:`solve_mclp`):
 
 1. **Reductions** (:func:`optimizer.models.covering.reductions.reduce_mclp`).
-2. **Greedy + swap local search** (:func:`optimizer.models.covering.heuristics.mclp_heuristic`) and
-   an
-   upper bound: the Lagrangian relaxation of the coverage rows with a facility count, the LP
-   relaxation when there is a budget.
+2. **Greedy + swap descent** (:func:`optimizer.models.covering.heuristics.mclp_heuristic`,
+   the compiled swap search without kicks) and an upper bound: the Lagrangian relaxation of
+   the coverage rows with a facility count, the LP relaxation when there is a budget.
 3. With a MIP backend (``mclp-warm``): the MIP on the reduced problem warm-started with the
    heuristic's solution, for the bound, side by side with a search that improves the solution:
-   the iterated swap search (:func:`optimizer.models.covering.search.mclp_swap_search`, compiled)
-   with a
-   facility count, the large-neighbourhood search
-   (:func:`optimizer.models.covering.heuristics.mclp_lns`,
-   small MIPs over regions) under a budget.
+   with a facility count the iterated swap search
+   (:func:`optimizer.models.covering.search.mclp_swap_search`, compiled, with kicks), under a
+   budget the large-neighbourhood search (:func:`optimizer.models.covering.heuristics.mclp_lns`,
+   small MIPs over regions).
 
 "Side by side": the MIP runs in a worker thread (the solver releases the interpreter lock)
 while the search runs in the calling thread, unless ``options.threads == 1``, in which case
@@ -36,8 +34,10 @@ only when the MIP proves optimality; the MIP gets 90 % of the time left (HiGHS c
 its limit, see :data:`MIP_RESERVE`). Without a time limit the search is skipped and the MIP
 runs to optimality.
 
-The answer is FEASIBLE unless the bound meets the objective (then OPTIMAL); the bound is the
-best of the Lagrangian / LP bound and the MIP's.
+The answer (:class:`CoverRun`: a :class:`~optimizer.result.Result` and the opened sites) is
+FEASIBLE unless the bound meets the objective (then OPTIMAL, or within a positive ``mip_gap``);
+its stop reason says which, or whether the time limit or the steps' own limits ended it. The
+bound is the best of the Lagrangian / LP bound and the MIP's.
 """
 
 from __future__ import annotations
@@ -47,17 +47,26 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.backends import Backend, Result, SolveOptions, Status, relative_gap
+from optimizer.backends import (
+    Backend,
+    Result,
+    SolveOptions,
+    Status,
+    StopReason,
+    optimal_stop,
+    reached_time_limit,
+    relative_gap,
+)
 from optimizer.models.common import IndexLike
+from optimizer.models.covering import lscp
 from optimizer.models.covering.heuristics import (
     _Mclp,
     _mclp_milp,
-    _set_cover_milp,
     lscp_lagrangian,
     mclp_heuristic,
     mclp_lagrangian,
@@ -93,59 +102,52 @@ its interrupt callback is not reached either: alone, by 1-7.5 s on a 30 s limit 
 it had all the time left. The search beside it uses the whole time."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class CoverRun:
-    """Outcome of :func:`solve_lscp` / :func:`solve_mclp`.
+    """Outcome of :func:`solve_lscp` / :func:`solve_mclp`: the normalised :class:`Result` (no
+    ``x``: the model solved is not one MILP; ``extra`` holds the figures of each step:
+    reductions, heuristic, bound, search, MIP) and the opened sites of the original problem.
 
     Attributes
     ----------
-    status : Status
-        OPTIMAL only when the bound meets the objective.
+    result : Result
+        OPTIMAL only when the bound meets the objective (LSCP: cost and a lower bound; MCLP:
+        covered weight and an upper bound); ``build_s`` is reductions and model building,
+        ``solve_s`` everything else; ``solver`` what produced the answer (e.g.
+        ``highs+lagrangian+rwls``).
     selected : ndarray of bool or None
         Opened sites of the original problem (None without a solution).
-    objective, bound : float
-        Of the original problem (LSCP: cost, a lower bound; MCLP: covered weight, an upper
-        bound).
-    build_s : float
-        Reductions and model building.
-    solve_s : float
-        Everything else.
-    solver : str
-        What produced the answer (e.g. ``highs+lagrangian+rwls``).
-    message : str
-    info : dict
-        Figures of each step (reductions, heuristic, bound, search, MIP).
     """
 
-    status: Status
+    result: Result
     selected: np.ndarray | None
-    objective: float
-    bound: float
-    build_s: float
-    solve_s: float
-    solver: str
-    message: str = ""
-    info: dict[str, object] = field(default_factory=dict)
 
-    @property
-    def gap(self) -> float:
-        return relative_gap(self.objective, self.bound)
 
-    def as_result(self) -> Result:
-        """The normalised :class:`~optimizer.backends.Result` (no ``x``: the model is not one
-        MILP)."""
-        res = Result(
-            self.status,
-            self.objective,
-            self.bound,
-            None,
-            self.solver,
-            self.build_s,
-            self.solve_s,
-            message=self.message,
-        )
-        res.extra.update(self.info)
-        return res
+def _settled(result: Result, options: SolveOptions, elapsed_s: float) -> Result:
+    """``result`` (a heuristic answer with a certified bound) with its status and stop reason:
+    OPTIMAL when the bound meets the objective (or is within a positive ``mip_gap``), else
+    FEASIBLE, stopped by the time limit or by the limits of its own steps."""
+    if result.gap == 0.0 or result.gap <= options.mip_gap:
+        stop = optimal_stop(result.objective, result.bound, options.mip_gap)
+        return result.replace(status=Status.OPTIMAL, stop=stop)
+    if reached_time_limit(elapsed_s, options.time_limit_s):
+        return result.replace(status=Status.FEASIBLE, stop=StopReason.TIME_LIMIT)
+    return result.replace(status=Status.FEASIBLE, stop=StopReason.ITERATION_LIMIT)
+
+
+def _infeasible(solver: str, why: str, build_s: float) -> CoverRun:
+    result = Result(
+        Status.INFEASIBLE,
+        math.nan,
+        math.nan,
+        None,
+        solver,
+        build_s,
+        0.0,
+        message=why,
+        stop=StopReason.INFEASIBLE,
+    )
+    return CoverRun(result, None)
 
 
 def _left(deadline: float | None) -> float | None:
@@ -210,16 +212,7 @@ def solve_lscp(
     try:
         red = reduce_lscp(reach, cost, required, forbidden)
     except InfeasibleCover as exc:
-        return CoverRun(
-            Status.INFEASIBLE,
-            None,
-            math.nan,
-            math.nan,
-            time.perf_counter() - t0,
-            0.0,
-            _name(backend, "lscp", "rwls"),
-            str(exc),
-        )
+        return _infeasible(_name(backend, "lscp", "rwls"), str(exc), time.perf_counter() - t0)
     build_s = red.seconds
     parts = lscp_components(red)
     chosen = np.zeros(red.n_sites, dtype=bool)
@@ -248,22 +241,22 @@ def solve_lscp(
     selected = red.lift(chosen)
     objective = float(np.asarray(cost, dtype=float)[selected].sum())
     bound = min(bound, objective)
-    status = Status.OPTIMAL if relative_gap(objective, bound) == 0.0 else Status.FEASIBLE
     message = f"reduced to {red.n_rows} x {red.n_sites} in {len(parts)} components"
     if len(parts) == 1:
         message += f"; {notes[0]}"
     total = time.perf_counter() - t0
-    return CoverRun(
-        status,
-        selected,
+    result = Result(
+        Status.FEASIBLE,
         objective,
         bound,
+        None,
+        _name(backend, "lscp", "rwls"),
         build_s,
         total - build_s,
-        _name(backend, "lscp", "rwls"),
-        message,
-        info,
+        message=message,
+        extra=info,
     )
+    return CoverRun(_settled(result, options, total), selected)
 
 
 def _name(backend: Backend | None, model: str, search: str) -> str:
@@ -298,23 +291,26 @@ def _lscp_part(
     lag_limit = None if limit is None else (limit if backend is None else 0.15 * limit)
     lag = lscp_lagrangian(a, c, time_limit_s=lag_limit, seed=options.seed)
     info: dict[str, object] = {
-        "greedy_objective": lag.greedy_objective,
-        "lagrangian_objective": lag.objective,
-        "lagrangian_bound": lag.bound,
-        "lagrangian_iterations": lag.iterations,
-        "lagrangian_s": round(lag.seconds, 3),
+        "greedy_objective": lag.result.extra["greedy_objective"],
+        "lagrangian_objective": lag.result.objective,
+        "lagrangian_bound": lag.result.bound,
+        "lagrangian_iterations": lag.result.nodes,
+        "lagrangian_s": round(lag.result.solve_s, 3),
         "fixed_closed": int(lag.fix_zero.sum()),
         "fixed_open": int(lag.fix_one.sum()),
     }
-    x, ub, lb = lag.selected, lag.objective, lag.bound
-    if lag.proven_optimal or backend is None:
-        note = "proven by the Lagrangian bound" if lag.proven_optimal else "Lagrangian heuristic"
+    x, ub, lb = lag.selected, lag.result.objective, lag.result.bound
+    if lag.result.proven_optimal or backend is None:
+        proven = lag.result.proven_optimal
+        note = "proven by the Lagrangian bound" if proven else "Lagrangian heuristic"
         return _Part(x, ub, lb, 0.0, note, info)
 
     tb = time.perf_counter()
     keep = ~lag.fix_zero
-    milp = _set_cover_milp(a[:, keep], c[keep], name="lscp-warm")
-    milp.col_lower[lag.fix_one[keep]] = 1.0
+    restricted = lscp.LscpData.from_arrays(
+        a[:, keep], c[keep], required=np.flatnonzero(lag.fix_one[keep])
+    )
+    milp = lscp.build_model(restricted, name="lscp-warm")
     build_s = time.perf_counter() - tb
     x0 = x[keep].astype(float)
     found: list[tuple[np.ndarray, float]] = []
@@ -336,11 +332,11 @@ def _lscp_part(
         )
         cand = np.zeros(a.shape[1], dtype=bool)
         cand[np.flatnonzero(keep)[ls.selected]] = True
-        found.append((cand, ls.objective))
+        found.append((cand, ls.result.objective))
         info.update(
-            local_search_objective=ls.objective,
-            local_search_steps=ls.steps,
-            local_search_improved=ls.improved,
+            local_search_objective=ls.result.objective,
+            local_search_steps=ls.result.nodes,
+            local_search_improved=ls.result.extra["improved"],
         )
 
     res = _side_by_side(mip, search, deadline, options.threads != 1)
@@ -354,9 +350,10 @@ def _lscp_part(
         if covered.all() and value < ub - 1e-9 * max(1.0, ub):
             x, ub = cand, value
     if math.isfinite(res.bound):
-        mip_bound = min(res.bound, lag.objective)  # fixed sites: only covers >= that incumbent
+        # fixed sites: only covers >= that incumbent
+        mip_bound = min(res.bound, lag.result.objective)
         if res.status is Status.OPTIMAL:
-            mip_bound = min(res.objective, lag.objective)
+            mip_bound = min(res.objective, lag.result.objective)
         if integral:
             mip_bound = math.ceil(mip_bound - 1e-6)
         lb = max(lb, mip_bound)
@@ -404,16 +401,7 @@ def solve_mclp(
     # the search beside the MIP: compiled swap search (count only), else the neighbourhood search
     name = _name(backend, "mclp", "ils" if red.budget is None else "lns")
     if _over_budget(red.cost, red.fill_from, data.cost, red.p, red.budget, data.p_exact):
-        return CoverRun(
-            Status.INFEASIBLE,
-            None,
-            math.nan,
-            math.nan,
-            build_s,
-            0.0,
-            name,
-            "no selection of the required count fits the budget",
-        )
+        return _infeasible(name, "no selection of the required count fits the budget", build_s)
     prob = _Mclp.of(red.coverage, red.weight, red.cost, red.p, red.p_exact, red.budget)
     info: dict[str, object] = {
         "reductions": red.summary(),
@@ -450,9 +438,9 @@ def solve_mclp(
                 )
                 found.append(ls.selected)
                 info.update(
-                    swap_search_objective=ls.objective,
-                    swap_search_rounds=ls.steps,
-                    swap_search_improved=ls.improved,
+                    swap_search_objective=ls.result.objective,
+                    swap_search_rounds=ls.result.nodes,
+                    swap_search_improved=ls.result.extra["improved"],
                 )
                 return
             y2, rounds, improved = mclp_lns(
@@ -479,19 +467,19 @@ def solve_mclp(
     covered = np.asarray(data.coverage @ selected.astype(np.int32)).ravel() > 0
     objective = float(data.weight[covered].sum())
     bound = max(bound + red.offset, objective)
-    status = Status.OPTIMAL if relative_gap(objective, bound) == 0.0 else Status.FEASIBLE
     total = time.perf_counter() - t0
-    return CoverRun(
-        status,
-        selected,
+    result = Result(
+        Status.FEASIBLE,
         objective,
         bound,
+        None,
+        name,
         build_s,
         total - build_s,
-        name,
-        f"reduced to {red.n_rows} x {red.n_sites}; {note}",
-        info,
+        message=f"reduced to {red.n_rows} x {red.n_sites}; {note}",
+        extra=info,
     )
+    return CoverRun(_settled(result, options, total), selected)
 
 
 def _over_budget(

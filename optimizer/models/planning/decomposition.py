@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from optimizer.backends import Backend, Result, SolveOptions, Status
+from optimizer.backends import Backend, Result, SolveOptions, Status, StopReason
 from optimizer.milp import MILP, RowBuilder
 from optimizer.models.planning.model import (
     Layout,
@@ -56,7 +56,6 @@ BATCH_SITES = 25
 
 MIN_STEP = 1e-3
 """The subgradient stops when its step factor falls below this (the dual has stalled)."""
-"""Pieces are solved in batches of about this many candidate sites (fewer solver calls)."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +248,9 @@ def solve_decomposed(
     """Maximise ``c @ x`` over ``milp`` (a :func:`build_model` model with budget rows) by
     Lagrangian decomposition; see the module docstring.
 
+    ``options.time_limit_s`` bounds the whole decomposition (LP, pieces, knapsacks and the
+    final MIP): the caller gives it its share of the run's deadline.
+
     Returns a normalised :class:`Result` (status OPTIMAL when the certified gap is within
     ``options.mip_gap``, FEASIBLE when the time limit ends it first), with ``extra`` telling
     the pieces, iterations, the LP bound and the Lagrangian bound. A feasible ``start`` (e.g. a
@@ -269,7 +271,8 @@ def solve_decomposed(
     )
     # LP relaxation: a bound, and its budget duals as the first multipliers
     lp_model = replace(milp, c=c, sense="max", integrality=np.zeros_like(milp.integrality))
-    lp = backend.solve(lp_model, replace(options, time_limit_s=max(1.0, limit), warm_start=None))
+    # the LP gets the step's whole time at most: a run's deadline is never overrun
+    lp = backend.solve(lp_model, replace(options, warm_start=None))
     lp_bound = lp.objective if lp.status is Status.OPTIMAL else math.inf
     if lp.row_dual is not None:
         lam = np.abs(lp.row_dual[milp.num_rows - n_rows :])
@@ -361,9 +364,14 @@ def solve_decomposed(
             backend.name,
             solve_s=solve_s,
             extra=extra,
+            stop=StopReason.TIME_LIMIT if time.perf_counter() >= deadline else StopReason.ERROR,
         )
     gap = _gap(best_value, best_bound)
     status = Status.OPTIMAL if gap <= options.mip_gap else Status.FEASIBLE
+    if status is Status.OPTIMAL:
+        stop = StopReason.OPTIMAL if gap <= 1e-9 else StopReason.GAP_REACHED
+    else:  # the time ran out, or the dual stalled with no time left for the final MIP
+        stop = StopReason.TIME_LIMIT
     return Result(
         status=status,
         objective=best_value,
@@ -373,6 +381,7 @@ def solve_decomposed(
         solve_s=solve_s,
         message=f"Lagrangian decomposition, {iterations} iterations",
         extra=extra,
+        stop=stop,
     )
 
 

@@ -43,7 +43,8 @@ A block counts as *covered* in proportion to the share of its need that is serve
 residents are :math:`\sum_p T_{tb} z_{tpk}`; :math:`\bar T_t` are the type's target residents
 that some candidate or existing facility reaches ("coverable").
 
-Objectives (:class:`Objective`), solved lexicographically, each later one at no loss in the
+Objectives (:class:`Objective`), solved lexicographically by
+:mod:`optimizer.models.planning.solve`, each later one at no loss in the
 earlier ones:
 
 * ``cost``: :math:`\min \sum_{s,k} f_s y_{sk} + \sum_{t,s,k} g_{ts} a_{tsk}`;
@@ -64,14 +65,12 @@ in one step; loops run only over facility types and year pairs.
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.backends import Backend, Result, SolveOptions, Status
 from optimizer.instance import PlanningInstance
 from optimizer.milp import MILP, RowBuilder
 
@@ -685,6 +684,10 @@ def decode(data: PlanningData, milp: MILP, x: np.ndarray) -> PlanningSolution:
     for t in data.types:
         xb = x[milp.blocks[f"build:{t.key}"]].reshape(K, t.n_e) > 0.5
         ab = x[milp.blocks[f"area:{t.key}"]].reshape(K, t.n_e)
+        # a binary within the solver's integrality tolerance of 1 (0.9999995) lets the area sit
+        # that far below the minimum size (349.9998 m2 for 350): the facility is built, so its
+        # area is held to the size bounds it was built with
+        ab = np.clip(ab, t.min_area, np.minimum(t.max_area, data.floor_area[t.sites]))
         b = np.zeros(S, dtype=bool)
         b[t.sites] = xb.any(axis=0)
         ar = np.zeros(S)
@@ -760,186 +763,3 @@ def spending(data: PlanningData, sol: PlanningSolution) -> np.ndarray:
         b = sol.built[t.key]
         np.add.at(out, sol.open_period[b], t.rate[b] * sol.area[t.key][b])
     return out
-
-
-# --------------------------------------------------------------------------- solve
-
-
-@dataclass
-class PlanningOutcome:
-    """A solved planning problem: the primary phase's result (status, bound, gap), the
-    decoded plan, and every phase run (lexicographic objectives, re-assignment)."""
-
-    result: Result
-    milp: MILP
-    solution: PlanningSolution | None
-    phases: list[tuple[str, Result]] = field(default_factory=list)
-    objectives: dict[str, float] = field(default_factory=dict)
-    fell_back: bool = False
-
-    @property
-    def build_s(self) -> float:
-        return float(sum(r.build_s for _, r in self.phases))
-
-    @property
-    def solve_s(self) -> float:
-        return float(sum(r.solve_s for _, r in self.phases))
-
-
-def solve(
-    data: PlanningData,
-    objectives: list[Objective],
-    backend: Backend,
-    options: SolveOptions,
-    must_cover: bool = False,
-    name: str = "planning",
-    reassign: bool = True,
-    tiebreak: Objective | None = None,
-    start: np.ndarray | None = None,
-    method: Method = "auto",
-) -> PlanningOutcome:
-    """Solve lexicographically over ``objectives``; then, with the build decisions fixed,
-    re-assign blocks (coverage kept, walk minimised, existing facilities first).
-
-    The outcome's ``result`` is the first phase's (its status, bound and gap describe the
-    primary objective); a later phase that stops early weakens the status to FEASIBLE.
-    ``tiebreak`` adds a second objective to the first phase at a weight too small to trade
-    against the primary one (:func:`tiebreak_weight`), so that among plans of equal primary
-    value the solver prefers the cheaper (or earlier-covering) one without a second MIP.
-    ``start`` (a column vector, see :func:`encode`) warm-starts the first phase.
-
-    ``method`` chooses how the first phase is solved when it maximises coverage under
-    budgets: ``mip`` (one MIP), ``decomposition`` (Lagrangian decomposition over the budget
-    rows, :mod:`optimizer.models.planning.decomposition`), or ``auto``: the decomposition for large
-    models where it applies (:func:`planning_decomp.applicable`), else the MIP.
-    """
-    from optimizer.models.planning import decomposition as planning_decomp
-
-    t0 = time.perf_counter()
-    base = build_model(data, must_cover=must_cover, name=name)
-    build_s = time.perf_counter() - t0
-    lay = Layout.of(data)
-    phases: list[tuple[str, Result]] = []
-    achieved: dict[str, float] = {}
-    model = base
-    first: Result | None = None
-    x_best: np.ndarray | None = None
-    for i, kind in enumerate(objectives):
-        c = objective(data, kind, lay)
-        c_solve = c
-        if i == 0 and tiebreak is not None and tiebreak != kind:
-            c2 = objective(data, tiebreak, lay)
-            sign = 1.0 if OBJECTIVE_SENSE[kind] == OBJECTIVE_SENSE[tiebreak] else -1.0
-            c_solve = c + sign * tiebreak_weight(data, kind, tiebreak) * c2
-        m = with_objective(model, c_solve, OBJECTIVE_SENSE[kind], f"{name}:{kind}")
-        warm = start if x_best is None else x_best
-        opts = options if warm is None else replace(options, warm_start=warm)
-        if i == 0 and _decompose(method, kind, data, base, must_cover):
-            res = planning_decomp.solve_decomposed(
-                data, base, c_solve, backend, options, start=start
-            )
-        else:
-            res = backend.solve(m, opts)
-        res = res.replace(build_s=build_s if i == 0 else 0.0)
-        phases.append((kind, res))
-        if first is None:
-            first = res
-        if not res.status.has_solution or res.x is None:
-            if i == 0:
-                return PlanningOutcome(res, m, None, phases, achieved)
-            break  # keep the earlier phase's plan
-        x_best = np.asarray(res.x)
-        value = float(c @ x_best)
-        achieved[kind] = value
-        slack = LEX_RTOL * max(1.0, abs(value))
-        lo, up = (
-            (value - slack, np.inf) if OBJECTIVE_SENSE[kind] == "max" else (-np.inf, value + slack)
-        )
-        model = with_row(model, c, lo, up)
-    assert first is not None and x_best is not None
-    if tiebreak is not None and tiebreak != objectives[0]:
-        first = _strip_tiebreak(first, objectives[0], achieved[objectives[0]])
-        phases[0] = (phases[0][0], first)
-    if reassign:
-        x_best = _reassign(data, model, lay, backend, options, x_best, phases, achieved, name)
-    result = first
-    if (
-        any(r.status is not Status.OPTIMAL for _, r in phases[1:])
-        and result.status is Status.OPTIMAL
-    ):
-        result = result.replace(
-            status=Status.FEASIBLE,
-            message="a later objective or the re-assignment stopped before proving optimality",
-        )
-    return PlanningOutcome(result, base, decode(data, base, x_best), phases, achieved)
-
-
-def _decompose(
-    method: Method, kind: Objective, data: PlanningData, base: MILP, must_cover: bool
-) -> bool:
-    """Whether the first phase goes to the decomposition (see :func:`solve`)."""
-    from optimizer.models.planning import decomposition as planning_decomp
-
-    if method == "mip" or kind != "coverage":
-        return False
-    fits = planning_decomp.applicable(data, must_cover)
-    if method == "decomposition" and not fits:
-        log.warning(
-            "solver.method decomposition needs budgets, no coverage targets and no full "
-            "cover; solving this phase as one MIP"
-        )
-    if method == "auto":
-        return fits and int(base.integrality.sum()) >= planning_decomp.MIN_BINARIES
-    return fits
-
-
-def _strip_tiebreak(result: Result, primary: Objective, value: float) -> Result:
-    """Report the primary objective alone.
-
-    The solver's bound is for primary + tie-break; the tie-break is worth at most one unit
-    (:func:`tiebreak_weight`: 1 yuan, or 1e-4 coverage points), so the reported bound is exact
-    to within that unit. It is capped at the primary value so the gap is never negative.
-    """
-    bound = result.bound
-    if np.isfinite(bound):
-        bound = min(bound, value) if OBJECTIVE_SENSE[primary] == "min" else max(bound, value)
-    return result.replace(objective=value, bound=bound)
-
-
-def _reassign(
-    data: PlanningData,
-    model: MILP,
-    lay: Layout,
-    backend: Backend,
-    options: SolveOptions,
-    x: np.ndarray,
-    phases: list[tuple[str, Result]],
-    achieved: dict[str, float],
-    name: str,
-) -> np.ndarray:
-    """With builds fixed: most coverage, then the shortest walks with existing facilities first.
-
-    Only the assignment moves, so the plan's cost is unchanged and its coverage can only grow.
-    """
-    fixed = fixed_builds(model, x)
-    x_cur = x
-    kinds: tuple[Objective, ...] = ("coverage", "walk")
-    for kind in kinds:
-        c = objective(data, kind, lay)
-        m = with_objective(fixed, c, OBJECTIVE_SENSE[kind], f"{name}:assign-{kind}")
-        res = backend.solve(m, replace(options, warm_start=x_cur))
-        phases.append((f"assign-{kind}", res))
-        if not res.status.has_solution or res.x is None:
-            log.warning(
-                "re-assignment (%s) ended %s; keeping the solver's assignment",
-                kind,
-                res.status.value,
-            )
-            return x_cur
-        x_cur = np.asarray(res.x)
-        value = float(c @ x_cur)
-        achieved[f"assign-{kind}"] = value
-        if kind == "coverage":
-            slack = LEX_RTOL * max(1.0, abs(value))
-            fixed = with_row(fixed, c, value - slack, np.inf)
-    return x_cur

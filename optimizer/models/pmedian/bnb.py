@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from optimizer.backends.base import relative_gap
 from optimizer.models.pmedian.heuristics import CostPairs
 from optimizer.models.pmedian.lagrangian import (
     integral_costs,
@@ -35,6 +34,7 @@ from optimizer.models.pmedian.lagrangian import (
     rounded_bound,
     subgradient_step,
 )
+from optimizer.result import Result, Status, StopReason
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +47,17 @@ class TreeResult:
 
     Attributes
     ----------
+    result : Result
+        ``objective``: the cost of ``selected`` (on the pairs given); ``bound``: the certified
+        lower bound (equal to ``objective`` when the tree was exhausted); OPTIMAL (stop
+        ``OPTIMAL``) when the tree was exhausted, else FEASIBLE (stop ``TIME_LIMIT``);
+        ``nodes``: nodes evaluated; ``solve_s``: wall time.
     selected : ndarray of bool
         The best sites found (the incumbent, or better).
-    objective : float
-        Their cost (on the pairs given).
-    bound : float
-        Certified lower bound (equal to ``objective`` when the tree was exhausted).
-    nodes : int
-        Nodes evaluated.
-    complete : bool
-        True when the tree was exhausted (``objective`` is optimal).
-    time_s : float
-        Wall time.
     """
 
+    result: Result
     selected: np.ndarray
-    objective: float
-    bound: float
-    nodes: int
-    complete: bool
-    time_s: float
-
-    @property
-    def gap(self) -> float:
-        return relative_gap(self.objective, self.bound)
 
 
 @dataclass(frozen=True)
@@ -242,4 +229,28 @@ def lagrangian_branch_and_bound(
         bound_all,
         elapsed,
     )
-    return TreeResult(best_sel, best_obj, bound_all, nodes, complete, elapsed)
+    return TreeResult(_tree_result(best_obj, bound_all, complete, nodes, elapsed), best_sel)
+
+
+def _tree_result(
+    objective: float, bound: float, complete: bool, nodes: int, elapsed: float
+) -> Result:
+    """The tree's answer: exhausted is proven (optimal, or infeasible without any solution);
+    stopped early is the deadline's doing."""
+    if not complete:
+        status = Status.FEASIBLE if math.isfinite(objective) else Status.NO_SOLUTION
+        stop = StopReason.TIME_LIMIT
+    elif math.isfinite(objective):
+        status, stop = Status.OPTIMAL, StopReason.OPTIMAL
+    else:
+        status, stop = Status.INFEASIBLE, StopReason.INFEASIBLE
+    return Result(
+        status=status,
+        objective=objective,
+        bound=bound,
+        x=None,
+        solver="lagrangian-tree",
+        solve_s=elapsed,
+        nodes=nodes,
+        stop=stop,
+    )

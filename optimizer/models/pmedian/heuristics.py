@@ -41,6 +41,7 @@ import numpy as np
 from optimizer.milp import MILP
 from optimizer.models.common import nearest_open
 from optimizer.models.pmedian.model import PMedianData, assignment_distance, solution_cost
+from optimizer.result import Result, Status, StopReason
 
 log = logging.getLogger(__name__)
 
@@ -178,23 +179,20 @@ class HeuristicResult:
 
     Attributes
     ----------
+    result : Result
+        FEASIBLE (``NO_SOLUTION`` when a point must be served but cannot be), the solution's
+        cost as ``objective`` (``inf`` without a solution), no bound (``nan``), ``solve_s``
+        the wall time, ``nodes`` the improving swaps, and the stop reason: ``NO_BOUND`` (a
+        local optimum, nothing proven) or ``TIME_LIMIT``.
     selected : ndarray of bool (n_sites,)
         Open sites.
-    objective : float
-        Its cost (``inf`` when a point must be served but cannot be).
     greedy_objective : float
         Cost after the greedy construction (the best start).
-    swaps : int
-        Improving swaps made by the local search (all starts).
-    time_s : float
-        Wall time.
     """
 
+    result: Result
     selected: np.ndarray
-    objective: float
     greedy_objective: float
-    swaps: int
-    time_s: float
 
     def assignment(self, data: PMedianData) -> np.ndarray:
         """Nearest open site of each point (``-1`` where unserved is cheaper or forced)."""
@@ -438,7 +436,19 @@ def solve_heuristic(
         swaps,
         elapsed,
     )
-    return HeuristicResult(best, best_obj, greedy_obj, swaps, elapsed)
+    timed_out = deadline is not None and time.perf_counter() >= deadline
+    result = Result(
+        status=Status.FEASIBLE if math.isfinite(best_obj) else Status.NO_SOLUTION,
+        objective=best_obj,
+        bound=math.nan,
+        x=None,
+        solver="heuristic",
+        solve_s=elapsed,
+        nodes=swaps,
+        message=f"greedy {greedy_obj:.10g}, {swaps} improving swaps",
+        stop=StopReason.TIME_LIMIT if timed_out else StopReason.NO_BOUND,
+    )
+    return HeuristicResult(result, best, greedy_obj)
 
 
 def warm_start_vector(data: PMedianData, milp: MILP, opened: np.ndarray) -> np.ndarray:

@@ -54,9 +54,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.backends.base import relative_gap
 from optimizer.models.pmedian.heuristics import CostPairs, best_two, local_search, solve_heuristic
 from optimizer.models.pmedian.model import PMedianData
+from optimizer.result import Result, Status, StopReason, relative_gap
 
 log = logging.getLogger(__name__)
 
@@ -82,42 +82,34 @@ class LagrangianResult:
 
     Attributes
     ----------
+    result : Result
+        ``objective``: the upper bound, the cost of ``selected`` (on the full pairs);
+        ``bound``: the best Lagrangian lower bound (rounded up when all costs are integers);
+        OPTIMAL when they meet, FEASIBLE otherwise (NO_SOLUTION without a feasible
+        solution); ``solve_s``: the time of everything; ``stop``: ``OPTIMAL``,
+        ``TIME_LIMIT``, ``ITERATION_LIMIT`` (iterations, or the step factor below its
+        minimum) or ``GAP_REACHED`` (the requested ``stop_gap``).
     selected : ndarray of bool (n_sites,)
         Sites of the best solution found (the upper bound).
-    objective : float
-        Upper bound: the cost of ``selected`` (on the full pairs).
-    bound : float
-        Best Lagrangian lower bound (rounded up when all costs are integers).
     heuristic_objective : float
         The greedy + local search value before the Lagrangian phase.
     iterations : int
         Subgradient iterations.
-    heuristic_s, total_s : float
-        Time of the first heuristic and of everything.
+    heuristic_s : float
+        Time of the first heuristic.
     multipliers : ndarray (n_demand,)
         The multipliers of the best bound (valid for the full pairs).
     kept_pairs : int
         Pairs the relaxation ran on (all of them unless truncated).
     """
 
+    result: Result
     selected: np.ndarray
-    objective: float
-    bound: float
     heuristic_objective: float
     iterations: int
     heuristic_s: float
-    total_s: float
     multipliers: np.ndarray
     kept_pairs: int = 0
-
-    @property
-    def gap(self) -> float:
-        """Certified relative gap ``(UB - LB) / UB`` (0 within 1e-9)."""
-        return relative_gap(self.objective, self.bound)
-
-    @property
-    def proven_optimal(self) -> bool:
-        return self.gap == 0.0
 
 
 @dataclass(frozen=True)
@@ -365,7 +357,7 @@ def solve_lagrangian(
     heur = solve_heuristic(cp, time_limit_s=h_limit, seed=seed)
     heuristic_s = time.perf_counter() - t0
     best_sites = heur.selected.copy()
-    ub = full.objective(best_sites) if cp is not full else heur.objective
+    ub = full.objective(best_sites) if cp is not full else heur.result.objective
     heur_obj = ub
     integral = integral_costs(full)
     cap = cp.cap if cp.cap is not None else np.full(cp.n_demand, math.inf)
@@ -376,10 +368,12 @@ def solve_lagrangian(
     tried: set[bytes] = set()
     last_ls = -ls_every
     ls_time, t_lag = 0.0, time.perf_counter()
+    stop = StopReason.ITERATION_LIMIT  # what ends the loop unless a reason below is set
 
     while it < max_iter and relative_gap(ub, _rounded(lb, integral)) > 0.0:
         now = time.perf_counter()
         if deadline is not None and now >= deadline:
+            stop = StopReason.TIME_LIMIT
             break
         it += 1
         rel = relax(cp, lam)
@@ -391,8 +385,9 @@ def solve_lagrangian(
             if stall >= patience:
                 theta, stall = theta / 2.0, 0
                 if theta < theta_min:
-                    break
+                    break  # a step limit: ITERATION_LIMIT
                 if relative_gap(ub, _rounded(lb, integral)) <= stop_gap:
+                    stop = StopReason.GAP_REACHED
                     break
         # Lagrangian heuristic: local search from the relaxation's sites
         key = np.packbits(rel.chosen).tobytes()
@@ -413,6 +408,9 @@ def solve_lagrangian(
         target = ub if math.isfinite(ub) else abs(value) * 1.05 + 1.0
         moved = subgradient_step(cp, lam, rel, target, theta, cap)
         if moved is None:  # the relaxed solution is feasible: L(lambda) is its cost, optimal
+            obj = full.objective(rel.chosen)
+            if obj < ub:  # price it, so that the upper bound meets the bound
+                best_sites, ub = rel.chosen.copy(), obj
             break
         lam = moved
     bound = _rounded(lb, integral)
@@ -430,8 +428,29 @@ def solve_lagrangian(
         ls_time,
         total,
     )
-    return LagrangianResult(
-        best_sites, ub, bound, heur_obj, it, heuristic_s, total, best_lam, cp.size
+    result = _bounds_result(ub, bound, stop, total, it)
+    return LagrangianResult(result, best_sites, heur_obj, it, heuristic_s, best_lam, cp.size)
+
+
+def _bounds_result(
+    upper: float, bound: float, stop: StopReason, total_s: float, iterations: int
+) -> Result:
+    """The Lagrangian phase's answer: OPTIMAL when the bound meets the upper bound."""
+    if not math.isfinite(upper):
+        status = Status.NO_SOLUTION
+    elif relative_gap(upper, bound) == 0.0:
+        status, stop = Status.OPTIMAL, StopReason.OPTIMAL
+    else:
+        status = Status.FEASIBLE
+    return Result(
+        status=status,
+        objective=upper,
+        bound=bound,
+        x=None,
+        solver="heuristic+lagrangian",
+        solve_s=total_s,
+        message=f"{iterations} subgradient iterations",
+        stop=stop,
     )
 
 

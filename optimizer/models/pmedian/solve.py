@@ -35,8 +35,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order
 
-from optimizer.backends import Backend, SolveOptions, Status, get_backend, relative_gap
+from optimizer.backends import (
+    Backend,
+    Result,
+    SolveOptions,
+    Status,
+    StopReason,
+    get_backend,
+    optimal_stop,
+    relative_gap,
+)
 from optimizer.models.common import Pairs
 from optimizer.models.pmedian import model as pmedian
 from optimizer.models.pmedian.bnb import lagrangian_branch_and_bound
@@ -77,17 +87,18 @@ TIME_PHASES = ("setup", "lagrangian", "fixing", "windows", "mip_build", "mip", "
 __all__ = ["PMedianRun", "WindowStats", "reduce_data", "solve_pmedian", "window_search"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class PMedianRun:
     """Outcome of :func:`solve_pmedian`.
 
     Attributes
     ----------
-    status : Status
+    result : Result
         OPTIMAL when the bound meets the objective (within the requested gap), FEASIBLE on a
-        time-limit stop, NO_SOLUTION when nothing feasible was found.
-    objective, bound : float
-        Cost of ``selected`` (full pairs) and the certified lower bound.
+        limit stop, NO_SOLUTION when nothing feasible was found; ``objective`` is the cost of
+        ``selected`` (full pairs), ``bound`` the certified lower bound; ``stop`` says why it
+        ended (``OPTIMAL``, ``GAP_REACHED``, ``TIME_LIMIT``, or the Lagrangian phase's reason
+        when it ran alone).
     selected : ndarray of bool (n_sites,)
         Open sites.
     assignment : ndarray of int (n_demand,)
@@ -96,39 +107,44 @@ class PMedianRun:
         The first phase.
     fixing : Fixing or None
         Reduced-cost fixing (when the first phase left a gap).
-    mip_status : Status or None
-        Status of the reduced MIP (when it ran).
+    exact : Result or None
+        The exact phase's own answer (the Lagrangian tree's or the reduced MIP's), when it ran.
     phases : dict
         Seconds per phase (``setup``, ``lagrangian``, ``fixing``, ``mip_build``, ``mip``),
         sizes of the reduced problem and the MIP's message.
     """
 
-    status: Status
-    objective: float
-    bound: float
+    result: Result
     selected: np.ndarray
     assignment: np.ndarray
     lagrangian: LagrangianResult
     fixing: Fixing | None = None
-    mip_status: Status | None = None
-    phases: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def gap(self) -> float:
-        return relative_gap(self.objective, self.bound)
+    exact: Result | None = None
+    phases: dict[str, float | int | str] = field(default_factory=dict)
 
     @property
     def proven_by(self) -> str:
         """What closed the gap: ``lagrangian`` (the root bound, possibly after the window
         search improved the incumbent), ``tree`` (Lagrangian branch-and-bound), ``mip`` (the
         reduced MIP) or ``""`` (not closed)."""
-        if self.status is not Status.OPTIMAL:
+        if self.result.status is not Status.OPTIMAL:
             return ""
         if "tree" in self.phases:
             return "tree"
         if "mip" in self.phases:
             return "mip"
         return "lagrangian"
+
+
+@dataclass(frozen=True)
+class _Incumbent:
+    """A selection re-assigned on the full pairs, its cost, the bound and their status."""
+
+    status: Status
+    objective: float
+    bound: float
+    selected: np.ndarray
+    assignment: np.ndarray
 
 
 def reduce_data(data: PMedianData, cp: CostPairs, fixing: Fixing) -> PMedianData:
@@ -155,16 +171,17 @@ def _finish(
     bound: float,
     mip_gap: float,
     integral: bool,
-) -> tuple[Status, float, float, np.ndarray]:
+) -> _Incumbent:
     assignment = assign_nearest(data, selected)
     objective = pmedian.solution_cost(data, assignment)
     if not math.isfinite(objective):
-        return Status.NO_SOLUTION, math.nan, bound, assignment
+        return _Incumbent(Status.NO_SOLUTION, math.nan, bound, selected, assignment)
     if integral and math.isfinite(bound):  # an integer optimum: round the bound up
         bound = float(math.ceil(bound - 1e-6 * max(1.0, abs(bound))))
     bound = min(bound, objective)  # noise only: a bound never beats a solution
     closed = relative_gap(objective, bound) <= max(mip_gap, 0.0)
-    return (Status.OPTIMAL if closed else Status.FEASIBLE), objective, bound, assignment
+    status = Status.OPTIMAL if closed else Status.FEASIBLE
+    return _Incumbent(status, objective, bound, selected, assignment)
 
 
 def solve_pmedian(
@@ -221,7 +238,10 @@ def solve_pmedian(
     integral = integral_costs(cp)
     keep = pairs_to_keep(cp, keep_per_demand)
     work = cp if keep is None else cp.truncated(keep)
-    phases: dict[str, object] = {"setup": time.perf_counter() - t0, "pairs_used": work.size}
+    phases: dict[str, float | int | str] = {
+        "setup": time.perf_counter() - t0,
+        "pairs_used": work.size,
+    }
     lag_limit = None if limit is None else lagrangian_share * limit
     lag = solve_lagrangian(
         work,
@@ -230,60 +250,53 @@ def solve_pmedian(
         keep_per_demand=None,
         stop_gap=LAGRANGIAN_STOP_GAP,
     )
-    phases["lagrangian"] = lag.total_s
+    phases["lagrangian"] = lag.result.solve_s
     phases["heuristic_objective"] = lag.heuristic_objective
-    phases["lagrangian_upper"] = lag.objective
-    phases["lagrangian_bound"] = lag.bound
+    phases["lagrangian_upper"] = lag.result.objective
+    phases["lagrangian_bound"] = lag.result.bound
     phases["lagrangian_iterations"] = lag.iterations
-    selected = lag.selected
-    status, objective, bound, assignment = _finish(
-        data, selected, lag.bound, options.mip_gap, integral
-    )
-    run = PMedianRun(status, objective, bound, selected, assignment, lag, phases=phases)
-    if status is not Status.FEASIBLE or not run_mip:
-        return run
+    found = _finish(data, lag.selected, lag.result.bound, options.mip_gap, integral)
+    if found.status is not Status.FEASIBLE or not run_mip:
+        return _record(t0, found, lag.result.stop, lag, options, phases)
     solver = get_backend(backend) if isinstance(backend, str) else backend
-    fixing, reduced = _fix(data, cp, lag.multipliers, objective, phases)
+    fixing, reduced = _fix(data, cp, lag.multipliers, found.objective, phases)
     free_sites = int((~fixing.closed & ~fixing.opened).sum())
     if free_sites > mip_share_sites * max(1, int(cp.allowed.sum())) and _left(deadline) > 1.0:
         t1 = time.perf_counter()
         selected, _, stats = window_search(
-            work, selected, solver, deadline, window_sites=window_sites, seed=options.seed
+            work, found.selected, solver, deadline, window_sites=window_sites, seed=options.seed
         )
         phases["windows"] = time.perf_counter() - t1
         phases["windows_solved"] = stats.windows
         phases["windows_improved"] = stats.improved
-        status, objective, bound, assignment = _finish(
-            data, selected, bound, options.mip_gap, integral
-        )
-        if status is Status.FEASIBLE and _left(deadline) > 1.0:
+        found = _finish(data, selected, found.bound, options.mip_gap, integral)
+        if found.status is Status.FEASIBLE and _left(deadline) > 1.0:
             # fix again against the better incumbent, only for an exact phase to use (0.4 s
             # on 5,000 x 1,000: without time left it would only overrun the limit)
-            fixing, reduced = _fix(data, cp, lag.multipliers, objective, phases)
-    run.fixing = fixing
-    if status is not Status.FEASIBLE or _left(deadline) <= 1.0:
-        return _record(run, status, objective, bound, selected, assignment)
+            fixing, reduced = _fix(data, cp, lag.multipliers, found.objective, phases)
+    if found.status is not Status.FEASIBLE or _left(deadline) <= 1.0:
+        # not closed and no time left for an exact phase: the time limit stopped it
+        return _record(t0, found, StopReason.TIME_LIMIT, lag, options, phases, fixing)
     if exact == "tree":
-        selected, bound = _tree(cp, fixing, lag, selected, objective, bound, deadline, run)
+        selected, bound, phase = _tree(cp, fixing, lag, found, deadline, phases)
     else:
-        selected, bound = _reduced_mip(
-            data, reduced, selected, objective, bound, solver, options, deadline, run
+        selected, bound, phase = _reduced_mip(
+            data, reduced, found, solver, options, deadline, phases
         )
-    status, objective, bound, assignment = _finish(data, selected, bound, options.mip_gap, integral)
-    return _record(run, status, objective, bound, selected, assignment)
+    found = _finish(data, selected, bound, options.mip_gap, integral)
+    return _record(t0, found, phase.stop, lag, options, phases, fixing, phase)
 
 
 def _tree(
     cp: CostPairs,
     fixing: Fixing,
     lag: LagrangianResult,
-    selected: np.ndarray,
-    objective: float,
-    bound: float,
+    found: _Incumbent,
     deadline: float | None,
-    run: PMedianRun,
-) -> tuple[np.ndarray, float]:
-    """Lagrangian branch-and-bound on the reduced pairs; the better selection and bound."""
+    phases: dict[str, float | int | str],
+) -> tuple[np.ndarray, float, Result]:
+    """Lagrangian branch-and-bound on the reduced pairs: the better selection and bound, and
+    the tree's answer."""
     reduced = replace(
         cp,
         rows=cp.rows[fixing.keep],
@@ -293,14 +306,12 @@ def _tree(
         required=cp.required | fixing.opened,
     )
     tree = lagrangian_branch_and_bound(
-        reduced, lag.multipliers, selected, objective, deadline=deadline, full=cp
+        reduced, lag.multipliers, found.selected, found.objective, deadline=deadline, full=cp
     )
-    run.phases["tree"] = tree.time_s
-    run.phases["tree_nodes"] = tree.nodes
-    run.mip_status = Status.OPTIMAL if tree.complete else Status.FEASIBLE
-    if tree.objective < objective:
-        selected = tree.selected
-    return selected, max(bound, tree.bound)
+    phases["tree"] = tree.result.solve_s
+    phases["tree_nodes"] = tree.result.nodes or 0
+    selected = tree.selected if tree.result.objective < found.objective else found.selected
+    return selected, max(found.bound, tree.result.bound), tree.result
 
 
 def _left(deadline: float | None) -> float:
@@ -312,7 +323,7 @@ def _fix(
     cp: CostPairs,
     lam: np.ndarray,
     upper: float,
-    phases: dict[str, object],
+    phases: dict[str, float | int | str],
 ) -> tuple[Fixing, PMedianData]:
     t1 = time.perf_counter()
     fixing = reduced_cost_fixing(cp, lam, upper)
@@ -326,27 +337,26 @@ def _fix(
 def _reduced_mip(
     data: PMedianData,
     reduced: PMedianData,
-    selected: np.ndarray,
-    objective: float,
-    bound: float,
+    found: _Incumbent,
     solver: Backend,
     options: SolveOptions,
     deadline: float | None,
-    run: PMedianRun,
-) -> tuple[np.ndarray, float]:
-    """Solve the reduced MIP warm-started from ``selected``; the better selection and bound."""
+    phases: dict[str, float | int | str],
+) -> tuple[np.ndarray, float, Result]:
+    """Solve the reduced MIP warm-started from the incumbent: the better selection and bound,
+    and the MIP's answer."""
     t2 = time.perf_counter()
     milp = pmedian.build_model(reduced, name="pmedian-reduced")
-    x0 = warm_start_vector(reduced, milp, selected)
-    run.phases["mip_build"] = time.perf_counter() - t2
+    x0 = warm_start_vector(reduced, milp, found.selected)
+    phases["mip_build"] = time.perf_counter() - t2
     left = None if deadline is None else max(1.0, deadline - time.perf_counter())
     result = solver.solve(milp, replace(options, time_limit_s=left, warm_start=x0))
-    run.phases["mip"] = result.solve_s
-    run.phases["mip_message"] = result.message
-    run.mip_status = result.status
+    phases["mip"] = result.solve_s
+    phases["mip_message"] = result.message
+    selected, bound = found.selected, found.bound
     if result.status.has_solution and result.x is not None:
         mip_sel = pmedian.decode(reduced, milp, result.x).selected
-        if pmedian.solution_cost(data, assign_nearest(data, mip_sel)) < objective:
+        if pmedian.solution_cost(data, assign_nearest(data, mip_sel)) < found.objective:
             selected = mip_sel
     mip_bound = result.bound
     if result.status is Status.OPTIMAL and math.isnan(mip_bound):
@@ -354,29 +364,56 @@ def _reduced_mip(
     if math.isfinite(mip_bound) and mip_bound > bound:
         bound = mip_bound
     if result.status is Status.INFEASIBLE:  # nothing at most UB beyond the incumbent: optimal
-        bound = objective
-    return selected, bound
+        bound = found.objective
+    return selected, bound, result
+
+
+def _run_stop(found: _Incumbent, phase_stop: StopReason | None, mip_gap: float) -> StopReason:
+    """Why the run ended: proven (to ``mip_gap``), or the last phase's limit. A phase that
+    ended proven while the run's gap stays open (its bound rounded or capped) counts as a
+    step limit, so that a FEASIBLE run never reads as stopped at the optimum."""
+    if found.status is Status.OPTIMAL:
+        return optimal_stop(found.objective, found.bound, mip_gap)
+    if phase_stop is None or phase_stop in (StopReason.OPTIMAL, StopReason.INFEASIBLE):
+        return StopReason.ITERATION_LIMIT
+    return phase_stop
 
 
 def _record(
-    run: PMedianRun,
-    status: Status,
-    objective: float,
-    bound: float,
-    selected: np.ndarray,
-    assignment: np.ndarray,
+    started: float,
+    found: _Incumbent,
+    phase_stop: StopReason | None,
+    lag: LagrangianResult,
+    options: SolveOptions,
+    phases: dict[str, float | int | str],
+    fixing: Fixing | None = None,
+    exact: Result | None = None,
 ) -> PMedianRun:
-    run.status, run.objective, run.bound = status, objective, bound
-    run.selected, run.assignment = selected, assignment
-    log.info(
-        "p-median: %s, objective %.10g, bound %.10g, gap %.3g (%s)",
-        status.value,
-        objective,
-        bound,
-        run.gap,
-        ", ".join(f"{k} {run.phases[k]:.2f} s" for k in TIME_PHASES if k in run.phases),
+    """The run's answer from the final incumbent and the reason the last phase stopped
+    (``build_s``: the setup, ``solve_s``: everything after it)."""
+    solver = "lagrangian" if exact is None else f"lagrangian+{exact.solver}"
+    setup = float(phases["setup"])
+    result = Result(
+        status=found.status,
+        objective=found.objective,
+        bound=found.bound,
+        x=None,
+        solver=solver,
+        build_s=setup,
+        solve_s=time.perf_counter() - started - setup,
+        nodes=None if exact is None else exact.nodes,
+        stop=_run_stop(found, phase_stop, options.mip_gap),
     )
-    return run
+    log.info(
+        "p-median: %s (%s), objective %.10g, bound %.10g, gap %.3g (%s)",
+        result.status.value,
+        result.stop_text,
+        result.objective,
+        result.bound,
+        result.gap,
+        ", ".join(f"{k} {phases[k]:.2f} s" for k in TIME_PHASES if k in phases),
+    )
+    return PMedianRun(result, found.selected, found.assignment, lag, fixing, exact, phases=phases)
 
 
 # --------------------------------------------------------------------------- window search
@@ -462,8 +499,6 @@ def window_search(
     -------
     opened, objective, stats
     """
-    from scipy.sparse.csgraph import breadth_first_order
-
     rng = np.random.default_rng(seed)
     opened = opened.copy()
     adj = site_neighbours(cp) if adjacency is None else adjacency

@@ -1,0 +1,386 @@
+"""How a planning problem is solved: lexicographic phases, then re-assignment, on one deadline.
+
+:func:`solve` compiles the model (:mod:`optimizer.models.planning.model`), solves its
+objectives one after the other (each later one at no loss in the earlier ones), the first
+phase by one MIP or by the Lagrangian decomposition
+(:mod:`optimizer.models.planning.decomposition`), and finally re-assigns blocks with the build
+decisions fixed (coverage kept, walks shortest, existing facilities first).
+
+Time: every step draws on one :class:`~optimizer.deadline.Deadline`. The first phase gets most
+of what is left, each later step a share of what is left when it starts
+(:data:`STEP_WEIGHTS`), so a step that finishes early leaves its time to the next. A later step
+with no time left is skipped (the earlier plan stays) and says so.
+
+Status: the run is only as proven as its weakest step. :attr:`PlanningOutcome.headline` is the
+weakest step's result, named, so a plan whose cost phase stopped at 35 % is reported as
+FEASIBLE with 35 %, never with the 0 % of a phase that was proven.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from optimizer.backends import Backend, Result, SolveOptions, Status, StopReason
+from optimizer.deadline import Deadline
+from optimizer.milp import MILP
+from optimizer.models.planning import decomposition
+from optimizer.models.planning.model import (
+    LEX_RTOL,
+    OBJECTIVE_SENSE,
+    Layout,
+    Method,
+    Objective,
+    PlanningData,
+    PlanningSolution,
+    build_model,
+    decode,
+    fixed_builds,
+    objective,
+    tiebreak_weight,
+    with_objective,
+    with_row,
+)
+from optimizer.result import weakest
+
+log = logging.getLogger(__name__)
+
+STEP_WEIGHTS = {"primary": 8.0, "objective": 3.0, "assign": 1.0}
+"""Relative time of the steps of one solve: the first phase, each later objective, each
+re-assignment step. A step gets ``weight / sum of the weights of the steps left`` of the time
+left when it starts."""
+
+MIN_STEP_S = 0.05
+"""A later step with less time than this left is skipped (the earlier plan is kept)."""
+
+REASSIGN_STEPS: tuple[Objective, ...] = ("coverage", "walk")
+
+
+@dataclass
+class PlanningOutcome:
+    """A solved planning problem.
+
+    Attributes
+    ----------
+    result : Result
+        The first (primary) phase's result: its objective, bound and gap describe the primary
+        objective; its status is FEASIBLE when any later step was not proven.
+    milp : MILP
+        The compiled model (constraints; cost objective).
+    solution : PlanningSolution or None
+        The decoded plan (None when the first phase found none).
+    phases : list of (name, Result)
+        Every step run or skipped: the objectives, then ``assign-coverage``, ``assign-walk``.
+    objectives : dict
+        The value each phase reached.
+    weakest : str
+        The step that sets the headline: of the steps not proven, an objective's phase before
+        a re-assignment step, then the largest gap ("" when every step was proven).
+    notes : list of str
+        Steps skipped for lack of time.
+    """
+
+    result: Result
+    milp: MILP
+    solution: PlanningSolution | None
+    phases: list[tuple[str, Result]] = field(default_factory=list)
+    objectives: dict[str, float] = field(default_factory=dict)
+    fell_back: bool = False
+    weakest: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def build_s(self) -> float:
+        return float(sum(r.build_s for _, r in self.phases))
+
+    @property
+    def solve_s(self) -> float:
+        return float(sum(r.solve_s for _, r in self.phases))
+
+    @property
+    def headline(self) -> Result:
+        """The whole solve's answer: the weakest step's result (the primary's when every step
+        was proven), with the run's status and a message naming the step."""
+        if not self.weakest:
+            return self.result.replace(message=headline_text(self.result, ""))
+        res = dict(self.phases)[self.weakest]
+        return res.replace(status=self.result.status, message=headline_text(res, self.weakest))
+
+
+def solve(
+    data: PlanningData,
+    objectives: list[Objective],
+    backend: Backend,
+    options: SolveOptions,
+    must_cover: bool = False,
+    name: str = "planning",
+    reassign: bool = True,
+    tiebreak: Objective | None = None,
+    start: np.ndarray | None = None,
+    method: Method = "auto",
+    deadline: Deadline | None = None,
+    label: str = "plan",
+) -> PlanningOutcome:
+    """Solve lexicographically over ``objectives``; then, with the build decisions fixed,
+    re-assign blocks (coverage kept, walk minimised, existing facilities first).
+
+    ``tiebreak`` adds a second objective to the first phase at a weight too small to trade
+    against the primary one (:func:`~optimizer.models.planning.model.tiebreak_weight`), so
+    that among plans of equal primary value the solver prefers the cheaper (or
+    earlier-covering) one without a second MIP. ``start`` (a column vector, see
+    :func:`~optimizer.models.planning.model.encode`) warm-starts the first phase.
+
+    ``method`` chooses how the first phase is solved when it maximises coverage under
+    budgets: ``mip`` (one MIP), ``decomposition`` (Lagrangian decomposition over the budget
+    rows), or ``auto``: the decomposition for large models where it applies, else the MIP.
+
+    ``deadline`` bounds the whole solve (default: ``options.time_limit_s`` from now); each
+    step's time is recorded in it as ``<label>:<step>``.
+    """
+    deadline = deadline if deadline is not None else Deadline(options.time_limit_s)
+    t0 = time.perf_counter()
+    base = build_model(data, must_cover=must_cover, name=name)
+    build_s = time.perf_counter() - t0
+    deadline.spent(f"{label}:build", build_s)
+    lay = Layout.of(data)
+    weights = _step_weights(len(objectives), reassign)
+    phases: list[tuple[str, Result]] = []
+    achieved: dict[str, float] = {}
+    notes: list[str] = []
+    model = base
+    x_best: np.ndarray | None = None
+    for i, kind in enumerate(objectives):
+        share = weights[i] / sum(weights[i:])
+        step_options = _step_options(options, deadline, share)
+        if i > 0 and _no_time(step_options):
+            phases.append((kind, _skipped(kind, notes)))
+            continue
+        c = objective(data, kind, lay)
+        c_solve = _with_tiebreak(data, lay, c, kind, tiebreak) if i == 0 else c
+        m = with_objective(model, c_solve, OBJECTIVE_SENSE[kind], f"{name}:{kind}")
+        warm = start if x_best is None else x_best
+        with deadline.timed(f"{label}:{kind}"):
+            if i == 0 and _decompose(method, kind, data, base, must_cover):
+                res = decomposition.solve_decomposed(
+                    data, base, c_solve, backend, step_options, start=start
+                )
+            else:
+                res = backend.solve(m, replace(step_options, warm_start=warm))
+        res = res.replace(build_s=build_s if i == 0 else 0.0)
+        if i == 0 and tiebreak is not None and tiebreak != kind and res.x is not None:
+            res = _strip_tiebreak(res, kind, float(c @ np.asarray(res.x)))
+        phases.append((kind, res))
+        if not res.status.has_solution or res.x is None:
+            if i == 0:
+                return PlanningOutcome(res, m, None, phases, achieved, notes=notes)
+            break  # keep the earlier phase's plan
+        x_best = np.asarray(res.x)
+        value = float(c @ x_best)
+        achieved[kind] = value
+        slack = LEX_RTOL * max(1.0, abs(value))
+        lo, up = (
+            (value - slack, np.inf) if OBJECTIVE_SENSE[kind] == "max" else (-np.inf, value + slack)
+        )
+        model = with_row(model, c, lo, up)
+    assert x_best is not None
+    if reassign:
+        steps = _Steps(data, lay, backend, options, deadline, name, label, phases, achieved, notes)
+        x_best = _reassign(steps, model, x_best, weights[len(objectives) :])
+    result, weak = _run_status(phases)
+    return PlanningOutcome(
+        result, base, decode(data, base, x_best), phases, achieved, weakest=weak, notes=notes
+    )
+
+
+def _step_weights(n_objectives: int, reassign: bool) -> list[float]:
+    """The time weight of every step of a solve, in order (see :data:`STEP_WEIGHTS`)."""
+    weights = [STEP_WEIGHTS["primary"]] + [STEP_WEIGHTS["objective"]] * (n_objectives - 1)
+    return weights + [STEP_WEIGHTS["assign"]] * (len(REASSIGN_STEPS) if reassign else 0)
+
+
+def _step_options(options: SolveOptions, deadline: Deadline, share: float) -> SolveOptions:
+    """``options`` with the step's time: its share of what is left, never past the deadline."""
+    return replace(options, time_limit_s=deadline.cap(options.time_limit_s, share))
+
+
+def _no_time(options: SolveOptions) -> bool:
+    return options.time_limit_s is not None and options.time_limit_s < MIN_STEP_S
+
+
+def _skipped(step: str, notes: list[str]) -> Result:
+    """The result of a later step skipped for lack of time (the earlier plan is kept)."""
+    notes.append(f"the {step} step was skipped: the time limit was reached before it")
+    log.warning(notes[-1])
+    return Result(
+        Status.NO_SOLUTION,
+        math.nan,
+        math.nan,
+        None,
+        "skipped",
+        stop=StopReason.TIME_LIMIT,
+        message="skipped: no time left",
+    )
+
+
+def _with_tiebreak(
+    data: PlanningData, lay: Layout, c: np.ndarray, kind: Objective, tiebreak: Objective | None
+) -> np.ndarray:
+    """The first phase's objective plus the tie-break at its small weight."""
+    if tiebreak is None or tiebreak == kind:
+        return c
+    c2 = objective(data, tiebreak, lay)
+    sign = 1.0 if OBJECTIVE_SENSE[kind] == OBJECTIVE_SENSE[tiebreak] else -1.0
+    return c + sign * tiebreak_weight(data, kind, tiebreak) * c2
+
+
+def _run_status(phases: list[tuple[str, Result]]) -> tuple[Result, str]:
+    """The primary result with the run's status (the weakest step's), and the weakest step.
+
+    A later step that ended without a plan of its own (time limit, skipped) leaves the earlier
+    plan in place: the run is then FEASIBLE with that step's gap unknown.
+    """
+    statuses = [_effective_status(i, r) for i, (_, r) in enumerate(phases)]
+    status = weakest(statuses)
+    primary = phases[0][1]
+    unproven = [i for i, s in enumerate(statuses) if s is not Status.OPTIMAL]
+    if not unproven:
+        return primary, ""
+    # the objectives' phases decide what is built and what it costs: one of them stopped early
+    # names the headline before a re-assignment step does (that only moves who walks where)
+    worst = max(
+        unproven,
+        key=lambda i: (not phases[i][0].startswith("assign-"), _gap_or_inf(phases[i][1]), -i),
+    )
+    name = phases[worst][0]
+    message = headline_text(phases[worst][1], name)
+    return primary.replace(status=status, message=message), name
+
+
+def _effective_status(index: int, result: Result) -> Status:
+    """A step's status as it bears on the plan: a later step without a plan is FEASIBLE."""
+    if index > 0 and not result.status.has_solution:
+        return Status.FEASIBLE
+    return result.status
+
+
+def _gap_or_inf(result: Result) -> float:
+    gap = result.gap
+    return gap if math.isfinite(gap) else math.inf
+
+
+def headline_text(result: Result, step: str) -> str:
+    """The run's status in words: ``OPTIMAL, gap 0.00 %`` or ``FEASIBLE: cost phase stopped
+    at the time limit with gap 35.2 %``."""
+    if not step:
+        gap = result.gap
+        gap_text = f"gap {gap:.2%}" if math.isfinite(gap) else "gap unknown"
+        return f"{result.status.value}, {gap_text}"
+    what = f"{step} phase" if not step.startswith("assign-") else f"re-assignment ({step[7:]})"
+    if result.solver == "skipped":
+        return f"FEASIBLE: {what} skipped, no time left (the earlier phase's plan is kept)"
+    how = _stop_words(result)
+    if not result.status.has_solution:
+        return f"FEASIBLE: {what} {how} without a better plan (gap unknown)"
+    gap = result.gap
+    gap_text = f"with gap {gap:.1%}" if math.isfinite(gap) else "with no bound (gap unknown)"
+    return f"FEASIBLE: {what} {how} {gap_text}"
+
+
+def _stop_words(result: Result) -> str:
+    stop = result.stop
+    if stop is StopReason.TIME_LIMIT or (stop is None and result.status is not Status.OPTIMAL):
+        return "stopped at the time limit"
+    if stop is StopReason.GAP_REACHED:
+        return "stopped at the requested gap"
+    if stop is StopReason.ITERATION_LIMIT:
+        return "stopped at an iteration limit"
+    if stop is StopReason.INTERRUPTED:
+        return "was interrupted"
+    return f"ended ({result.stop_text or result.status.value})"
+
+
+def _decompose(
+    method: Method, kind: Objective, data: PlanningData, base: MILP, must_cover: bool
+) -> bool:
+    """Whether the first phase goes to the decomposition (see :func:`solve`)."""
+    if method == "mip" or kind != "coverage":
+        return False
+    fits = decomposition.applicable(data, must_cover)
+    if method == "decomposition" and not fits:
+        log.warning(
+            "solver.method decomposition needs budgets, no coverage targets and no full "
+            "cover; solving this phase as one MIP"
+        )
+    if method == "auto":
+        return fits and int(base.integrality.sum()) >= decomposition.MIN_BINARIES
+    return fits
+
+
+def _strip_tiebreak(result: Result, primary: Objective, value: float) -> Result:
+    """Report the primary objective alone.
+
+    The solver's bound is for primary + tie-break; the tie-break is worth at most one unit
+    (:func:`~optimizer.models.planning.model.tiebreak_weight`: 1 yuan, or 1e-4 coverage
+    points), so the reported bound is exact to within that unit. It is capped at the primary
+    value so the gap is never negative.
+    """
+    bound = result.bound
+    if np.isfinite(bound):
+        bound = min(bound, value) if OBJECTIVE_SENSE[primary] == "min" else max(bound, value)
+    return result.replace(objective=value, bound=bound)
+
+
+@dataclass
+class _Steps:
+    """What every step of one solve shares: the problem, the solver, the clock and the log of
+    steps run so far."""
+
+    data: PlanningData
+    lay: Layout
+    backend: Backend
+    options: SolveOptions
+    deadline: Deadline
+    name: str
+    label: str
+    phases: list[tuple[str, Result]]
+    achieved: dict[str, float]
+    notes: list[str]
+
+
+def _reassign(run: _Steps, model: MILP, x: np.ndarray, weights: list[float]) -> np.ndarray:
+    """With builds fixed: most coverage, then the shortest walks with existing facilities first.
+
+    Only the assignment moves, so the plan's cost is unchanged and its coverage can only grow.
+    A step with no time left is skipped and the assignment so far kept.
+    """
+    fixed = fixed_builds(model, x)
+    x_cur = x
+    for j, kind in enumerate(REASSIGN_STEPS):
+        step = f"assign-{kind}"
+        step_options = _step_options(run.options, run.deadline, weights[j] / sum(weights[j:]))
+        if _no_time(step_options):
+            run.phases.append((step, _skipped(step, run.notes)))
+            continue
+        c = objective(run.data, kind, run.lay)
+        m = with_objective(fixed, c, OBJECTIVE_SENSE[kind], f"{run.name}:{step}")
+        with run.deadline.timed(f"{run.label}:{step}"):
+            res = run.backend.solve(m, replace(step_options, warm_start=x_cur))
+        run.phases.append((step, res))
+        if not res.status.has_solution or res.x is None:
+            log.warning(
+                "re-assignment (%s) ended %s; keeping the solver's assignment",
+                kind,
+                res.status.value,
+            )
+            return x_cur
+        x_cur = np.asarray(res.x)
+        value = float(c @ x_cur)
+        run.achieved[step] = value
+        if kind == "coverage":
+            slack = LEX_RTOL * max(1.0, abs(value))
+            fixed = with_row(fixed, c, value - slack, np.inf)
+    return x_cur
