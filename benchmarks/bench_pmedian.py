@@ -144,7 +144,7 @@ def write_report(df: pd.DataFrame, command: str) -> str:
         f"{done['load_1min'].max():.2f} (other agents' jobs; the preferred figure is below 1.5, "
         "so these times are on a busy machine).",
         "",
-        "Path (`solve_pmedian`, the `pmedian-exact` model, `optimizer/pmedian_solver.py`): "
+        "Path (`solve_pmedian`, the `pmedian-exact` model, `optimizer/models/pmedian/solve.py`): "
         "greedy + fast interchange ('greedy+LS'), Lagrangian relaxation by subgradient "
         "optimisation with the Lagrangian heuristic ('Lagr. UB', 'Lagr. LB', 'root gap'); "
         "where a gap remains, reduced-cost fixing at the Lagrangian UB ('free sites', "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -67,10 +67,31 @@ TYPE_SCHEMA: dict[str, Any] = {
         "fitout_multiplier": _NONNEG,
         "priority": _POSITIVE,
         "split_demand": {"type": "boolean"},
+        "size_step_m2": {"oneOf": [_POSITIVE, {"type": "null"}]},
+        "size_classes_m2": {
+            "oneOf": [
+                {"type": "array", "items": _POSITIVE, "minItems": 1, "uniqueItems": True},
+                {"type": "null"},
+            ]
+        },
+        "max_cost_per_resident": {"oneOf": [_POSITIVE, {"type": "null"}]},
+        "cost_per_resident_flag": {"oneOf": [_POSITIVE, {"type": "null"}]},
         "sources": {"type": "object", "additionalProperties": {"type": "string"}},
+        "sources_zh": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
-OPTIONAL_FIELDS = ("sources", "priority", "split_demand")
+OPTIONAL_FIELDS = (
+    "sources",
+    "sources_zh",
+    "priority",
+    "split_demand",
+    "size_step_m2",
+    "size_classes_m2",
+    "max_cost_per_resident",
+    "cost_per_resident_flag",
+)
+SIZE_RTOL = 1e-6
+"""A size within this relative tolerance of a standard size is that size (solver rounding)."""
 REQUIRED_FIELDS = [k for k in TYPE_SCHEMA["properties"] if k not in OPTIONAL_FIELDS]
 
 
@@ -97,6 +118,17 @@ class FacilityType:
     split_demand : bool
         Whether one block's demand may be shared between several facilities of this type
         (otherwise each block is served by one facility: single sourcing).
+    size_step_m2 : float or None
+        Facilities are built in multiples of this floor area (standard sizes); None: any size.
+    size_classes_m2 : tuple of float
+        The standard sizes of the type (e.g. 6, 9 and 12 kindergarten classes); when given they
+        are the only sizes, and ``size_step_m2`` is not used.
+    max_cost_per_resident : float or None
+        Most a facility may cost (its fit-out plus its site's opening cost) per target resident
+        it serves; the planning model holds every facility to it. None: no limit.
+    cost_per_resident_flag : float or None
+        Cost per resident newly served above which a construction-list row is flagged; None:
+        the plan's own 90th percentile for the type (see :mod:`optimizer.plan`).
     """
 
     key: str
@@ -119,6 +151,37 @@ class FacilityType:
     sources: Mapping[str, str]
     priority: float = 1.0
     split_demand: bool = True
+    size_step_m2: float | None = None
+    size_classes_m2: tuple[float, ...] = ()
+    max_cost_per_resident: float | None = None
+    cost_per_resident_flag: float | None = None
+    sources_zh: Mapping[str, str] = field(default_factory=dict)
+    """``sources`` in Chinese (per field; a field without one is shown in English)."""
+
+    @property
+    def has_standard_sizes(self) -> bool:
+        """Whether facilities of this type are built in standard sizes only."""
+        return bool(self.size_classes_m2) or self.size_step_m2 is not None
+
+    def standard_sizes(self, upper: float | None = None) -> np.ndarray:
+        """The standard sizes (m²) between ``min_area_m2`` and ``max_area_m2`` (and ``upper``,
+        e.g. a site's floor area), ascending; empty when the type has no standard sizes."""
+        top = self.max_area_m2 if upper is None else min(self.max_area_m2, upper)
+        return standard_sizes(self.size_step_m2, self.size_classes_m2, self.min_area_m2, top)
+
+    def size_rule(self) -> str:
+        """The standard sizes in words, e.g. ``"multiples of 50 m²"``; "" when none."""
+        if self.size_classes_m2:
+            return "sizes " + ", ".join(f"{a:g}" for a in self.size_classes_m2) + " m²"
+        if self.size_step_m2 is not None:
+            return f"multiples of {self.size_step_m2:g} m²"
+        return ""
+
+    def is_standard(self, area: np.ndarray) -> np.ndarray:
+        """Mask: which of ``area`` are standard sizes (all True for a type without them)."""
+        return is_standard_size(
+            np.asarray(area, dtype=float), self.size_step_m2, self.size_classes_m2
+        )
 
     @property
     def build_capacity(self) -> float:
@@ -151,6 +214,36 @@ class FacilityType:
     def fitout_cost(self, site_cost_per_m2: np.ndarray) -> np.ndarray:
         """Fit-out cost of one standard facility (``build_area_m2``) at each site."""
         return self.fitout_rate(site_cost_per_m2) * self.build_area_m2
+
+
+def standard_sizes(
+    step: float | None, classes: tuple[float, ...], lower: float, upper: float
+) -> np.ndarray:
+    """Standard sizes within ``[lower, upper]``: the classes, else the multiples of ``step``
+    (empty when neither is given or none fits)."""
+    slack = SIZE_RTOL * max(upper, 1.0)
+    if classes:
+        sizes = np.unique(np.asarray(classes, dtype=float))
+    elif step is not None:
+        sizes = step * np.arange(
+            math.ceil(lower / step - SIZE_RTOL), math.floor(upper / step + SIZE_RTOL) + 1
+        )
+    else:
+        return np.zeros(0)
+    return sizes[(sizes >= lower - slack) & (sizes <= upper + slack)]
+
+
+def is_standard_size(
+    area: np.ndarray, step: float | None, classes: tuple[float, ...]
+) -> np.ndarray:
+    """Mask: which areas are a class (when classes are given) or a multiple of ``step``."""
+    tol = SIZE_RTOL * np.maximum(np.abs(area), 1.0)
+    if classes:
+        c = np.asarray(classes, dtype=float)
+        return np.asarray(np.abs(area[..., None] - c).min(axis=-1) <= tol)
+    if step is not None:
+        return np.asarray(np.abs(area - step * np.round(area / step)) <= tol)
+    return np.ones(area.shape, dtype=bool)
 
 
 class Catalog(Mapping[str, FacilityType]):
@@ -236,8 +329,43 @@ def load_catalog(overrides: Mapping[str, Any] | None = None, source: str = "cata
                 "need min_area_m2 <= build_area_m2 <= max_area_m2",
                 field_kind="key",
             )
+        elif _all_finite(entry) and validator.is_valid(entry):
+            # only a well-formed entry: a schema problem is reported above
+            _check_standard_sizes(key, entry, source, problems)
     problems.raise_if_any(ScenarioError)
     return Catalog({key: _facility_type(key, entry) for key, entry in data.items()})
+
+
+def _check_standard_sizes(
+    key: str, entry: Mapping[str, Any], source: str, problems: ProblemCollector
+) -> None:
+    """Standard sizes must fit the size bounds, and the standard facility must be one of them."""
+    step, classes = entry.get("size_step_m2"), tuple(entry.get("size_classes_m2") or ())
+    if step is None and not classes:
+        return
+    lo, hi, build = entry["min_area_m2"], entry["max_area_m2"], entry["build_area_m2"]
+    rule = "size_classes_m2" if classes else f"multiples of size_step_m2 ({step:g})"
+    if classes and any(not lo <= c <= hi for c in classes):
+        problems.add(
+            source,
+            f"catalog.{key}.size_classes_m2",
+            f"every size class must lie within min_area_m2 {lo:g} and max_area_m2 {hi:g}",
+            field_kind="key",
+        )
+    elif standard_sizes(step, classes, lo, hi).size == 0:
+        problems.add(
+            source,
+            f"catalog.{key}.size_step_m2",
+            f"no multiple of {step:g} m2 lies within min_area_m2 {lo:g} and max_area_m2 {hi:g}",
+            field_kind="key",
+        )
+    elif not bool(is_standard_size(np.asarray([float(build)]), step, classes)[0]):
+        problems.add(
+            source,
+            f"catalog.{key}.build_area_m2",
+            f"build_area_m2 {build:g} is not a standard size ({rule})",
+            field_kind="key",
+        )
 
 
 def _non_finite(entry: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
@@ -277,6 +405,15 @@ def _facility_type(key: str, entry: Mapping[str, Any]) -> FacilityType:
         fitout_cost_per_m2=float(entry["fitout_cost_per_m2"]),
         fitout_multiplier=float(entry["fitout_multiplier"]),
         sources=dict(entry.get("sources", {})),
+        sources_zh=dict(entry.get("sources_zh", {})),
         priority=float(entry.get("priority", 1.0)),
         split_demand=bool(entry.get("split_demand", True)),
+        size_step_m2=_optional_float(entry.get("size_step_m2")),
+        size_classes_m2=tuple(sorted(float(a) for a in entry.get("size_classes_m2") or ())),
+        max_cost_per_resident=_optional_float(entry.get("max_cost_per_resident")),
+        cost_per_resident_flag=_optional_float(entry.get("cost_per_resident_flag")),
     )
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -12,23 +12,63 @@ import argparse
 import io
 import logging
 import math
+import shlex
 import sys
 import time
 import traceback
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from optimizer.errors import ExitCode, InfeasibleError, SitingError, describe_os_error
-from optimizer.outputs import OutputError
+from optimizer.backends import SolveOptions, Status, get_backend
+from optimizer.bench.configs import load_configs
+from optimizer.bench.plots import best_per_suite, gap_over_time, performance_profile
+from optimizer.bench.suites import (
+    config_summary_markdown,
+    run_configs,
+    run_suite,
+    select_instances,
+    summary_markdown,
+)
+from optimizer.classic.registry import (
+    METHODS,
+    from_tables,
+    model_names,
+    resolve_model,
+    result_tables,
+    solve_classic,
+)
+from optimizer.distances.engine import make_engine
+from optimizer.distances.table import block_site_table
+from optimizer.errors import (
+    ExitCode,
+    InfeasibleError,
+    ProblemCollector,
+    SitingError,
+    SolverError,
+    describe_os_error,
+)
+from optimizer.inputs import file_sha256, read_inputs
+from optimizer.outputs import (
+    OutputError,
+    atomic_write,
+    check_output_folder,
+    staged_run,
+    write_csv,
+    write_json,
+)
+from optimizer.pipeline import default_out_dir, run_plan, scenario_files
 from optimizer.prepare import load_recipe, prepare
 from optimizer.progress import capture_log, progress_display
 from optimizer.runs import add_runs_parser
+from optimizer.scenario import load_scenario
 from optimizer.sweep import add_sweep_parser
 from optimizer.textfiles import read_text
 from optimizer.version import __version__
@@ -162,6 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--lang", choices=("zh", "en"), default="zh", help="language of the report (default: zh)"
     )
+    p.add_argument(
+        "--continue-from",
+        type=Path,
+        metavar="RUN_DIR",
+        help="an earlier run's folder (read only): its construction list's rows through "
+        "--adopt-through are committed, so this plan starts where that one was adopted",
+    )
+    p.add_argument(
+        "--adopt-through",
+        type=int,
+        metavar="YEAR",
+        help="with --continue-from: commit the earlier rows up to this year (default: the "
+        "earlier plan's first year)",
+    )
     p.set_defaults(func=_cmd_plan)
 
     v = sub.add_parser(
@@ -240,10 +294,6 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from optimizer.distances.engine import make_engine
-    from optimizer.inputs import read_inputs
-    from optimizer.scenario import load_scenario
-
     scenario = load_scenario(args.scenario)
     inputs = read_inputs(scenario)
     engine = make_engine(scenario.distances, inputs)  # reads and checks a network or table
@@ -257,19 +307,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_distances(args: argparse.Namespace) -> int:
-    from optimizer.distances.engine import make_engine
-    from optimizer.distances.table import block_site_table
-    from optimizer.inputs import read_inputs
-    from optimizer.outputs import (
-        atomic_write,
-        check_output_folder,
-        staged_run,
-        write_csv,
-        write_json,
-    )
-    from optimizer.pipeline import default_out_dir, scenario_files
-    from optimizer.scenario import load_scenario
-
     started = time.perf_counter()
     scenario = load_scenario(args.scenario)
     default = default_out_dir(scenario)
@@ -305,8 +342,6 @@ def _cmd_distances(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from optimizer.pipeline import run_plan
-
     started = time.perf_counter()
     console = next(
         (h.console for h in logging.getLogger().handlers if isinstance(h, RichHandler)),
@@ -320,6 +355,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             solver=args.solver,
             time_limit_s=args.time_limit,
             lang=args.lang,
+            continue_from=args.continue_from,
+            adopt_through=args.adopt_through,
         )
     elapsed = time.perf_counter() - started
     if not args.quiet:
@@ -365,14 +402,11 @@ def _print_plan_summary(summary: dict[str, object], out_dir: Path | None, elapse
 
 def _solve_models() -> tuple[str, ...]:
     # The model registry is the one list of models; importing it here keeps `--help` honest.
-    from optimizer.classic.registry import model_names
 
     return tuple(model_names())
 
 
 def _solve_methods() -> tuple[str, ...]:
-    from optimizer.classic.registry import METHODS
-
     return METHODS
 
 
@@ -393,7 +427,8 @@ def _add_solve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
             "unless --method names another: lscp and mclp warm (reductions, heuristic and "
             "bound, the MIP warm-started beside a local search), pmedian exact (Lagrangian "
             "bound, fixing, window search, Lagrangian branch-and-bound), pcenter exact (binary "
-            "search over covering problems), cpmedian and backup mip; mip is the plain MIP, "
+            "search over covering problems), cpmedian exact (Lagrangian bound with knapsacks, "
+            "GAP heuristic, Lagrangian branch-and-bound), backup mip; mip is the plain MIP, "
             "heuristic the heuristic with its bound and no MIP. Names such as lscp-warm or "
             "pmedian-exact name a model and its method at once."
         ),
@@ -436,8 +471,6 @@ def _add_solve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _read_generic_table(path: Path, problems: Any) -> Any:
-    import pandas as pd
-
     try:
         if path.suffix.lower() in (".parquet", ".geoparquet"):
             return pd.read_parquet(path)
@@ -454,18 +487,6 @@ def _id_list(text: str | None) -> list[str]:
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from optimizer.backends import SolveOptions, Status
-    from optimizer.classic.registry import (
-        from_tables,
-        resolve_model,
-        result_tables,
-        solve_classic,
-    )
-    from optimizer.errors import ProblemCollector, SolverError
-    from optimizer.inputs import file_sha256
-    from optimizer.outputs import check_output_folder, staged_run, write_csv, write_json
 
     started = time.perf_counter()
     problems = ProblemCollector()
@@ -615,11 +636,6 @@ def _add_bench_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    import shlex
-
-    from optimizer.backends import get_backend
-    from optimizer.bench.suites import run_suite, select_instances, summary_markdown
-    from optimizer.outputs import atomic_write, check_output_folder, staged_run, write_csv
 
     if args.configs is not None:
         return _cmd_bench_configs(args)
@@ -658,12 +674,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_bench_configs(args: argparse.Namespace) -> int:
     """``siting bench --configs``: every configuration on every instance, table and plots."""
-    import shlex
 
-    from optimizer.bench.configs import load_configs
-    from optimizer.bench.plots import best_per_suite, gap_over_time, performance_profile
-    from optimizer.bench.suites import config_summary_markdown, run_configs, select_instances
-    from optimizer.outputs import atomic_write, check_output_folder, staged_run, write_csv
 
     check_output_folder(args.out, [args.configs])  # before any work
     configs = load_configs(args.configs)  # InputError naming file, configuration and key

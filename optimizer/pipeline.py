@@ -25,14 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from optimizer import commitments
 from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend
 from optimizer.deadline import Deadline
 from optimizer.deliverables.write import write_deliverables
 from optimizer.distances.base import DistanceEngine
 from optimizer.distances.engine import make_engine
-from optimizer.errors import InfeasibleError, SolverError, preview_ids
+from optimizer.errors import InfeasibleError, InputError, Problem, SolverError, preview_ids
 from optimizer.inputs import Inputs, file_sha256, read_inputs
 from optimizer.instance import PlanningInstance, build_instance
+from optimizer.messages import Message, message, phrasebook
 from optimizer.models.planning import model as planning
 from optimizer.models.planning import solve as planning_solve
 from optimizer.models.planning.model import Objective, PlanningData, PlanningSolution
@@ -44,7 +46,7 @@ from optimizer.outputs import (
     write_csv,
     write_json,
 )
-from optimizer.plan import Plan, make_plan
+from optimizer.plan import FLAG_PERCENTILE, Plan, finite_or_none, make_plan
 from optimizer.runs import record_run, run_parameters
 from optimizer.scenario import ModelSettings, Scenario, load_scenario
 from optimizer.verify import VerifyReport, verify_plan
@@ -62,12 +64,11 @@ RESERVE_SHARE = 0.03
 """Share of the limit the essential checks leave unused: a solver overshoots its time limit a
 little, and ranking and verifying the plan still follow."""
 
-MODEL_LABELS = {
-    "min_cost_cover": "min_cost_cover: serve every reachable target resident at least cost "
-    "(multi-type, shared sites, capacities, phased)",
-    "max_coverage": "max_coverage: most priority-weighted coverage (resident-years when phased) "
-    "within the budgets (multi-type, shared sites, capacities)",
+MODEL_MESSAGES = {
+    "min_cost_cover": message("model_min_cost_cover"),
+    "max_coverage": message("model_max_coverage"),
 }
+MODEL_LABELS = {key: msg.en for key, msg in MODEL_MESSAGES.items()}
 
 
 @dataclass
@@ -117,7 +118,15 @@ def default_out_dir(scenario: Scenario) -> Path:
 def scenario_files(scenario: Scenario) -> list[Path]:
     """The scenario file and every input file it reads: an output folder may hold none."""
     settings = scenario.distances
-    specs = (scenario.blocks, scenario.sites, scenario.existing, settings.network, settings.table)
+    specs = (
+        scenario.blocks,
+        scenario.sites,
+        scenario.existing,
+        settings.network,
+        settings.table,
+        scenario.committed_table,
+        scenario.excluded_table,
+    )
     return [scenario.path, *(spec.path for spec in specs if spec is not None)]
 
 
@@ -128,10 +137,15 @@ def run_plan(
     time_limit_s: float | None = None,
     write: bool = True,
     lang: str = "zh",
+    continue_from: str | Path | None = None,
+    adopt_through: int | None = None,
 ) -> PlanRun:
     """Run the planning pipeline on a scenario file and (by default) write its outputs.
 
     ``lang`` (``zh`` | ``en``) is the language of the report, maps and workbook.
+    ``continue_from`` (an earlier run's folder, read only) commits that plan's construction
+    list rows through ``adopt_through`` (default: its first plan year), so this plan starts
+    where that one was adopted (:mod:`optimizer.commitments`).
 
     Raises
     ------
@@ -143,15 +157,25 @@ def run_plan(
     t0 = time.perf_counter()
     started = time.monotonic()  # the run's deadline counts from here (see the module doc)
     scenario = load_scenario(scenario_path)
+    cont = None
+    if adopt_through is not None and continue_from is None:
+        raise InputError([Problem("--adopt-through", None, "needs --continue-from RUN_DIR")])
+    if continue_from is not None:
+        cont = commitments.read_continuation(Path(continue_from), adopt_through)
+        scenario = commitments.continue_scenario(scenario, cont)
     if write:  # a folder the run may not write into is refused before any work
         target = Path(out_dir) if out_dir is not None else default_out_dir(scenario)
         check_output_folder(target, scenario_files(scenario))
+        if cont is not None:
+            _refuse_same_folder(target, cont.run_dir)
     load_s = time.perf_counter() - t0
     limit = time_limit_s if time_limit_s is not None else scenario.solver.time_limit_s
     deadline = Deadline(limit, start=started)
     with deadline.timed("inputs"):
         prepared = prepare(scenario)
     prepared.timings["inputs_s"] += load_s
+    if cont is not None:
+        commitments.check_continuation(cont, prepared.instance)
     return plan_scenario(
         scenario,
         out_dir=out_dir,
@@ -161,7 +185,23 @@ def run_plan(
         lang=lang,
         prepared=prepared,
         deadline=deadline,
+        extra_summary={"continued_from": cont.summary()} if cont is not None else None,
     )
+
+
+def _refuse_same_folder(target: Path, run_dir: Path) -> None:
+    """The earlier run a plan continues from is input: never written over or moved."""
+    if target.resolve() == run_dir.resolve():
+        raise InputError(
+            [
+                Problem(
+                    str(target),
+                    None,
+                    "the output folder is the run --continue-from reads: that run is input "
+                    "and is never modified; give another --out",
+                )
+            ]
+        )
 
 
 def prepare(scenario: Scenario) -> Prepared:
@@ -240,7 +280,9 @@ def plan_scenario(
     )
     deadline = deadline if deadline is not None else Deadline(options.time_limit_s)
     backend = get_backend(solver or settings.name)
-    data = planning_data(instance, scenario.model)
+    decided = commitments.commitments(commitments.gather(scenario), instance, scenario.model.years)
+    data = planning.with_commitments(planning_data(instance, scenario.model), decided)
+    commitments.check_committed_budgets(data, instance.site_ids)
     t0 = time.perf_counter()
     solved = solve_plan(
         data,
@@ -289,7 +331,14 @@ def plan_scenario(
     )
     summary = build_summary(scenario, inputs, instance, result, plan, report, timings)
     headline = outcome.headline
-    notes = solved.notes + outcome.notes + _check_notes(checks)
+    notes, note_messages = _note_texts([*solved.notes, *outcome.notes, *_check_notes(checks)])
+    phrases = phrasebook(
+        [
+            [MODEL_MESSAGES[scenario.model.objective]],
+            *note_messages,
+            *([m] for m in report.check_messages),
+        ]
+    )
     summary.update(
         {
             "gap": headline.gap,
@@ -311,6 +360,7 @@ def plan_scenario(
                 for k, r in outcome.phases
             ],
             "notes": notes,
+            "phrases": plan.phrases | phrases,
             "budgets": _budget_summary(data, spent),
             "per_year": plan.per_year.to_dict(orient="records"),
             "essential_checks": checks,
@@ -318,6 +368,7 @@ def plan_scenario(
                 (np.sum([b.astype(int) for b in sol.built.values()], axis=0) >= 2).sum()
             ),
             "warm_start": start is not None,
+            "committed": _committed_summary(data, sol, instance),
         }
     )
     summary.update(extra_summary or {})
@@ -399,7 +450,7 @@ class SolvedPlan:
     tiebreak: Objective | None
     must_cover: bool
     data: PlanningData
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message | str] = field(default_factory=list)
 
 
 def planning_data(instance: PlanningInstance, model: ModelSettings) -> PlanningData:
@@ -520,7 +571,7 @@ def _fall_back(
         )
         if probe.result.status is not Status.INFEASIBLE:
             raise InfeasibleError(diagnose_targets(data, backend, options, deadline))
-    notes = []
+    notes: list[Message | str] = []
     if data.budgets is not None:
         free = planning_solve.solve(
             data.with_changes(budgets=None),
@@ -533,12 +584,13 @@ def _fall_back(
             label="probe",
         )
         if free.result.status.has_solution:
-            notes.append(
-                f"serving every reachable resident costs {free.result.objective:,.0f} yuan; the "
-                f"budgets allow {float(np.sum(data.budgets)):,.0f}: the plan serves the most "
-                "residents within the budgets instead"
+            short = message(
+                "note_budget_short",
+                cost=float(free.result.objective),
+                budget=float(np.sum(data.budgets)),
             )
-            log.warning(notes[-1])
+            notes.append(short)
+            log.warning(short.en)
             objs: list[Objective] = ["coverage"]
             out = planning_solve.solve(
                 data,
@@ -551,12 +603,9 @@ def _fall_back(
                 deadline=deadline,
             )
             return SolvedPlan(out, objs, "cost", False, data, notes)
-    notes.append(
-        "not every reachable block can be served in full: the candidate sites' floor areas and "
-        "the facility size limits leave too little capacity near some blocks; the plan serves "
-        "the most (priority-weighted), then at least cost"
-    )
-    log.warning(notes[-1])
+    short = message("note_capacity_short")
+    notes.append(short)
+    log.warning(short.en)
     objs = ["coverage", "cost"]
     out = planning_solve.solve(
         data, objs, backend, options, name=f"{name}:max-then-cost", deadline=deadline
@@ -631,6 +680,7 @@ def baseline_share(
     ``deadline`` leaves it almost no time (its coverage then understates the baseline).
     """
     none = data.with_changes(
+        committed=None,  # existing facilities only: nothing committed is built yet
         first_period=np.full(data.n_sites, 1),
         years=None,
         budgets=None,
@@ -662,7 +712,7 @@ def essential_sites(
     options: SolveOptions,
     model: ModelSettings,
     deadline: Deadline | None = None,
-) -> tuple[dict[int, str], list[dict[str, Any]]]:
+) -> tuple[dict[int, Message], list[dict[str, Any]]]:
     """Which chosen sites the plan cannot do without, and what doing without them costs.
 
     A site that is the only one within reach of blocks it serves is essential outright. The
@@ -684,7 +734,13 @@ def essential_sites(
     cost = data.fixed_cost.copy()
     for t in data.types:
         cost += np.where(sol.built[t.key], t.rate * sol.area[t.key], 0.0)
-    candidates = [int(s) for s in np.argsort(-cost) if sol.opened[s] and int(s) not in notes]
+    decided = data.committed.committed if data.committed is not None else np.zeros(0, bool)
+    # a committed site is decided: the plan cannot do without it, so it is not re-solved
+    candidates = [
+        int(s)
+        for s in np.argsort(-cost)
+        if sol.opened[s] and int(s) not in notes and not (decided.size and decided[s])
+    ]
     chosen = candidates[: model.essential_checks]
     K = data.n_periods
     gap = max(out.result.gap if np.isfinite(out.result.gap) else 0.0, options.mip_gap)
@@ -711,50 +767,51 @@ def essential_sites(
         )
         entry: dict[str, Any] = {"site": s, "status": probe.result.status.value, "delta": None}
         if probe.result.status is Status.INFEASIBLE:
-            notes[s] = "essential: without it no plan meets the requirements"
+            notes[s] = message("essential_infeasible")
         elif probe.result.status.has_solution:
             value = float(probe.objectives.get(primary, np.nan))
             worse = value - base_value if primary == "cost" else base_value - value
             probe_gap = probe.result.gap if np.isfinite(probe.result.gap) else 1.0
             entry["delta"] = worse
             if worse > (gap + probe_gap) * max(abs(base_value), 1.0) + 1e-6:
-                notes[s] = (
-                    f"essential: without it the plan costs {worse:,.0f} yuan more"
-                    if primary == "cost"
-                    else f"essential: without it the plan loses {worse:.3g} coverage points"
-                )
+                code = "essential_cost" if primary == "cost" else "essential_points"
+                notes[s] = message(code, worse=float(worse))
         entry["essential"] = s in notes
         checks.append(entry)
     return notes, checks
 
 
-def _sole_site_notes(data: PlanningData, sol: PlanningSolution) -> dict[int, str]:
+def _sole_site_notes(data: PlanningData, sol: PlanningSolution) -> dict[int, Message]:
     """Chosen sites that are the only candidate reaching some block they serve."""
-    notes: dict[int, str] = {}
+    notes: dict[int, Message] = {}
     for t in data.types:
         served = sol.serve[t.key][-1] > 1e-9
         counts = np.bincount(t.pair_block, minlength=data.n_blocks)
         sole = served & (counts[t.pair_block] == 1)
         for s in np.unique(t.sites[t.pair_site[sole]]):
-            notes[int(s)] = "essential: the only candidate site reaching some of its blocks"
+            notes[int(s)] = message("essential_sole")
     return notes
 
 
-def _check_notes(checks: list[dict[str, Any]]) -> list[str]:
+def _check_notes(checks: list[dict[str, Any]]) -> list[Message]:
     """A note for essential-site checks skipped or left open for lack of time."""
     skipped = [c["site"] for c in checks if c["status"] == "SKIPPED"]
     open_ = [c["site"] for c in checks if c["status"] == Status.NO_SOLUTION.value]
     notes = []
     if skipped:
-        notes.append(
-            f"{len(skipped)} of {len(checks)} essential-site checks were skipped: the time "
-            "limit was reached before them"
-        )
+        notes.append(message("note_checks_skipped", skipped=len(skipped), total=len(checks)))
     if open_:
-        notes.append(f"{len(open_)} essential-site checks found no plan in their time")
+        notes.append(message("note_checks_open", n=len(open_)))
     for note in notes:
-        log.warning(note)
+        log.warning(note.en)
     return notes
+
+
+def _note_texts(notes: list[Message | str]) -> tuple[list[str], list[list[Message]]]:
+    """The notes in English for ``summary.json``, and those that are messages (the report
+    translates them through ``summary["phrases"]``; a plain text stays as it is)."""
+    texts = [n.en if isinstance(n, Message) else n for n in notes]
+    return texts, [[n] for n in notes if isinstance(n, Message)]
 
 
 def _weakest_phase(outcome: PlanningOutcome) -> dict[str, Any] | None:
@@ -777,6 +834,26 @@ def _timing_summary(timings: dict[str, float], deadline: Deadline) -> dict[str, 
     out: dict[str, Any] = {k: round(v, 4) for k, v in timings.items()}
     out.update(deadline.summary())
     return out
+
+
+def _committed_summary(
+    data: PlanningData, sol: PlanningSolution, instance: PlanningInstance
+) -> dict[str, Any] | None:
+    """Committed sites, their facilities and cost (before the plan years: paid earlier), and
+    the excluded sites."""
+    com = data.committed
+    if com is None:
+        return None
+    sites = np.flatnonzero(com.committed)
+    fit = sum(np.where(sol.built[t.key], t.rate * sol.area[t.key], 0.0) for t in data.types)
+    site_cost = data.fixed_cost + np.asarray(fit)
+    return {
+        "sites": [str(s) for s in instance.site_ids[sites]],
+        "facilities": int(sum(int(b[sites].sum()) for b in com.built.values())),
+        "cost": round(float(site_cost[sites].sum()), 2),
+        "cost_before_plan_years": round(planning.prior_cost(data, sol), 2),
+        "excluded_sites": [str(s) for s in instance.site_ids[com.excluded]],
+    }
 
 
 def _budget_summary(data: PlanningData, spent: np.ndarray) -> dict[str, Any] | None:
@@ -872,6 +949,11 @@ def build_summary(
                 "capacity_unit": t.ftype.capacity_unit,
             }
             for key, t in instance.types.items()
+        },
+        "cost_flags": {  # construction-list rows flagged for their cost per resident
+            "percentile": FLAG_PERCENTILE,
+            "thresholds": {k: finite_or_none(v) for k, v in plan.cost_thresholds.items()},
+            "flagged": int(cl["cost_flag"].sum()) if "cost_flag" in cl else 0,
         },
         "verify": report.as_dict(),
         "timings": {k: round(v, 4) for k, v in timings.items()},

@@ -11,17 +11,25 @@ cost), highest first. A facility's ``newly_covered`` are the target residents wh
 rises in its year, shared among that year's new facilities serving the block in proportion to
 the share each serves; per type and year these add up exactly to the rise in coverage.
 ``cumulative_coverage_pct`` is the mean over types of the share of target residents served.
+
+Cost-effectiveness: ``cost_per_resident`` is a row's ``cost`` divided by its ``newly_covered``
+(yuan per target resident newly served; blank when the row serves no new target resident).
+``cost_flag`` marks the rows above their type's threshold (:func:`cost_thresholds`): the
+catalog's ``cost_per_resident_flag`` when given, else the :data:`FLAG_PERCENTILE` th percentile
+of the type's rows in this list, lowered to the type's ``max_cost_per_resident`` when that is
+smaller; a row serving no new target resident (blank) is always flagged.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from optimizer.instance import PlanningInstance
+from optimizer.messages import Message, message, phrasebook, render_parts
 from optimizer.models.planning.model import (
     PlanningData,
     PlanningSolution,
@@ -41,11 +49,17 @@ CONSTRUCTION_COLUMNS = [
     "capacity",
     "cost",
     "newly_covered",
+    "cost_per_resident",
+    "cost_flag",
     "cumulative_cost",
     "cumulative_coverage_pct",
     "reason",
     "essential",
+    "status",
 ]
+COMMITTED, PROPOSED = "committed", "proposed"
+"""Values of the construction list's ``status``: a build decided before this plan (fixed in the
+model, listed first, without a rank) or one this plan proposes (ranked)."""
 COVERAGE_COLUMNS = [
     "block_id",
     "facility_type",
@@ -60,7 +74,24 @@ COVERAGE_COLUMNS = [
     "served_share_after",
     "covered_from_year",
 ]
-FULL = 1.0 - 1e-6  # a block whose served share reaches this is covered
+FLAG_PERCENTILE = 90.0
+"""Without a catalog ``cost_per_resident_flag``, a type's rows above this percentile of their
+cost per resident newly served are flagged (linear interpolation between rows)."""
+SHARE_DECIMALS = 4
+"""Decimals of the served shares in the coverage table; :func:`is_covered` uses the same."""
+
+
+def rounded_share(share: np.ndarray) -> np.ndarray:
+    """A served share as the coverage table shows it (:data:`SHARE_DECIMALS` decimals)."""
+    return np.round(np.asarray(share, dtype=float), SHARE_DECIMALS)
+
+
+def is_covered(share: np.ndarray) -> np.ndarray:
+    """Covered = served in full *as shown*: the share rounds to 1. One tolerance for the
+    ``covered_*`` flags and the ``served_share_*`` columns, so a block shown served 1.0 is
+    always covered and one shown below 1.0 never is (the rounding is the tolerance:
+    a share from 1 - 5e-5 on counts as full, absorbing the solver's feasibility tolerance)."""
+    return rounded_share(share) >= 1.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +103,10 @@ class Plan:
     per_type: pd.DataFrame
     per_year: pd.DataFrame
     baseline_coverage_pct: float
+    phrases: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    """The reasons' messages (English text -> messages, see :mod:`optimizer.messages`)."""
+    cost_thresholds: dict[str, float] = field(default_factory=dict)
+    """Per type with rows: the cost per resident above which a row is flagged (``cost_flag``)."""
 
 
 def make_plan(
@@ -79,21 +114,63 @@ def make_plan(
     data: PlanningData,
     sol: PlanningSolution,
     baseline: dict[str, np.ndarray],
-    essential: dict[int, str] | None = None,
+    essential: dict[int, Message] | None = None,
 ) -> Plan:
     """Rank the plan's facilities and tabulate coverage before, per year and after.
 
     ``baseline`` is each type's served share per block with existing facilities only;
-    ``essential`` maps site indices to a note on what doing without the site costs.
+    ``essential`` maps site indices to a message on what doing without the site costs.
     """
     served = served_share(data, sol)
     base_pct = float(np.mean([_pct(t, baseline[t.key]) for t in data.types]))
     rows = _facility_rows(instance, data, sol, served, baseline, essential or {})
-    construction = _rank(rows, instance, data, base_pct)
+    construction, reasons = _rank(rows, instance, data, base_pct)
+    thresholds = cost_thresholds(instance, construction)
+    construction = flag_costs(construction, thresholds)
     coverage = coverage_table(instance, data, sol, served, baseline)
     per_type = per_type_totals(instance, data, sol, served, baseline)
     per_year = per_year_totals(data, sol, served)
-    return Plan(construction, coverage, per_type, per_year, base_pct)
+    return Plan(
+        construction, coverage, per_type, per_year, base_pct, phrasebook(reasons), thresholds
+    )
+
+
+def cost_per_resident(cost: pd.Series, newly: pd.Series) -> pd.Series:
+    """Yuan per target resident newly served; NaN (a blank cell) where none is served."""
+    ratio = cost.astype(float) / newly.astype(float).where(newly > 0)
+    return ratio.round(2)
+
+
+def finite_or_none(value: float) -> float | None:
+    """A number for JSON: None for NaN or infinity."""
+    return float(value) if np.isfinite(value) else None
+
+
+def cost_thresholds(instance: PlanningInstance, cl: pd.DataFrame) -> dict[str, float]:
+    """Per type in the list: the cost per resident above which its rows are flagged (see the
+    module docstring); NaN when the type has no finite value to take a percentile of."""
+    out: dict[str, float] = {}
+    for key, group in cl.groupby("facility_type", sort=False):
+        ftype = instance.types[str(key)].ftype
+        values = group["cost_per_resident"].dropna().to_numpy(float)
+        if ftype.cost_per_resident_flag is not None:
+            limit = ftype.cost_per_resident_flag
+        elif values.size:
+            limit = float(np.percentile(values, FLAG_PERCENTILE))
+        else:
+            limit = np.nan
+        if ftype.max_cost_per_resident is not None:
+            limit = float(np.fmin(limit, ftype.max_cost_per_resident))
+        out[str(key)] = limit
+    return out
+
+
+def flag_costs(cl: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
+    """``cl`` with ``cost_flag`` set: above its type's threshold, or serving no new resident."""
+    limit = cl["facility_type"].map(thresholds).astype(float)
+    cpr = cl["cost_per_resident"].astype(float)
+    flag = (cpr > limit) | (cpr.isna() & (cl["cost"].astype(float) > 0))
+    return cl.assign(cost_flag=flag.astype(bool))
 
 
 def _pct(t: TypeData, share: np.ndarray) -> float:
@@ -102,7 +179,10 @@ def _pct(t: TypeData, share: np.ndarray) -> float:
 
 
 def year_label(instance: PlanningInstance, data: PlanningData, s: int, period: int) -> int:
-    """The plan year of a site converted in ``period`` (unphased: the site's available year)."""
+    """The plan year of a site converted in ``period`` (unphased: the site's available year;
+    a committed site: its committed year, which may precede the plan)."""
+    if data.committed is not None and np.isfinite(data.committed.year[s]):
+        return int(data.committed.year[s])
     if data.years:
         return int(data.years[period])
     return int(instance.site_years[s])
@@ -140,7 +220,7 @@ def _facility_rows(
     sol: PlanningSolution,
     served: dict[str, np.ndarray],
     baseline: dict[str, np.ndarray],
-    essential: dict[int, str],
+    essential: dict[int, Message],
 ) -> pd.DataFrame:
     """One row per (site, type) built, unranked, with the site's points and cost."""
     frames = []
@@ -177,7 +257,9 @@ def _facility_rows(
         year_label(instance, data, int(s), int(k)) for s, k in zip(df.site, df.period, strict=True)
     ]
     df["fixed"] = instance.fixed_cost[df["site"].to_numpy()]
-    df["essential_note"] = df["site"].map(lambda s: essential.get(int(s), ""))
+    committed = data.committed.committed if data.committed is not None else None
+    df["committed"] = committed[df["site"].to_numpy()] if committed is not None else False
+    df["essential_note"] = pd.Series([essential.get(int(s)) for s in df["site"]], dtype=object)
     return df
 
 
@@ -192,25 +274,40 @@ def _sole_blocks(t: TypeData) -> np.ndarray:
 
 def _rank(
     rows: pd.DataFrame, instance: PlanningInstance, data: PlanningData, base_pct: float
-) -> pd.DataFrame:
-    """Order by year, then by the site's coverage points per yuan; format the columns."""
+) -> tuple[pd.DataFrame, list[list[Message]]]:
+    """Order by year, then by the site's coverage points per yuan; format the columns.
+
+    Returns the list and each row's reason as messages (the ``reason`` column in English).
+    """
     if rows.empty:
-        return pd.DataFrame(columns=CONSTRUCTION_COLUMNS)
+        return pd.DataFrame(columns=CONSTRUCTION_COLUMNS), []
     site = rows.groupby("site").agg(points=("points", "sum"), fitout=("fitout", "sum"))
     site["cost"] = site["fitout"] + rows.groupby("site")["fixed"].first()
     ratio = site["points"] / site["cost"].clip(lower=1e-9)
     rows = rows.assign(ratio=rows["site"].map(ratio))
+    # committed builds first (listed apart, unranked), then the proposed ones by the rule
     rows = rows.sort_values(
-        ["year", "ratio", "site", "type_order"], ascending=[True, False, True, True], kind="stable"
+        ["committed", "year", "ratio", "site", "type_order"],
+        ascending=[False, True, False, True, True],
+        kind="stable",
     ).reset_index(drop=True)
+    committed = rows["committed"].to_numpy(dtype=bool)
+    rank = np.cumsum(~committed)
     first = ~rows["site"].duplicated()
     rows["cost"] = (rows["fitout"] + np.where(first, rows["fixed"], 0.0)).round(2)
     n_types = len(data.types)
     hosts: dict[Any, list[str]] = dict(rows.groupby("site")["facility_type"].agg(list))
     labels = {t.key: t for t in data.types}
+    reasons = [
+        _reason(r, labels[str(r.facility_type)], instance, hosts[r.site], bool(f))
+        for r, f in zip(rows.itertuples(), first, strict=True)
+    ]
     out = pd.DataFrame(
         {
-            "rank": np.arange(1, len(rows) + 1),
+            "rank": pd.array(
+                [None if c else int(n) for c, n in zip(committed, rank, strict=True)],
+                dtype="Int64",
+            ),
             "year": pd.array(rows["year"].tolist(), dtype="Int64"),
             "site_id": instance.site_ids[rows["site"].to_numpy()],
             "site_name": instance.site_names[rows["site"].to_numpy()],
@@ -219,39 +316,45 @@ def _rank(
             "capacity": rows["capacity"],
             "cost": rows["cost"],
             "newly_covered": rows["newly_covered"].round(1),
+            "cost_per_resident": cost_per_resident(rows["cost"], rows["newly_covered"].round(1)),
+            "cost_flag": False,
             "cumulative_cost": rows["cost"].cumsum().round(2),
             "cumulative_coverage_pct": (base_pct + rows["pct"].cumsum() / n_types).round(4),
-            "reason": [
-                _reason(r, labels[str(r.facility_type)], hosts[r.site], bool(f))
-                for r, f in zip(rows.itertuples(), first, strict=True)
-            ],
-            "essential": rows["essential_note"].ne(""),
+            "reason": [render_parts(parts, "en") for parts in reasons],
+            "essential": rows["essential_note"].notna(),
+            "status": np.where(committed, COMMITTED, PROPOSED),
         }
     )
-    return out
+    return out, reasons
 
 
-def _reason(r: Any, t: TypeData, hosts: list[str], first: bool) -> str:
-    """The row's reason in a planner's words."""
+def _reason(
+    r: Any, t: TypeData, instance: PlanningInstance, hosts: list[str], first: bool
+) -> list[Message]:
+    """The row's reason in a planner's words, as messages (:mod:`optimizer.messages`)."""
     f_sole, newly, cap = int(r.sole), float(r.newly_covered), float(r.capacity)
-    parts = []
+    ftype = instance.types[t.key].ftype
+    parts = [message("reason_committed", year=int(r.year))] if r.committed else []
     if f_sole:
-        parts.append(
-            f"only candidate site within {t.walk_limit:g} m of {f_sole} block"
-            f"{'s' * (f_sole != 1)} that no existing facility reaches"
+        code = "reason_sole_one" if f_sole == 1 else "reason_sole_many"
+        parts.append(message(code, limit=t.walk_limit, blocks=f_sole))
+    parts.append(
+        message(
+            "reason_serves",
+            capacity=cap,
+            newly=newly,
+            group=ftype.target_group,
+            unit=ftype.capacity_unit,
         )
-    parts.append(f"capacity {cap:,.0f} serves {newly:,.0f} more {t.target_label}")
+    )
     others = [h for h in hosts if h != t.key]
     if others:
         parts.append(
-            "shares the site and its opening cost with " + ", ".join(others)
-            if first
-            else "co-located: the site's opening cost is counted on its first row"
+            message("reason_shares_site", types=others) if first else message("reason_co_located")
         )
-    note = str(r.essential_note)
-    if note:
-        parts.append(note)
-    return "; ".join(parts)
+    if isinstance(r.essential_note, Message):
+        parts.append(r.essential_note)
+    return parts
 
 
 def _main_server(
@@ -292,12 +395,13 @@ def coverage_table(
         by, walk = _main_server(
             instance, t, sol.serve[t.key][K - 1], sol.serve_existing[t.key][K - 1], data.n_blocks
         )
-        full = served[t.key] >= FULL
+        before = is_covered(baseline[t.key])
+        full = is_covered(served[t.key])
         first = np.where(full.any(axis=0), full.argmax(axis=0), -1)
         years = np.asarray(data.years) if data.years else None
         from_year = pd.array(
             [
-                None if k < 0 or years is None or baseline[t.key][b] >= FULL else int(years[k])
+                None if k < 0 or years is None or before[b] else int(years[k])
                 for b, k in enumerate(first)
             ],
             dtype="Int64",
@@ -308,14 +412,14 @@ def coverage_table(
                     "block_id": instance.block_ids,
                     "facility_type": t.key,
                     "target_population": t.target,
-                    "covered_before": baseline[t.key] >= FULL,
-                    "covered_after": final >= FULL,
+                    "covered_before": before,
+                    "covered_after": is_covered(final),
                     "walk_m": np.round(walk, 1),
                     "served_by": by,
                     "coverable": t.reachable | (t.target <= 0),
                     "need": np.round(t.need, 2),
-                    "served_share_before": np.round(baseline[t.key], 4),
-                    "served_share_after": np.round(final, 4),
+                    "served_share_before": rounded_share(baseline[t.key]),
+                    "served_share_after": rounded_share(final),
                     "covered_from_year": from_year,
                 }
             )
@@ -363,13 +467,15 @@ def per_year_totals(
 ) -> pd.DataFrame:
     """Per plan year: spending, budget, and coverage per type (percent of target residents)."""
     spent = spending(data, sol)
+    # sites committed before the plan years were opened then, not in the first plan year
+    prior = data.committed.prior if data.committed is not None else np.zeros(data.n_sites, bool)
     rows = []
     for k in range(data.n_periods):
         row: dict[str, object] = {
             "year": int(data.years[k]) if data.years else None,
             "spent": float(spent[k]),
             "budget": float(data.budgets[k]) if data.budgets is not None else None,
-            "sites_opened": int((sol.open_period == k).sum()),
+            "sites_opened": int(((sol.open_period == k) & ~prior).sum()),
         }
         for t in data.types:
             row[f"coverage_pct:{t.key}"] = round(_pct(t, served[t.key][k]), 4)

@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from optimizer.errors import CatalogueError, InputError, Problem
+from optimizer.outputs import to_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,6 @@ def run_id(summary: dict[str, Any]) -> str:
         stamp = datetime.fromisoformat(created).strftime("%Y%m%d-%H%M%S")
     except ValueError:
         stamp = "00000000-000000"
-    from optimizer.outputs import to_jsonable
 
     text = json.dumps(to_jsonable(summary), sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(text.encode()).hexdigest()[:6]
@@ -125,7 +125,6 @@ def run_row(
     parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The catalogue row of a run (JSON columns as text)."""
-    from optimizer.outputs import to_jsonable
 
     totals = summary.get("totals") or {}
     per_type = totals.get("per_type") or {}

@@ -23,6 +23,28 @@ For walking distances along streets add ``network: {path: streets.gpkg, layer: s
 an OSM ``.osm``/``.osm.pbf`` extract) under ``inputs`` and ``distances: {mode: network,
 snap_tolerance_m: 200}``; for an OD matrix from another GIS, ``distances: {mode: table, table:
 od.csv}`` (columns ``demand_id, site_id, distance``).
+
+``catalog`` overrides any field of a type (checked against the catalog's own schema,
+:data:`optimizer.catalog.TYPE_SCHEMA`), e.g. ``{kindergarten: {size_classes_m2: [1800, 2700],
+max_cost_per_resident: 500000}, convenience: {size_step_m2: null, cost_per_resident_flag:
+2000}}``: standard sizes (a step or classes; ``null`` lets the type take any size), the most a
+facility may cost per target resident it serves, and the threshold above which a
+construction-list row is flagged.
+
+Builds already decided and sites not to use (defaults: none):
+
+.. code-block:: yaml
+
+    model:
+      committed:                      # fixed in the model, listed as "committed"
+        - {site: S012, types: [elder_care, nursery], sizes: {elder_care: 400}, year: 2026}
+      excluded_sites: [S003]
+    inputs:
+      committed: committed.csv        # or a table: site_id, facility_type, floor_area_m2, year
+      excluded_sites: excluded.csv    # or a table with a site_id column
+
+``sizes`` and ``year`` are optional (a type without a size is sized by the model within its
+limits; ``year`` is required in a phased plan). A committed site hosts exactly its types.
 """
 
 from __future__ import annotations
@@ -30,7 +52,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,6 +107,29 @@ DISTANCE_MODES = ("euclidean", "network", "table")
 OBJECTIVES = ("min_cost_cover", "max_coverage")
 _SHARE: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 1}
 
+COMMITTED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["site", "types"],
+    "properties": {
+        "site": {"type": ["string", "integer"]},
+        "types": {
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 1,
+            "uniqueItems": True,
+        },
+        "sizes": {
+            "type": "object",
+            "additionalProperties": {"type": "number", "exclusiveMinimum": 0},
+        },
+        "year": {"type": "integer", "minimum": 1900, "maximum": 2200},
+    },
+}
+"""One entry of ``model.committed``: a site already approved, the types built there, their
+floor areas (optional: the model sizes a type without one within its limits) and the year the
+site is converted (required in a phased plan)."""
+
 # the name becomes a folder name (reports/<name>, <name>-distances): a plain file name
 NAME_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9_.-]{1,200}$"
 
@@ -105,6 +150,9 @@ SCENARIO_SCHEMA: dict[str, Any] = {
                 "sites": TABLE_SCHEMA,
                 "existing": TABLE_SCHEMA,
                 "network": TABLE_SCHEMA,
+                # optional tables: site_id, facility_type, floor_area_m2, year / site_id
+                "committed": TABLE_SCHEMA,
+                "excluded_sites": TABLE_SCHEMA,
             },
         },
         "facility_types": {
@@ -165,6 +213,20 @@ SCENARIO_SCHEMA: dict[str, Any] = {
                 },
                 "secondary": {"enum": ["none", "cost", "coverage", "walk"]},
                 "essential_checks": {"type": "integer", "minimum": 0},
+                "committed": {
+                    "type": "array",
+                    "items": COMMITTED_SCHEMA,
+                    "default": [],
+                    "description": "builds already decided, fixed in the model and listed as "
+                    "committed: [{site, types, sizes (optional), year (phased plans)}]",
+                },
+                "excluded_sites": {
+                    "type": "array",
+                    "items": {"type": ["string", "integer"]},
+                    "uniqueItems": True,
+                    "default": [],
+                    "description": "candidate site ids the plan may not use",
+                },
             },
         },
         "solver": {
@@ -248,6 +310,35 @@ class SolverSettings:
 
 
 @dataclass(frozen=True)
+class CommittedEntry:
+    """A build already decided (scenario key ``model.committed``, the ``inputs.committed``
+    table, or an earlier run's construction list through ``siting plan --continue-from``).
+
+    Attributes
+    ----------
+    site : str
+        The candidate site's id.
+    types : tuple of str
+        The facility types built there (the site hosts exactly these).
+    sizes : dict type -> m2
+        Floor area of some of the types; the model sizes the others within their limits.
+    year : int or None
+        The year the site is converted (None: unphased plan).
+    source : str
+        Where the entry comes from (the scenario or table file), for error messages.
+    where : str
+        The scenario key (``model.committed.0``) or the table rows (``rows 2, 3``).
+    """
+
+    site: str
+    types: tuple[str, ...]
+    sizes: Mapping[str, float] = field(default_factory=dict)
+    year: int | None = None
+    source: str = ""
+    where: str = ""
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     """What the plan optimises (scenario key ``model``).
 
@@ -272,6 +363,11 @@ class ModelSettings:
         coverage, only breaks ties).
     essential_checks : int
         How many chosen sites to re-solve without, to price doing without them (default 5).
+    committed : tuple of CommittedEntry
+        Builds already decided (``model.committed``; default none): fixed in the model, their
+        cost counted in their year's budget (or, before the first plan year, in earlier ones).
+    excluded_sites : tuple of str
+        Candidate sites the plan may not use (``model.excluded_sites``; default none).
     """
 
     objective: str = "min_cost_cover"
@@ -283,6 +379,8 @@ class ModelSettings:
     secondary: str = "none"
     essential_checks: int = 5
     single_budget: float | None = None
+    committed: tuple[CommittedEntry, ...] = ()
+    excluded_sites: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -304,6 +402,8 @@ class Scenario:
     output_dir: Path | None = None
     description: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+    committed_table: TableSpec | None = None
+    excluded_table: TableSpec | None = None
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -397,6 +497,11 @@ def scenario_from_data(data: dict[str, Any], path: Path, label: str | None = Non
             field_kind="key",
         )
     model = _model_settings(data.get("model", {}), types, label, problems)
+    model = replace(
+        model,
+        committed=_committed_entries(data.get("model", {}), types, model.years, label, problems),
+        excluded_sites=tuple(str(s) for s in data.get("model", {}).get("excluded_sites", [])),
+    )
     distances = _distance_settings(data.get("distances", {}), specs.get("network"), base)
     _check_distance_sources(distances, label, problems)
     problems.raise_if_any(ScenarioError)
@@ -419,6 +524,8 @@ def scenario_from_data(data: dict[str, Any], path: Path, label: str | None = Non
         output_dir=(base / out) if out else None,
         description=data.get("description", ""),
         raw=data,
+        committed_table=specs.get("committed"),
+        excluded_table=specs.get("excluded_sites"),
     )
 
 
@@ -503,6 +610,48 @@ def _model_settings(
         essential_checks=int(entry.get("essential_checks", 5)),
         single_budget=single,
     )
+
+
+def _committed_entries(
+    entry: Mapping[str, Any],
+    types: list[str],
+    years: list[int] | None,
+    label: str,
+    problems: ProblemCollector,
+) -> tuple[CommittedEntry, ...]:
+    """The entries of ``model.committed``; types outside ``facility_types``, sizes of types
+    not committed and a phased plan's missing year are reported (site ids, sizes and years
+    are checked against the site table by :mod:`optimizer.commitments`)."""
+    out = []
+    for i, item in enumerate(entry.get("committed", [])):
+        key = f"model.committed.{i}"
+        unknown = [t for t in item["types"] if t not in types]
+        if unknown:
+            problems.add(
+                label, f"{key}.types", "not among the scenario's facility_types", unknown, "key"
+            )
+        stray = [t for t in item.get("sizes", {}) if t not in item["types"]]
+        if stray:
+            problems.add(label, f"{key}.sizes", "sizes of types not in its types", stray, "key")
+        if years and "year" not in item:
+            problems.add(
+                label,
+                f"{key}.year",
+                f"a phased plan ({years[0]}-{years[-1]}) needs the year the site is converted",
+                [item["site"]],
+                "key",
+            )
+        out.append(
+            CommittedEntry(
+                site=str(item["site"]),
+                types=tuple(item["types"]),
+                sizes={k: float(v) for k, v in item.get("sizes", {}).items()},
+                year=item.get("year"),
+                source=label,
+                where=key,
+            )
+        )
+    return tuple(out)
 
 
 def _distance_settings(

@@ -15,16 +15,38 @@ Budgets
     (``objective: max_coverage``, ties broken by cost) unless ``--set model.objective=...``
     says otherwise.
 
-Chains and warm starts
+Chains, tasks and warm starts
     Scenarios that differ only in their budget form a *chain*, in ascending budget order. A
-    chain is cut into runs of at most ``chain_size`` consecutive budgets (the cut depends only
-    on the number of budgets, never on the number of workers); each run is one task, in which
-    every budget's solve starts from the previous budget's plan (a smaller budget's plan fits a
-    larger budget, each year's budget growing in proportion), so a larger budget never covers
-    fewer priority-weighted residents. After the sweep every chain is checked; where the first
-    budget of a run (solved without a start) covers less than its predecessor, it is re-solved
-    from the predecessor's plan (and the check goes on down the chain). Any violation left is
+    chain is cut into runs of consecutive budgets, each run one task, in which every budget's
+    solve starts from the previous budget's plan (a smaller budget's plan fits a larger
+    budget, each year's budget growing in proportion), so a larger budget never covers fewer
+    priority-weighted residents. The cut (:func:`segments`) depends only on the grid (the
+    number of chains and of budgets per chain) and ``chain_size``, never on the workers, so
+    every cluster gives the same tasks and the same plans: each of the ``C`` chains of ``n``
+    budgets is cut into ``k = min(n, max(ceil(n / chain_size), ceil(TASK_TARGET / C)))`` runs
+    as even as possible, so the sweep has at least ``min(scenarios, TASK_TARGET)`` tasks to
+    spread over the workers (3 budgets: 3 tasks; 16 budgets: 8 tasks of 2) and no run is
+    longer than ``chain_size``. After the sweep every chain is checked; where the first budget
+    of a run (solved without a start) covers less than its predecessor, it is re-solved from
+    the predecessor's plan (and the check goes on down the chain). Any violation left is
     reported in ``comparison.csv`` (``monotone`` false), ``sweep.json`` and the log.
+
+Progress
+    Each scenario is logged as it finishes (``3/8 done: b1M OPTIMAL, coverage 41.20 %, gap
+    0.00 %, 12.3 s``), also while its task is still running on a Dask worker: the worker
+    sends a Dask event (topic :data:`PROGRESS_TOPIC`) that the client logs; a task that ends
+    announces whatever of it was not announced yet (events are best effort).
+
+Comparison
+    ``comparison.csv`` never sums people across types under a head-count name.
+    ``covered:<type>`` are the type's target residents served (a block served in part counts
+    in proportion) and ``coverage_pct:<type>`` their share; ``services_covered`` is their sum
+    over types, one per (resident, type) pair (a resident served by two types counts twice:
+    *not* a head count), and ``marginal_services_per_10k`` its gain per extra 10,000 yuan
+    against the previous budget of the chain. ``distinct_residents_covered`` is a head count
+    from the coverage table (:func:`distinct_residents_covered`): a block counts its residents
+    who need some planned type (the union of the types' target groups) when every type with
+    target residents in the block covers it in full (``covered_after``), else none of them.
 
 Dask
     The tasks form one Dask graph. By default it runs on a local cluster of one single-threaded
@@ -54,8 +76,9 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -111,6 +134,11 @@ log = logging.getLogger(__name__)
 
 BUDGET_KEY = "model.budgets"
 DEFAULT_CHAIN_SIZE = 4
+TASK_TARGET = 8
+"""The fewest tasks a sweep is cut into (when it has that many scenarios): enough to keep a
+typical machine's cores busy, few enough that most budgets still warm-start (:func:`segments`)."""
+PROGRESS_TOPIC = "siting-sweep-progress"
+"""The Dask event topic on which workers announce each finished scenario."""
 MAX_SCENARIOS = 500
 MARGINAL_UNIT = 10_000.0  # yuan: marginal residents covered per extra 10,000 yuan
 MONOTONE_ABS_TOL = 1e-4  # coverage points: the weight of the cost tie-break (planning.py)
@@ -187,6 +215,11 @@ class Outcome:
     """The plan's construction list and coverage table (for the sweep's report)."""
     solution: PlanningSolution | None = field(default=None, compare=False, repr=False)
     """The plan's decision arrays (a warm start when the monotonicity check re-solves)."""
+
+
+Note = dict[str, str | float | None]
+"""A finished scenario in plain values (a Dask event's message): label, status, error,
+seconds, coverage_pct, gap."""
 
 
 @dataclass
@@ -486,17 +519,25 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def segments(scenarios: Sequence[SweepScenario], chain_size: int) -> list[list[SweepScenario]]:
-    """Cut each chain into runs of at most ``chain_size`` consecutive budgets, as even as
-    possible (the cut depends on the chain's length only)."""
+def segments(
+    scenarios: Sequence[SweepScenario], chain_size: int, target: int = TASK_TARGET
+) -> list[list[SweepScenario]]:
+    """Cut each chain into runs of consecutive budgets (one task each), as even as possible.
+
+    Each of the ``C`` chains of ``n`` budgets gets ``min(n, max(ceil(n / chain_size),
+    ceil(target / C)))`` runs: none longer than ``chain_size``, and together at least
+    ``min(len(scenarios), target)`` tasks for the workers to share. The cut depends on the
+    grid and ``chain_size`` only, never on the workers (the plans must not depend on them).
+    """
     out: list[list[SweepScenario]] = []
     chains: dict[int, list[SweepScenario]] = {}
     for s in scenarios:
         chains.setdefault(s.chain, []).append(s)
+    per_chain = math.ceil(target / max(len(chains), 1))
     for chain in chains.values():
         ordered = sorted(chain, key=lambda s: s.step)
         n = len(ordered)
-        k = max(1, math.ceil(n / chain_size))
+        k = max(1, min(n, max(math.ceil(n / chain_size), per_chain)))
         sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
         pos = 0
         for size in sizes:
@@ -521,11 +562,13 @@ def finished(folder: Path, key: str) -> dict[str, Any] | None:
     return summary
 
 
-def run_segment(job: SegmentTask) -> list[Outcome]:
+def run_segment(job: SegmentTask, notify: Callable[[Note], None] | None = None) -> list[Outcome]:
     """Run one task: its scenarios in ascending budget, each started from the plan before.
 
     A failed scenario is reported and the next starts from the last plan found. Runs on a
     Dask worker or in-process; in a worker, log records go to each scenario's ``run.log``.
+    Each finished scenario is announced (:func:`announce`) to ``notify`` in-process, or as a
+    Dask event on a worker.
     """
     outcomes: list[Outcome] = []
     prepared: Prepared | None = None
@@ -550,6 +593,7 @@ def run_segment(job: SegmentTask) -> list[Outcome]:
                 job, sc, start, previous_label if start is not None else None, prepared
             )
             outcomes.append(outcome)
+            announce(progress_note(outcome), notify)
             if solution is not None:
                 previous, previous_label = solution, sc.label
     return outcomes
@@ -628,6 +672,75 @@ def run_one(
     return outcome, run.solution, prepared
 
 
+def progress_note(outcome: Outcome) -> Note:
+    """What the progress line says about a finished scenario."""
+    summary = outcome.summary or {}
+    coverage = (summary.get("totals") or {}).get("coverage_pct_after")
+    gap = summary.get("gap")
+    return {
+        "label": outcome.label,
+        "status": outcome.status,
+        "error": outcome.error,
+        "seconds": outcome.seconds,
+        "coverage_pct": float(coverage) if coverage is not None else None,
+        "gap": float(gap) if gap is not None else None,
+    }
+
+
+def progress_text(note: Note) -> str:
+    """``b1M OPTIMAL, coverage 41.20 %, gap 0.00 %, 12.3 s`` (or the error of a failed one)."""
+    parts = [f"{note['label']} {note['status']}"]
+    if isinstance(note["coverage_pct"], float):
+        parts.append(f"coverage {note['coverage_pct']:.2f} %")
+    if isinstance(note["gap"], float) and math.isfinite(note["gap"]):
+        parts.append(f"gap {100 * note['gap']:.2f} %")
+    if note["error"]:
+        parts.append(str(note["error"])[:200])
+    seconds = note["seconds"]
+    parts.append(f"{float(seconds):.1f} s" if isinstance(seconds, float) else "")
+    return ", ".join(p for p in parts if p)
+
+
+def announce(note: Note, notify: Callable[[Note], None] | None) -> None:
+    """Tell the sweep a scenario finished: ``notify`` in-process, a Dask event on a worker
+    (the client logs it at once, while the rest of the task runs), else nothing."""
+    if notify is not None:
+        notify(note)
+        return
+    try:
+        worker = get_worker()
+    except ValueError:
+        return
+    worker.log_event(PROGRESS_TOPIC, note)
+
+
+class SweepProgress:
+    """Logs ``3/8 done: <scenario> ...`` once per scenario as it finishes and advances the
+    progress bar. Thread-safe: Dask events arrive on the client's own thread, task results
+    on the caller's; whichever comes first for a scenario is logged, the other ignored."""
+
+    def __init__(self, total: int, advance: Callable[[int], None]) -> None:
+        self.total = total
+        self.advance = advance
+        self.seen: set[str] = set()
+        self.lock = threading.Lock()
+
+    def __call__(self, note: Note) -> None:
+        with self.lock:
+            label = str(note["label"])
+            if label in self.seen:
+                return
+            self.seen.add(label)
+            log.info("%d/%d done: %s", len(self.seen), self.total, progress_text(note))
+            self.advance(1)
+
+    def event(self, event: tuple[float, Note]) -> None:
+        """A Dask event ``(time, note)`` from :func:`announce` on a worker."""
+        _, note = event
+        if isinstance(note, dict) and "label" in note:
+            self(note)
+
+
 def _since(t0: float) -> float:
     return round(time.perf_counter() - t0, 3)
 
@@ -672,13 +785,15 @@ def execute(
     cluster: str | None = None,
     workers: int | None = None,
     on_done: Callable[[SegmentTask, list[Outcome]], None] | None = None,
+    progress: SweepProgress | None = None,
 ) -> dict[str, list[Outcome]]:
     """Run the tasks as one Dask graph: ``sequential`` (synchronous, in-process), ``local``
     (a local cluster of ``workers`` single-threaded processes, default one per core) or on the
-    scheduler at ``cluster``. Returns each task's outcomes by task name."""
+    scheduler at ``cluster``. Returns each task's outcomes by task name. ``progress`` hears of
+    each scenario as it finishes (in-process directly, from a cluster by Dask events);
+    ``on_done`` of each task."""
     if not jobs:
         return {}
-    tasks = [dask.delayed(run_segment, pure=False)(j, dask_key_name=j.name) for j in jobs]
     by_name = {j.name: j for j in jobs}
     results: dict[str, list[Outcome]] = {}
 
@@ -688,10 +803,14 @@ def execute(
             on_done(by_name[name], outcomes)
 
     if mode == "sequential":
+        tasks = [
+            dask.delayed(run_segment, pure=False)(j, progress, dask_key_name=j.name) for j in jobs
+        ]
         with _Done(set(by_name), done):
             dask.compute(*tasks, scheduler="synchronous")
         return results
 
+    tasks = [dask.delayed(run_segment, pure=False)(j, dask_key_name=j.name) for j in jobs]
     local: LocalCluster | None = None
     if cluster:
         client = Client(cluster)
@@ -706,6 +825,8 @@ def execute(
         )
         client = Client(local)
     try:
+        if progress is not None:
+            client.subscribe_topic(PROGRESS_TOPIC, progress.event)
         log.info(
             "sweep on Dask %s: %d workers, %d tasks",
             cluster or "local cluster",
@@ -728,6 +849,8 @@ def execute(
                 ]
             done(name, outcomes)
     finally:
+        if progress is not None:
+            client.unsubscribe_topic(PROGRESS_TOPIC)
         client.close()
         if local is not None:
             local.close()
@@ -749,6 +872,7 @@ def run_sweep(
     cluster: str | None = None,
     workers: int | None = None,
     chain_size: int = DEFAULT_CHAIN_SIZE,
+    task_target: int = TASK_TARGET,
 ) -> SweepResult:
     """Plan every scenario of the sweep (reusing finished ones) and write the comparison.
 
@@ -773,10 +897,16 @@ def run_sweep(
         Local cluster size (default: one per core).
     chain_size : int
         Most consecutive budgets per task (default 4).
+    task_target : int
+        The fewest tasks the sweep is cut into when it has that many scenarios (default
+        :data:`TASK_TARGET`; 1 keeps each chain in as few tasks as ``chain_size`` allows,
+        for the most warm starts). See :func:`segments`.
     """
     started = time.perf_counter()
     if chain_size < 1:
         _fail("--chain-size", "must be at least 1")
+    if task_target < 1:
+        raise ValueError(f"task_target must be at least 1, not {task_target}")
     if workers is not None and workers < 1:
         _fail("--workers", "must be at least 1")
     if time_limit_s is not None and not time_limit_s > 0:
@@ -810,6 +940,7 @@ def run_sweep(
             cluster,
             workers,
             chain_size,
+            task_target=task_target,
         )
 
 
@@ -839,8 +970,11 @@ def _sweep(
     cluster: str | None,
     workers: int | None,
     chain_size: int,
+    *,
+    task_target: int = TASK_TARGET,
 ) -> SweepResult:
     """The body of :func:`run_sweep`, in its checked and locked folder."""
+    cut = segments(grid, chain_size, task_target)
     catalogue = catalogue_path(sweep_dir)
 
     # an earlier run's finished scenarios: their summaries are this sweep's input
@@ -853,7 +987,7 @@ def _sweep(
     if reused:
         log.info("reused %d finished scenarios", len(reused))
     jobs = []
-    for chain_no, seg in enumerate(segments(grid, chain_size)):
+    for chain_no, seg in enumerate(cut):
         todo = tuple(s.label not in reused for s in seg)
         if any(todo):
             jobs.append(
@@ -875,26 +1009,27 @@ def _sweep(
         "sweep of %d scenarios (%d chains, %d tasks) into %s: %d to run",
         len(grid),
         len({s.chain for s in grid}),
-        len(segments(grid, chain_size)),
+        len(cut),
         sweep_dir,
         n_todo,
     )
     outcomes: dict[str, Outcome] = {}
     with task("sweep", total=n_todo) as advance:
+        progress = SweepProgress(n_todo, advance)
 
         def on_done(job: SegmentTask, outs: list[Outcome]) -> None:
             for o in outs:
                 outcomes[o.label] = o
-                log.info(
-                    "scenario %s: %s%s in %.1f s",
-                    o.label,
-                    o.status,
-                    f" ({o.error})" if o.error else "",
-                    o.seconds,
-                )
-            advance(len(outs))
+                progress(progress_note(o))  # those no event announced (events are best effort)
 
-        execute(jobs, mode=mode, cluster=cluster, workers=workers, on_done=on_done)
+        execute(
+            jobs,
+            mode=mode,
+            cluster=cluster,
+            workers=workers,
+            on_done=on_done,
+            progress=progress,
+        )
     solve_wall_s = time.perf_counter() - started
 
     base_job = SegmentTask(
@@ -902,7 +1037,12 @@ def _sweep(
     )
     summaries = earlier | {o.label: o.summary for o in outcomes.values() if o.summary}
     violations, resolved = check_monotone(grid, summaries, outcomes, base_job)
-    comparison = comparison_table(grid, summaries, outcomes, reused, violations)
+    distinct = {
+        s.label: scenario_distinct(base_path, sweep_dir, s, outcomes.get(s.label))
+        for s in grid
+        if s.label in summaries
+    }
+    comparison = comparison_table(grid, summaries, outcomes, reused, violations, distinct)
     failed = [s.label for s in grid if not _row_ok(comparison, s.label)]
     summary = {
         "scenario": name,
@@ -914,13 +1054,14 @@ def _sweep(
         "mode": "sequential" if mode == "sequential" else (cluster or "local cluster"),
         "workers": None if mode == "sequential" or cluster else (workers or os.cpu_count()),
         "chain_size": chain_size,
+        "task_target": task_target,
         "solver": solver,
         "time_limit_s": time_limit_s,
         "lang": lang,
         "scenarios": [
             {"label": s.label, "key": s.key, "budget": s.budget, "chain": s.chain} for s in grid
         ],
-        "tasks": [[s.label for s in seg] for seg in segments(grid, chain_size)],
+        "tasks": [[s.label for s in seg] for seg in cut],
         "reused": reused,
         "failed": failed,
         "monotone": not violations,
@@ -1045,11 +1186,14 @@ def comparison_table(
     outcomes: dict[str, Outcome],
     reused: Sequence[str],
     violations: Sequence[dict[str, Any]],
+    distinct: Mapping[str, float | None] | None = None,
 ) -> pd.DataFrame:
-    """One row per scenario: parameters, budget, cost used, residents covered per type and
-    overall (count and %), marginal residents per extra 10,000 yuan against the previous
-    budget of its chain, sites, facilities, status, gap, times; a failed one its error.
-    ``summaries`` are the plans' summaries by label (see :func:`check_monotone`)."""
+    """One row per scenario: parameters, budget, cost used, target residents served per type
+    (count and %), their sum over types (``services_covered``, not a head count), the mean
+    coverage %, coverage points, ``distinct_residents_covered`` (a head count, given by label
+    in ``distinct``; see the module doc), services gained per extra 10,000 yuan against the
+    previous budget of its chain, sites, facilities, status, gap, times; a failed one its
+    error. ``summaries`` are the plans' summaries by label (see :func:`check_monotone`)."""
     bad = {v["scenario"] for v in violations}
     keys = list(dict.fromkeys(k for s in grid for k, _ in s.settings))
     rows = []
@@ -1080,17 +1224,18 @@ def comparison_table(
             b = summary.get("budgets") or {}
             row["budget"] = sum(float(e["budget"]) for e in b.values()) if b else None
         row["cost_used"] = float(totals["cost"])
-        covered = 0.0
+        services = 0.0
         for t, r in per_type.items():
             row[f"covered:{t}"] = float(r["covered_after"])
             row[f"coverage_pct:{t}"] = float(r["covered_after_pct"])
-            covered += float(r["covered_after"])
-        row["covered"] = covered
+            services += float(r["covered_after"])
+        row["services_covered"] = services
+        row["distinct_residents_covered"] = (distinct or {}).get(sc.label)
         row["coverage_pct"] = float(totals["coverage_pct_after"])
         row["coverage_points"] = coverage_points(summary)
         prev = previous.get(sc.chain)
-        row["marginal_per_10k"] = (
-            (covered - prev["covered"]) / ((row["budget"] - prev["budget"]) / MARGINAL_UNIT)
+        row["marginal_services_per_10k"] = (
+            (services - prev["services"]) / ((row["budget"] - prev["budget"]) / MARGINAL_UNIT)
             if prev is not None and row["budget"] is not None and row["budget"] > prev["budget"]
             else None
         )
@@ -1109,7 +1254,7 @@ def comparison_table(
             }
         )
         if sc.budget is not None:
-            previous[sc.chain] = {"covered": covered, "budget": row["budget"]}
+            previous[sc.chain] = {"services": services, "budget": row["budget"]}
         rows.append(row)
     df = pd.DataFrame(rows)
     order = ["scenario", "key", *keys, "budget", "cost_used"]
@@ -1117,7 +1262,8 @@ def comparison_table(
     types = list(dict.fromkeys(types))
     for t in types:
         order += [f"covered:{t}", f"coverage_pct:{t}"]
-    order += ["covered", "coverage_pct", "coverage_points", "marginal_per_10k", "sites"]
+    order += ["services_covered", "distinct_residents_covered", "coverage_pct"]
+    order += ["coverage_points", "marginal_services_per_10k", "sites"]
     order += ["facilities", "ok", "status", "gap", "solve_s", "warm_start_from", "reused"]
     order += ["monotone", "error"]
     for col in order:
@@ -1126,7 +1272,58 @@ def comparison_table(
     df = df[order].copy()
     for col in ("sites", "facilities"):
         df[col] = pd.array(df[col].to_numpy(), dtype="Int64")
+    df["distinct_residents_covered"] = pd.to_numeric(df["distinct_residents_covered"])
     return df
+
+
+def distinct_residents_covered(coverage: pd.DataFrame, groups: Mapping[str, str]) -> float:
+    """Residents covered by every planned type they need: a head count from a coverage table.
+
+    A block counts the residents who need some planned type, the union of the target groups
+    of the types with target residents there (``groups``: type -> its target group, a blocks
+    column), when every one of those types covers the block in full (``covered_after``); else
+    it counts none. The union is the block's ``population`` when some type targets everyone,
+    else the sum over the distinct groups (the age bands ``pop_0_2``, ``pop_3_5`` and
+    ``pop_60_plus`` do not overlap; a type without a known group counts as a group of its
+    own). Types of one group share its count. A lower bound on the residents all of whose
+    needs are met: a block with one uncovered type counts no one, even residents who do not
+    need that type.
+    """
+    df = coverage.loc[
+        coverage["target_population"].astype(float) > 0,
+        ["block_id", "facility_type", "target_population", "covered_after"],
+    ]
+    if df.empty:
+        return 0.0
+    group = df["facility_type"].map(lambda t: groups.get(str(t), f"type:{t}"))
+    full = df["covered_after"].astype(bool).groupby(df["block_id"]).all()
+    per_group = df.assign(group=group).groupby(["block_id", "group"])["target_population"].max()
+    is_all = per_group.index.get_level_values("group") == "population"
+    banded = per_group[~is_all].groupby(level="block_id").sum()
+    everyone = per_group[is_all].droplevel("group")
+    heads = banded.reindex(full.index, fill_value=0.0)
+    heads.loc[everyone.index] = everyone
+    return float(heads[full].sum())
+
+
+def scenario_distinct(
+    base_path: Path, sweep_dir: Path, sc: SweepScenario, outcome: Outcome | None
+) -> float | None:
+    """A planned scenario's :func:`distinct_residents_covered`: from its coverage table in
+    memory when this run planned it, else from its folder's ``coverage.csv``; None (with a
+    warning) when that cannot be read."""
+    groups = {k: ft.target_group for k, ft in derive_scenario(base_path, sc.data).catalog.items()}
+    if outcome is not None and outcome.tables is not None:
+        return distinct_residents_covered(outcome.tables["coverage"], groups)
+    path = sweep_dir / sc.label / "coverage.csv"
+    try:
+        coverage = pd.read_csv(
+            path, encoding="utf-8-sig", dtype={"block_id": str, "facility_type": str}
+        )
+        return distinct_residents_covered(coverage, groups)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("%s: no distinct residents covered (%s)", sc.label, exc)
+        return None
 
 
 # --------------------------------------------------------------------------- sweep outputs
@@ -1360,8 +1557,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         out = Console(width=None if sys.stdout.isatty() else 160)
         table = Table(title=f"Sweep of {result.summary['scenario']}", title_justify="left")
-        cols = ["scenario", "budget", "cost_used", "covered", "coverage_pct"]
-        cols += ["marginal_per_10k", "sites", "status", "gap", "solve_s"]
+        cols = ["scenario", "budget", "cost_used", "distinct_residents_covered", "coverage_pct"]
+        cols += ["marginal_services_per_10k", "sites", "status", "gap", "solve_s"]
         for col in cols:
             table.add_column(col, justify="left" if col in ("scenario", "status") else "right")
         for r in result.comparison.to_dict(orient="records"):
@@ -1381,9 +1578,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _cell(col: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    if col in ("budget", "cost_used", "covered"):
+    if col in ("budget", "cost_used", "distinct_residents_covered"):
         return f"{float(value):,.0f}"
-    if col in ("coverage_pct", "marginal_per_10k", "solve_s"):
+    if col in ("coverage_pct", "marginal_services_per_10k", "solve_s"):
         return f"{float(value):,.2f}"
     if col == "gap":
         return f"{float(value):.2%}"

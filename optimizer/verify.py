@@ -16,7 +16,14 @@ import numpy as np
 
 from optimizer.errors import VerificationError, preview_ids
 from optimizer.instance import PlanningInstance
-from optimizer.models.planning.model import PlanningData, PlanningSolution, TypeData, served_share
+from optimizer.messages import Message, message
+from optimizer.models.planning.model import (
+    PlanningData,
+    PlanningSolution,
+    TypeData,
+    decided_size,
+    served_share,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,13 @@ class VerifyReport:
     checks: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     recomputed_cost: float = math.nan
+    check_messages: list[Message] = field(default_factory=list)
+    """The checks as messages (``checks`` holds them in English), for translated reports."""
+
+    def checked(self, msg: Message) -> None:
+        """Record a check that was made (in ``checks`` in English, and as its message)."""
+        self.checks.append(msg.en)
+        self.check_messages.append(msg)
 
     @property
     def passed(self) -> bool:
@@ -78,17 +92,31 @@ def verify_plan(
     for t in data.types:
         _run_check(rep, f"{t.key}: placement", partial(_check_placement, instance, sol, t, rep))
         _run_check(rep, f"{t.key}: service", partial(_check_service, instance, data, sol, t, rep))
+        _run_check(
+            rep,
+            f"{t.key}: standard sizes",
+            partial(_check_standard_sizes, data, instance, sol, t, rep),
+        )
+        _run_check(
+            rep,
+            f"{t.key}: cost per resident",
+            partial(_check_cost_per_resident, instance, data, sol, t, rep),
+        )
     _run_check(rep, "floor area", lambda: _check_floor_area(instance, data, sol, rep))
+    _run_check(rep, "commitments", lambda: _check_commitments(instance, data, sol, rep))
     spent: list[np.ndarray] = []
     _run_check(rep, "spending", lambda: spent.append(_spending(instance, data, sol)))
     if spent:
         _run_check(rep, "budgets", lambda: _check_budgets(data, spent[0], rep))
-        rep.recomputed_cost = float(spent[0].sum())
+        # builds committed before the plan years count in the plan's cost, in no year's budget
+        rep.recomputed_cost = float(
+            spent[0].sum() + _spending(instance, data, sol, prior=True).sum()
+        )
     _run_check(
         rep, "coverage rules", lambda: _check_coverage_rules(instance, data, sol, must_cover, rep)
     )
     if reported_cost is not None:
-        rep.checks.append("reported cost equals the cost recomputed from the inputs")
+        rep.checked(message("check_cost"))
         if not math.isclose(rep.recomputed_cost, reported_cost, rel_tol=COST_RTOL, abs_tol=1e-3):
             rep.failures.append(
                 f"reported cost {reported_cost:,.2f} differs from recomputed "
@@ -125,22 +153,85 @@ def _check_placement(
     ta = instance.types[t.key]
     f = ta.ftype
     b, area = sol.built[t.key], sol.area[t.key]
-    rep.checks.append(f"{t.key}: facilities on converted sites that allow the type")
+    rep.checked(message("check_placement", type=t.key))
     bad = b & ~(sol.opened & ta.eligible)
     if bad.any():
         rep.failures.append(
             f"{t.key} on sites not converted or not allowed: {preview_ids(ids[bad])}"
         )
-    rep.checks.append(f"{t.key}: sizes within {f.min_area_m2:g}-{f.max_area_m2:g} m2")
+    rep.checked(message("check_sizes", type=t.key, low=f.min_area_m2, high=f.max_area_m2))
     small = b & ((area < f.min_area_m2 - TOL) | (area > f.max_area_m2 + TOL))
     if small.any():
         rep.failures.append(f"{t.key} facility size out of bounds at {preview_ids(ids[small])}")
 
 
+def _check_standard_sizes(
+    data: PlanningData,
+    instance: PlanningInstance,
+    sol: PlanningSolution,
+    t: TypeData,
+    rep: VerifyReport,
+) -> None:
+    """Every facility of a type with standard sizes (catalog) is one of them; a committed
+    facility whose size was decided before the plan is exempt."""
+    f = instance.types[t.key].ftype
+    if not f.has_standard_sizes:
+        return
+    if f.size_classes_m2:
+        classes = ", ".join(f"{a:g}" for a in f.size_classes_m2)
+        rep.checked(message("check_size_classes", type=t.key, classes=classes))
+    else:
+        rep.checked(message("check_size_step", type=t.key, step=f"{f.size_step_m2:g}"))
+    exempt = np.zeros(instance.n_sites, dtype=bool)
+    exempt[t.sites] = decided_size(data, t)
+    b = sol.built[t.key] & ~exempt
+    odd = b & ~f.is_standard(sol.area[t.key])
+    if odd.any():
+        rep.failures.append(
+            f"{t.key}: sizes that are not standard ({f.size_rule()}) at "
+            f"{preview_ids(instance.site_ids[odd])}"
+        )
+
+
+def _check_cost_per_resident(
+    instance: PlanningInstance,
+    data: PlanningData,
+    sol: PlanningSolution,
+    t: TypeData,
+    rep: VerifyReport,
+) -> None:
+    """With a catalog ``max_cost_per_resident``: each new facility's fit-out plus its site's
+    opening cost is at most the limit times the target residents it serves in its build year
+    (the model's row, recomputed from the site table and the blocks)."""
+    f = instance.types[t.key].ftype
+    limit = f.max_cost_per_resident
+    if limit is None:
+        return
+    rep.checked(message("check_cost_per_resident", type=t.key, limit=limit))
+    b = sol.built[t.key].copy()
+    if data.committed is not None:  # decided before the plan: no row in the model
+        b &= ~data.committed.committed
+    if not b.any():
+        return
+    site = t.sites[t.pair_site]
+    period = sol.open_period[site]
+    z = sol.serve[t.key][np.maximum(period, 0), np.arange(t.n_p)]
+    residents = _sum_at(
+        site, np.where(period >= 0, z, 0.0) * t.target[t.pair_block], instance.n_sites
+    )
+    cost = instance.types[t.key].fitout_rate * sol.area[t.key] + instance.fixed_cost
+    over = b & (cost > limit * residents * (1 + 1e-6) + 1.0)
+    if over.any():
+        rep.failures.append(
+            f"{t.key}: cost per resident served above {limit:,.0f} at "
+            f"{preview_ids(instance.site_ids[over])}"
+        )
+
+
 def _check_floor_area(
     instance: PlanningInstance, data: PlanningData, sol: PlanningSolution, rep: VerifyReport
 ) -> None:
-    rep.checks.append("floor area of each site holds its facilities")
+    rep.checked(message("check_floor_area"))
     used_area = np.zeros(instance.n_sites)
     for t in data.types:
         used_area += np.where(sol.built[t.key], sol.area[t.key], 0.0)
@@ -149,15 +240,62 @@ def _check_floor_area(
         rep.failures.append(f"floor area exceeded at sites {preview_ids(instance.site_ids[over])}")
 
 
-def _spending(instance: PlanningInstance, data: PlanningData, sol: PlanningSolution) -> np.ndarray:
-    """Each period's spending recomputed from the site table and the catalog."""
+def _spending(
+    instance: PlanningInstance, data: PlanningData, sol: PlanningSolution, prior: bool = False
+) -> np.ndarray:
+    """Each period's spending recomputed from the site table and the catalog; sites committed
+    before the first plan year were paid from earlier budgets and are left out (``prior``:
+    those sites alone)."""
     period = sol.open_period
+    before = data.committed.prior if data.committed is not None else np.zeros(sol.opened.shape)
+    counted = before.astype(bool) if prior else ~before.astype(bool)
+    opened = sol.opened & counted
     spent = np.zeros(data.n_periods)
-    np.add.at(spent, period[sol.opened], instance.fixed_cost[sol.opened])
+    np.add.at(spent, period[opened], instance.fixed_cost[opened])
     for t in data.types:
-        b, area = sol.built[t.key], sol.area[t.key]
+        b, area = sol.built[t.key] & counted, sol.area[t.key]
         np.add.at(spent, period[b], instance.types[t.key].fitout_rate[b] * area[b])
     return spent
+
+
+def _check_commitments(
+    instance: PlanningInstance, data: PlanningData, sol: PlanningSolution, rep: VerifyReport
+) -> None:
+    """Committed sites converted in their committed year with exactly their committed types,
+    at their committed sizes; excluded sites unused."""
+    com = data.committed
+    if com is None:
+        return
+    ids = instance.site_ids
+    if com.committed.any():
+        rep.checked(message("check_committed"))
+        moved = com.committed & (sol.open_period != com.period)
+        if moved.any():
+            rep.failures.append(
+                f"committed sites not converted in their committed year: {preview_ids(ids[moved])}"
+            )
+        for t in data.types:
+            b, want = sol.built[t.key], com.built[t.key]
+            wrong = com.committed & (b != want)
+            if wrong.any():
+                rep.failures.append(
+                    f"{t.key}: committed sites built otherwise than committed: "
+                    f"{preview_ids(ids[wrong])}"
+                )
+            size = com.area[t.key]
+            resized = want & b & ~np.isnan(size)
+            resized &= ~np.isclose(sol.area[t.key], np.nan_to_num(size), rtol=1e-6, atol=1e-3)
+            if resized.any():
+                rep.failures.append(
+                    f"{t.key}: committed sizes changed at {preview_ids(ids[resized])}"
+                )
+    if com.excluded.any():
+        rep.checked(message("check_excluded"))
+        used = com.excluded & sol.opened
+        for t in data.types:
+            used |= com.excluded & sol.built[t.key]
+        if used.any():
+            rep.failures.append(f"excluded sites used: {preview_ids(ids[used])}")
 
 
 def _check_site_years(
@@ -165,7 +303,7 @@ def _check_site_years(
 ) -> None:
     if not data.years:
         return
-    rep.checks.append("each site converted no earlier than its available_year")
+    rep.checked(message("check_site_years"))
     opened = sol.opened
     year = np.asarray(data.years)[np.maximum(sol.open_period, 0)]
     avail = np.asarray(instance.site_years, dtype=float)
@@ -188,9 +326,7 @@ def _check_service(
     f = ta.ftype
     need = ta.need  # recomputed from the blocks by the demand module
     site = t.sites[t.pair_site]
-    rep.checks.append(
-        f"{t.key}: service within {f.walk_limit_m:g} m, by built facilities, within capacity"
-    )
+    rep.checked(message("check_service", type=t.key, limit=f.walk_limit_m))
     for k in range(data.n_periods):
         z, zq = sol.serve[t.key][k], sol.serve_existing[t.key][k]
         used = z > TOL
@@ -233,9 +369,7 @@ def _check_service(
 def _check_budgets(data: PlanningData, spent: np.ndarray, rep: VerifyReport) -> None:
     if data.budgets is None:
         return
-    rep.checks.append(
-        "each year's spending within its budget" + (" (with carry-over)" if data.carry_over else "")
-    )
+    rep.checked(message("check_budgets_carry" if data.carry_over else "check_budgets"))
     use = np.cumsum(spent) if data.carry_over else spent
     cap = np.cumsum(data.budgets) if data.carry_over else data.budgets
     over = use > cap * (1 + 1e-7) + 1.0
@@ -254,7 +388,7 @@ def _check_coverage_rules(
     share = served_share(data, sol)
     for i, t in enumerate(data.types):
         if must_cover:
-            rep.checks.append(f"{t.key}: every reachable block served in full")
+            rep.checked(message("check_full_service", type=t.key))
             short = t.reachable & (share[t.key][-1] < 1 - 1e-6)
             if short.any():
                 rep.failures.append(
@@ -266,6 +400,6 @@ def _check_coverage_rules(
         for k in np.flatnonzero(~np.isnan(data.targets[:, i])):
             goal = data.targets[k, i] * t.coverable_target
             got = float(t.target @ share[t.key][k])
-            rep.checks.append(f"{t.key}: coverage target of period {k}")
+            rep.checked(message("check_target", type=t.key, period=int(k)))
             if got < goal * (1 - 1e-6) - 1e-6:
                 rep.failures.append(f"{t.key}: period {k} serves {got:,.0f} < target {goal:,.0f}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.deliverables import maps
+from optimizer.deliverables.fonts import cjk_font
 from tests.browser import find_chromium
 from tests.helpers import blocks_frame, existing_frame, sites_frame, write_scenario
 
@@ -31,7 +31,7 @@ def missing_browser_needs() -> list[str]:
     missing = []
     if find_chromium() is None:
         missing.append("chromium")
-    if maps.cjk_font() is None:
+    if cjk_font() is None:
         missing.append("fonts-noto-cjk")
     return missing
 

@@ -30,6 +30,7 @@ def test_documented_example_plans_the_line_city_through_the_package(line_city: P
     assert run.plan.construction_list["cost"].sum() == pytest.approx(1_050_000)
 
 
+@pytest.mark.slow
 def test_documented_example_writes_the_town_plan(tmp_path: Path) -> None:
     scenario_path = write_town(tmp_path / "town")
     run = optimizer.run_plan(scenario_path, out_dir=tmp_path / "out", lang="en")

@@ -198,7 +198,7 @@ def _small_cases() -> dict[str, tuple[object, float]]:
             PMedianData.from_arrays(dist, 2, w, required=[1]),
             brute_force_pmedian(dist, w, 2, required=(1,)),
         ),
-        "cpmedian": (
+        "cpmedian-mip": (
             PMedianData.from_arrays(small, 2, demand=demand, capacity=capacity),
             brute_force_pmedian(small, np.ones(6), 2, demand=demand, capacity=capacity),
         ),

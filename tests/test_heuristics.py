@@ -200,6 +200,7 @@ def test_orlib_pmed1() -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 4])
+@pytest.mark.slow
 def test_warm_started_mip_on_instances_the_bound_does_not_close(seed: int) -> None:
     """Random (non-metric) distances leave a duality gap: the warm path runs the MIP."""
     rng = np.random.default_rng(seed)

@@ -466,6 +466,7 @@ def grid_city(folder: Path, **distances: Any) -> Path:
     )
 
 
+@pytest.mark.slow
 def test_plan_with_network_distances(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     scenario = grid_city(tmp_path / "city", cache_dir="cache")
     with caplog.at_level(logging.INFO, logger="optimizer.distances.network"):

@@ -84,6 +84,7 @@ def test_uncoverable_blocks_are_reported_not_fatal(tmp_path: Path) -> None:
     assert run.plan.construction_list["site_id"].tolist() == ["S1", "S1"]
 
 
+@pytest.mark.slow
 def test_a_repeated_run_keeps_the_earlier_files(line_city: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_plan(line_city, out_dir=out)

@@ -25,7 +25,7 @@ from optimizer.models.planning import model as planning
 from optimizer.models.planning import solve as planning_solve
 from optimizer.pipeline import planning_data, run_plan
 from optimizer.scenario import load_scenario
-from tests.helpers import blocks_frame, sites_frame, write_scenario
+from tests.helpers import SIMPLE_CATALOG, blocks_frame, sites_frame, write_scenario
 
 HIGHS = get_backend("highs")
 EXACT = SolveOptions(time_limit_s=30, mip_gap=0.0)
@@ -47,14 +47,16 @@ def test_colocation_is_chosen_when_cheaper(tmp_path: Path) -> None:
 
 def test_capacity_needs_a_second_facility(tmp_path: Path) -> None:
     # 12 blocks need 12 x 72.2 = 866.4 m2 of elder care; one facility holds at most 750 m2, so
-    # two sites open (2 x 100k) and 866.4 m2 are fitted out: 1,066,400 yuan.
+    # two sites open (2 x 100k); elder care is built in 50 m2 steps, so 900 m2 are fitted out
+    # (the least multiple-of-50 total holding 866.4): 1,100,000 yuan.
     blocks = blocks_frame([0] * 12)
     sites = sites_frame([0, 0], floor=[1000, 1000], fixed=[100_000, 100_000])
     path = write_scenario(tmp_path, blocks, sites, facility_types=["elder_care"])
     run = run_plan(path, write=False)
     cl = run.plan.construction_list
-    assert run.result.objective == pytest.approx(1_066_400)
-    assert cl["floor_area_m2"].sum() == pytest.approx(866.4)
+    assert run.result.objective == pytest.approx(1_100_000)
+    assert cl["floor_area_m2"].sum() == pytest.approx(900)
+    assert (cl["floor_area_m2"] % 50 == 0).all()
     assert (cl["capacity"] <= 750 + 1e-6).all() and len(cl) == 2
     assert run.verify.passed and run.plan.coverage["covered_after"].all()
 
@@ -210,7 +212,9 @@ def test_random_tiny_instances_match_brute_force(tmp_path: Path, seed: int) -> N
         fixed=list(rng.integers(1, 20, n_sites) * 10_000),
         ys=list(rng.uniform(0, 300, n_sites)),
     )
-    path = write_scenario(tmp_path, blocks, sites)
+    # the oracle's LP sizes facilities continuously: standard sizes off (tests/test_sizes_costs.py)
+    any_size = {k: {**v, "size_step_m2": None} for k, v in SIMPLE_CATALOG.items()}
+    path = write_scenario(tmp_path, blocks, sites, catalog=any_size)
     scenario = load_scenario(path)
     inputs = read_inputs(scenario)
     inst = build_instance(inputs, scenario.catalog, make_engine(scenario.distances, inputs))

@@ -146,8 +146,8 @@ def test_decomposition_agrees_with_the_mip(tmp_path: Path, seed: int) -> None:
 def test_the_scenario_can_ask_for_the_decomposition(tmp_path: Path) -> None:
     # solver.method: decomposition runs it even on a small model; the plan passes verify
     run = run_plan(_two_clusters_scenario(tmp_path, method="decomposition"), write=False)
-    assert run.result.solver == "highs+decomposition"
+    assert run.result.solver == "highs+decomposition+heuristic"  # started from its plan
     assert run.result.objective == pytest.approx(2 * 200 * 2 / 3 + 200 / 3, rel=1e-6)
     assert run.verify.passed
     default = run_plan(_two_clusters_scenario(tmp_path / "auto"), write=False)
-    assert default.result.solver == "highs"  # small: one MIP
+    assert default.result.solver == "highs+heuristic"  # small: one MIP, warm-started

@@ -12,6 +12,7 @@ import pyogrio
 import pytest
 from openpyxl import load_workbook
 
+from optimizer.deliverables.labels import Lang, column_key, display_names, localized
 from optimizer.deliverables.layers import RunOutputs, map_layers
 from optimizer.deliverables.workbook import write_workbook
 from optimizer.pipeline import PlanRun, run_plan
@@ -62,8 +63,25 @@ def assert_same_table(got: pd.DataFrame, expected: pd.DataFrame) -> None:
             assert text == [("" if pd.isna(v) else str(v)) for v in b], col
 
 
-@pytest.mark.parametrize("which", ["town", "line"])
-def test_workbook_sheets_match_the_csvs(which: str, request: pytest.FixtureRequest) -> None:
+def _sheet(out: Path, name: str) -> pd.DataFrame:
+    """A sheet with its columns named by their contract keys (a Chinese header names each
+    column above its key)."""
+    sheet = pd.read_excel(out / "plan.xlsx", sheet_name=name)
+    return sheet.rename(columns=lambda c: column_key(str(c)))
+
+
+def _in_language(run: PlanRun, table: pd.DataFrame, lang: Lang) -> pd.DataFrame:
+    """The CSV's construction list as the workbook shows it: reasons in ``lang``."""
+    names = display_names(
+        {k: run.scenario.catalog.get(k) for k in run.scenario.facility_types}, lang
+    )
+    return table.assign(reason=[localized(r, lang, run.summary, names) for r in table["reason"]])
+
+
+@pytest.mark.parametrize(("which", "lang"), [("town", "en"), ("line", "zh")])
+def test_workbook_sheets_match_the_csvs(
+    which: str, lang: Lang, request: pytest.FixtureRequest
+) -> None:
     run, out = request.getfixturevalue(which)
     wb = load_workbook(out / "plan.xlsx")
     assert wb.sheetnames == SHEETS
@@ -72,10 +90,11 @@ def test_workbook_sheets_match_the_csvs(which: str, request: pytest.FixtureReque
         assert ws.freeze_panes == "A2"
         assert ws.auto_filter.ref is not None
         assert all(cell.font.bold for cell in ws[1])
-        sheet = pd.read_excel(out / "plan.xlsx", sheet_name=name)
-        assert_same_table(sheet, _csv(out, name))
-    per_type = pd.read_excel(out / "plan.xlsx", sheet_name="per_type")
-    assert_same_table(per_type, run.plan.per_type.reset_index(drop=True))
+        expected = _csv(out, name)
+        if name == "construction_list":
+            expected = _in_language(run, expected, lang)
+        assert_same_table(_sheet(out, name), expected)
+    assert_same_table(_sheet(out, "per_type"), run.plan.per_type.reset_index(drop=True))
 
 
 def test_workbook_is_formatted_for_reading(town: tuple[PlanRun, Path]) -> None:

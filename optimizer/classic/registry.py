@@ -27,7 +27,7 @@ family      problem                               default   methods
 ``lscp``    location set covering                 warm      mip, heuristic, warm
 ``mclp``    maximal covering                      warm      mip, heuristic, warm
 ``pmedian`` p-median (uncapacitated)              exact     mip, heuristic, warm, exact
-``cpmedian`` capacitated p-median, single sourcing mip       mip
+``cpmedian`` capacitated p-median, single sourcing exact     mip, exact
 ``pcenter`` p-center                              exact     mip, exact
 ``backup``  backup (double) coverage, BACOP1      mip       mip
 =========== ===================================== ========= ===============================
@@ -41,6 +41,9 @@ family      problem                               default   methods
 * ``warm``: the heuristic, then the MIP warm-started from it (LSCP / MCLP: beside a
   row-weighting local search, a swap search or a large-neighbourhood search); the bound is the
   better of the two.
+* ``exact`` (capacitated p-median): Lagrangian bound with knapsack subproblems, GAP
+  heuristic with locate–allocate, reduced-cost fixing and Lagrangian branch-and-bound on the
+  sites (:mod:`optimizer.models.pmedian.capacitated`).
 * ``exact``: p-median: Lagrangian bound, reduced-cost fixing, window sub-MIPs and Lagrangian
   branch-and-bound (:mod:`optimizer.models.pmedian.solve`); p-center: binary search over
   covering problems (:func:`optimizer.models.pcenter.solve_search`).
@@ -88,6 +91,7 @@ from optimizer.models.covering.lscp import LscpData
 from optimizer.models.pmedian import heuristics as pmedian_heuristics
 from optimizer.models.pmedian import lagrangian as pmedian_lagrangian
 from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.capacitated import solve_cpmedian
 from optimizer.models.pmedian.solve import solve_pmedian
 from optimizer.verify import VerifyReport
 
@@ -378,6 +382,19 @@ def _run_pmedian_exact(data: ModelData, backend: Backend, options: SolveOptions)
     return _Run(result, None, run.selected, run.assignment, None, sol)
 
 
+def _run_cpmedian_exact(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+    """Capacitated p-median: Lagrangian bound, GAP heuristic, reduced-cost fixing and
+    Lagrangian branch-and-bound (:mod:`optimizer.models.pmedian.capacitated`); OPTIMAL only
+    when the bound closes the gap (within ``mip_gap``)."""
+    assert isinstance(data, pmedian.PMedianData)
+    run = solve_cpmedian(data, backend, options)
+    result = run.result.replace(solver=f"lagrangian+{backend.name}")
+    if run.selected is None or run.assignment is None:
+        return _Run(result, None, None)
+    sol = pmedian.PMedianSolution(run.selected, run.assignment, result.objective)
+    return _Run(result, None, run.selected, run.assignment, None, sol)
+
+
 def _run_pmedian_lagrangian(warm: bool) -> Runner:
     """Greedy + swap local search + Lagrangian bound
     (:mod:`optimizer.models.pmedian.lagrangian`); alone (``heuristic``: FEASIBLE, or OPTIMAL
@@ -636,6 +653,15 @@ _ENTRIES = (
         accepts=_needs_capacity,
     ),
     ClassicModel(
+        "cpmedian",
+        "exact",
+        "capacitated p-median: Lagrangian bound, GAP heuristic, fixing, Lagrangian B&B",
+        PMD,
+        _run_cpmedian_exact,
+        _check_pmedian,
+        accepts=_needs_capacity,
+    ),
+    ClassicModel(
         "pcenter",
         "exact",
         "p-center: binary search over covering problems",
@@ -669,7 +695,7 @@ DEFAULT_METHOD: dict[str, str] = {
     "lscp": "warm",
     "mclp": "warm",
     "pmedian": "exact",
-    "cpmedian": "mip",
+    "cpmedian": "exact",
     "pcenter": "exact",
     "backup": "mip",
 }

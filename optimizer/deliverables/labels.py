@@ -7,9 +7,13 @@ type names come from the catalog (``label_zh`` / ``label_en``), never from here.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from optimizer.catalog import FacilityType
+from optimizer.distances.base import DistanceEngine
+from optimizer.distances.network import NetworkEngine
+from optimizer.messages import GROUP_NAMES, LIST_SEPARATORS, translate
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -17,7 +21,10 @@ LANGS: tuple[Lang, ...] = ("zh", "en")
 LABELS: dict[str, tuple[str, str]] = {
     # key: (zh, en)
     "title": ("社区公共服务设施布点规划", "Community facility siting plan"),
-    "subtitle": ("完整社区 · 15 分钟社区生活圈", "Complete communities · 15-minute life circles"),
+    "subtitle": (
+        "完整社区 · {minutes} 分钟社区生活圈",
+        "Complete communities · {minutes}-minute life circles",
+    ),
     "headline": ("核心指标", "Headline figures"),
     "total_cost": ("总投资", "Total cost"),
     "sites_opened": ("启用站点", "Sites opened"),
@@ -122,6 +129,24 @@ LABELS: dict[str, tuple[str, str]] = {
     "level": ("生活圈层级", "Life circle"),
     "need_rule": ("配置指标", "Need"),
     "size_range": ("单处规模 (m²)", "Facility size (m²)"),
+    "standard_sizes": ("标准规模", "Standard sizes"),
+    "size_step_text": ("{step:g} m² 的整数倍", "multiples of {step:g} m²"),
+    "size_classes_text": ("{classes} m²", "{classes} m²"),
+    "size_any": ("规模范围内任意", "any size within the range"),
+    "cost_per_resident": ("每新增服务一人投资", "Cost per resident"),
+    "cost_flag": ("人均投资偏高", "high cost per resident"),
+    "cost_flag_note": (
+        "“人均投资偏高”：该行每新增服务一名目标人口的投资（投资 ÷ 新增服务人口）高于该类设施的"
+        "阈值（设施标准中的 cost_per_resident_flag；未设定时取本方案同类设施各行的第 {pct:g} "
+        "百分位，设有 max_cost_per_resident 时不高于该上限）；未新增服务人口的行（人均投资显示"
+        "为“—”）一并标注。本方案共标注 {flagged} 行。阈值：{thresholds}。",
+        "“High cost per resident”: the row's cost per target resident newly served (cost ÷ "
+        "newly served) is above its type's threshold (the catalog's cost_per_resident_flag; "
+        "without one, the {pct:g}th percentile of the type's rows in this plan, capped at "
+        "max_cost_per_resident when set); rows serving no new target resident (shown “—”) are "
+        "flagged too. {flagged} rows flagged. Thresholds: {thresholds}.",
+    ),
+    "per_resident": ("元/人", "yuan per resident"),
     "fitout_rule": ("装修改造单价", "Fit-out cost"),
     "priority": ("权重", "Priority"),
     "sources": ("依据", "Sources"),
@@ -174,12 +199,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "share": ("占比", "Share"),
 }
 
-TARGET_GROUPS: dict[str, tuple[str, str]] = {
-    "population": ("常住人口", "residents"),
-    "pop_60_plus": ("60 岁及以上老人", "residents aged 60+"),
-    "pop_0_2": ("0–2 岁婴幼儿", "children aged 0-2"),
-    "pop_3_5": ("3–5 岁幼儿", "children aged 3-5"),
-}
+TARGET_GROUPS: dict[str, tuple[str, str]] = GROUP_NAMES
 
 LEVELS: dict[str, tuple[str, str]] = {
     "5min": ("5 分钟生活圈", "5-minute circle"),
@@ -283,11 +303,276 @@ def pct(percent: Any, digits: int = 1) -> str:
     return f"{value:.{digits}f}%"
 
 
-def need_text(t: FacilityType) -> str:
-    """A type's need rule in one line, e.g. ``20 (new) / 15 (old) m2 per 100 households``."""
+NEED_BASES: dict[str, tuple[str, str]] = {
+    "households": ("户", "households"),
+    "population": ("常住人口", "population"),
+    "target": ("目标人群", "target"),
+}
+
+
+def need_text(t: FacilityType, lang: Lang = "en") -> str:
+    """A type's need rule in one line, e.g. ``20 (new) / 15 (old) m2 per 100 households``
+    (``每 100 户 20 m²（新区）/ 15 m²（老区）`` in Chinese)."""
     amount = t.need_amount
-    if amount.get("new") == amount.get("old"):
-        value = f"{amount.get('new', 0):g}"
-    else:
-        value = f"{amount.get('new', 0):g} (new) / {amount.get('old', 0):g} (old)"
+    same = amount.get("new") == amount.get("old")
+    new, old = f"{amount.get('new', 0):g}", f"{amount.get('old', 0):g}"
+    if lang == "zh":
+        unit = unit_label(t.capacity_unit, lang)
+        basis = NEED_BASES.get(t.need_basis, (t.need_basis, t.need_basis))[0]
+        value = f"{new} {unit}" if same else f"{new} {unit}（新区）/ {old} {unit}（老区）"
+        return f"每 {t.need_per:g} {basis} {value}"
+    value = new if same else f"{new} (new) / {old} (old)"
     return f"{value} {t.capacity_unit} per {t.need_per:g} {t.need_basis}"
+
+
+def size_text(t: FacilityType, lang: Lang) -> str:
+    """A type's standard sizes in words (catalog ``size_classes_m2`` / ``size_step_m2``)."""
+    if t.size_classes_m2:
+        classes = LIST_SEPARATORS[lang].join(f"{a:g}" for a in t.size_classes_m2)
+        return label("size_classes_text", lang, classes=classes)
+    if t.size_step_m2 is not None:
+        return label("size_step_text", lang, step=t.size_step_m2)
+    return label("size_any", lang)
+
+
+def fitout_text(t: FacilityType, lang: Lang) -> str:
+    """A type's default fit-out rate and its multiplier on a site's own rate."""
+    unit = "元/m²" if lang == "zh" else "yuan/m²"
+    return f"{t.fitout_cost_per_m2:,.0f} {unit} · ×{t.fitout_multiplier:g}"
+
+
+def type_sources(t: FacilityType, lang: Lang) -> dict[str, str]:
+    """Where a type's numbers come from, in ``lang`` (the catalog's ``sources_zh`` in Chinese,
+    its English source where a field has no Chinese one)."""
+    if lang != "zh":
+        return dict(t.sources)
+    zh = dict(getattr(t, "sources_zh", None) or {})
+    return {k: zh.get(k, v) for k, v in t.sources.items()} | {
+        k: v for k, v in zh.items() if k not in t.sources
+    }
+
+
+# --------------------------------------------------------------------------- life circles
+
+CIRCLE_LIMITS_M = ((300.0, 5), (500.0, 10), (1000.0, 15))
+"""The life-circle level a walking limit belongs to (GB 50180-2018: 5 minutes ~ 300 m,
+10 minutes ~ 500 m, 15 minutes ~ 800-1,000 m); a limit beyond 1,000 m counts as 15."""
+
+
+def circle_minutes(walk_limit_m: float) -> int:
+    """The life-circle level (minutes) of a walking limit."""
+    return next((m for limit, m in CIRCLE_LIMITS_M if walk_limit_m <= limit + 1e-9), 15)
+
+
+def circle_subtitle(walk_limits_m: Iterable[float], lang: Lang) -> str:
+    """The report's banner from the walking limits actually used: ``5 分钟`` for a plan at
+    300 m, ``5/15 分钟`` when its types use both (15 when no limit is known)."""
+    minutes = sorted({circle_minutes(float(w)) for w in walk_limits_m}) or [15]
+    return label("subtitle", lang, minutes="/".join(str(m) for m in minutes))
+
+
+# --------------------------------------------------------------------------- run texts
+
+PHASES: dict[str, tuple[str, str]] = {
+    "coverage": ("覆盖", "coverage"),
+    "cost": ("投资", "cost"),
+    "walk": ("步行距离", "walk"),
+    "build": ("建模", "build"),
+    "plan": ("方案", "plan"),
+    "baseline": ("现状基线", "baseline"),
+    "essential": ("关键站点校核", "essential"),
+    "probe": ("试算", "probe"),
+    "diagnosis": ("诊断", "diagnosis"),
+    "heuristic": ("启发式", "heuristic"),
+    "decomposition": ("分解", "decomposition"),
+}
+
+TIMINGS: dict[str, tuple[str, str]] = {
+    "inputs": ("读取输入", "inputs"),
+    "distances": ("距离计算", "distances"),
+    "optimise": ("优化", "optimise"),
+    "essential": ("关键站点校核", "essential"),
+    "limit": ("时间上限", "limit"),
+    "elapsed": ("总用时", "elapsed"),
+    "deliverables": ("成果输出", "deliverables"),
+}
+
+STOPS: dict[str, str] = {
+    "time limit": "达到时间上限后停止",
+    "gap reached": "达到设定间隙后停止",
+    "iteration limit": "达到迭代上限后停止",
+    "interrupted": "被中断",
+}
+
+
+def phase_label(name: str, lang: Lang) -> str:
+    """A solve phase in words: ``coverage``, ``assign-walk`` (re-assignment), ``plan:build``."""
+    if lang != "zh":
+        return name
+    if ":" in name:
+        head, _, tail = name.partition(":")
+        return f"{phase_label(head, lang)}：{phase_label(tail, lang)}"
+    if name.startswith("assign-"):
+        return f"重新分配（{phase_label(name.removeprefix('assign-'), lang)}）"
+    pair = PHASES.get(name)
+    return name if pair is None else pair[0]
+
+
+def timing_label(name: str, lang: Lang) -> str:
+    """A stage timing's name (``inputs_s``, ``plan:coverage``) in words."""
+    if lang != "zh":
+        return name
+    key = name.removesuffix("_s")
+    pair = TIMINGS.get(key)
+    return pair[0] if pair is not None else phase_label(key, lang)
+
+
+def status_word(status: str, lang: Lang) -> str:
+    """A solver status (``OPTIMAL``, ``FEASIBLE``, ...) in words; other statuses as they are."""
+    if lang != "zh":
+        return status
+    return {
+        "OPTIMAL": label("status_OPTIMAL", lang),
+        "FEASIBLE": label("status_FEASIBLE", lang),
+        "INFEASIBLE": "无可行解",
+        "NO_SOLUTION": label("status_other", lang),
+        "SKIPPED": "已跳过",
+    }.get(status, status)
+
+
+def headline_text(summary: Mapping[str, Any], lang: Lang) -> str:
+    """The run's headline: the summary's own in English; in Chinese, rebuilt from its status,
+    gap and weakest phase (the phase that stopped short of a proof, when there is one)."""
+    if lang != "zh":
+        return str(summary.get("headline") or summary.get("status"))
+    weak = summary.get("weakest_phase") or None
+    if not weak:
+        gap = finite(summary.get("gap"))
+        gap_text = f"间隙 {gap:.2%}" if gap is not None else "间隙未知"
+        return f"{status_word(str(summary.get('status')), lang)}，{gap_text}"
+    stop = STOPS.get(str(weak.get("stop") or ""), "已停止")
+    gap = finite(weak.get("gap"))
+    gap_text = f"间隙 {gap:.1%}" if gap is not None else "间隙未知"
+    phase = phase_label(str(weak.get("phase")), lang)
+    return f"{label('status_FEASIBLE', lang)}：{phase}阶段{stop}，{gap_text}"
+
+
+def display_names(ftypes: Mapping[str, FacilityType | None], lang: Lang) -> dict[str, str]:
+    """Ids in words for :func:`optimizer.messages.render`: facility types (short names) and
+    capacity units."""
+    names = {key: short_type_label(t, key, lang) for key, t in ftypes.items()}
+    names |= {unit: unit_label(unit, lang) for unit in UNITS}
+    steps = [*PHASES, "assign-coverage", "assign-walk", "assign-cost"]
+    return {step: phase_label(step, lang) for step in steps if step not in names} | names
+
+
+def localized(
+    text: Any,
+    lang: Lang,
+    summary: Mapping[str, Any],
+    names: Mapping[str, str] | None = None,
+) -> str:
+    """A text the run wrote in English (reason, note, check, model), in ``lang`` when the
+    run recorded its messages (``summary["phrases"]``); otherwise as it is."""
+    value = "" if text is None else str(text)
+    return translate(value, lang, summary.get("phrases"), names)
+
+
+def distance_text(summary: Mapping[str, Any], engine: DistanceEngine | None, lang: Lang) -> str:
+    """How the distances were computed: the run's own note in English; in Chinese, the same
+    facts from the run's engine (the mode in words when the engine is not at hand)."""
+    if lang != "zh":
+        return str(summary.get("distance_note") or "")
+    if isinstance(engine, NetworkEngine):
+        net = engine.network
+        return (
+            f"沿道路网络的步行距离（{net.source}：{net.n_nodes:,} 个节点，{net.n_edges:,} 条路段；"
+            f"各点接入 {engine.snap_tolerance_m:g} 米内最近的道路，计入接入段）"
+        )
+    mode = str(summary.get("distance_mode"))
+    if mode == "euclidean" and summary.get("detour_factor") is not None:
+        return f"直线距离 × 绕行系数 {summary.get('detour_factor')}（未使用道路网络）"
+    return label(f"mode_{mode}", lang) if mode in ("network", "euclidean", "table") else ""
+
+
+COLUMNS: dict[str, str] = {
+    # column key (the CSV contract) -> Chinese header for the workbook
+    "rank": "序号",
+    "year": "年度",
+    "site_id": "站点编号",
+    "site_name": "站点名称",
+    "facility_type": "设施类型",
+    "floor_area_m2": "建筑面积 (m²)",
+    "capacity": "规模",
+    "cost": "投资（元）",
+    "newly_covered": "新增服务人口",
+    "cost_per_resident": "每新增服务一人投资（元）",
+    "cost_flag": "人均投资偏高",
+    "cumulative_cost": "累计投资（元）",
+    "cumulative_coverage_pct": "累计覆盖率 (%)",
+    "reason": "选址理由",
+    "essential": "关键站点",
+    "block_id": "街区编号",
+    "target_population": "目标人口",
+    "covered_before": "规划前覆盖",
+    "covered_after": "规划后覆盖",
+    "walk_m": "步行距离 (m)",
+    "served_by": "主要服务设施",
+    "coverable": "可覆盖",
+    "need": "需求规模",
+    "served_share_before": "规划前服务比例",
+    "served_share_after": "规划后服务比例",
+    "covered_from_year": "覆盖起始年度",
+    "target_group": "目标人群",
+    "target_total": "目标人口",
+    "uncoverable_blocks": "无候选站点可达的街区数",
+    "uncoverable_residents": "无候选站点可达的目标人口",
+    "facilities_built": "新建设施数",
+    "capacity_built": "新增规模",
+    "capacity_needed": "需求规模",
+    "fitout_cost": "装修改造费（元）",
+    "covered_before_pct": "规划前覆盖率 (%)",
+    "covered_after_pct": "规划后覆盖率 (%)",
+    "area_type": "片区类型",
+    "blocks": "街区数",
+    "budget": "预算（元）",
+    "spent": "已安排（元）",
+    "sites": "站点数",
+    "coverage_pct": "平均覆盖率 (%)",
+    "status": "状态",
+    "gap": "最优性间隙",
+    "scenario": "情景",
+    "label": "情景",
+    "key": "编号",
+    "cost_used": "已用投资（元）",
+    "coverage_points": "覆盖得分",
+    "facilities": "新建设施数",
+    "covered": "服务人口",
+    "services_covered": "各类服务人数合计",
+    "distinct_residents_covered": "所需服务全部获得的居民",
+    "monotone": "单调",
+    "error": "错误",
+    "solve_s": "求解用时 (秒)",
+}
+
+
+def column_name(key: str, lang: Lang, names: Mapping[str, str] | None = None) -> str:
+    """A column in words: the key in English; in Chinese its name (``coverage_pct:nursery``
+    as ``平均覆盖率 (%)：托育``, the type through ``names``), the key when it has none."""
+    base, _, rest = key.partition(":")
+    name = COLUMNS.get(base) if lang == "zh" else None
+    if name is None:
+        return key
+    return f"{name}：{(names or {}).get(rest, rest)}" if rest else name
+
+
+def column_header(key: str, lang: Lang) -> str:
+    """A workbook column's header: the contract key in English; in Chinese, its name above
+    the key (``序号`` / ``rank``), so a sheet still matches its CSV by :func:`column_key`."""
+    name = column_name(key, lang)
+    return key if name == key else f"{name}\n{key}"
+
+
+def column_key(header: str) -> str:
+    """The contract key of a header written by :func:`column_header` (its last line)."""
+    return header.rsplit("\n", 1)[-1]

@@ -5,9 +5,9 @@ still not served; service areas. Charts: the cost-coverage curve of the ranked c
 list and, for sweeps, the coverage-budget curve. Every map has a scale bar and a north arrow
 and draws the street network faintly when the scenario has one.
 
-Chinese labels need a CJK font: :func:`cjk_font` looks for one (``$SITING_CJK_FONT``, fonts
-matplotlib knows, then system font files); without one the maps fall back to English labels
-with a logged warning rather than drawing empty boxes.
+Chinese labels need a CJK font: :func:`optimizer.deliverables.fonts.cjk_font` finds one
+(``$SITING_CJK_FONT``, then the Noto Sans SC the install ships, then system fonts); without
+one the maps fall back to English labels with a logged warning rather than drawing empty boxes.
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ from __future__ import annotations
 import io
 import logging
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -28,7 +25,6 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import shapely
-from matplotlib import font_manager
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -40,35 +36,12 @@ from matplotlib.path import Path as MplPath
 from numpy.typing import ArrayLike
 from PIL import Image
 
+from optimizer.deliverables.fonts import cjk_font
 from optimizer.deliverables.labels import Lang, finite, label, type_label
 from optimizer.deliverables.layers import MapLayers, RunOutputs
 from optimizer.progress import task
 
 log = logging.getLogger(__name__)
-
-CJK_FAMILIES = (
-    "Noto Sans CJK SC",
-    "Source Han Sans SC",
-    "Noto Sans SC",
-    "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei",
-    "Microsoft YaHei",
-    "SimHei",
-    "PingFang SC",
-    "Heiti SC",
-    "Sarasa Gothic SC",
-    "Droid Sans Fallback",
-    "AR PL UMing CN",
-)
-CJK_FILE_HINTS = (
-    "notosanscjk",
-    "sourcehansans",
-    "wqy",
-    "msyh",
-    "simhei",
-    "pingfang",
-    "droidsansfallback",
-)
 
 TYPE_COLOURS = (
     "#c0392b",
@@ -103,39 +76,6 @@ class Figures:
 
 
 # --------------------------------------------------------------------------- fonts
-
-
-@lru_cache(maxsize=1)
-def cjk_font() -> str | None:
-    """The family name of a font with Chinese glyphs that matplotlib can use, or None.
-
-    Looks at ``$SITING_CJK_FONT`` (a font file), then the fonts matplotlib knows, then font
-    files on the system that matplotlib's cache has not seen yet (a font installed after
-    matplotlib built its cache).
-    """
-    manager = font_manager.fontManager
-    env = os.environ.get("SITING_CJK_FONT")
-    if env:
-        if Path(env).is_file():
-            before = {f.name for f in manager.ttflist}
-            manager.addfont(env)
-            added = [f.name for f in manager.ttflist if f.name not in before]
-            name = added[0] if added else font_manager.FontProperties(fname=env).get_name()
-            return str(name)
-        log.warning("SITING_CJK_FONT=%s is not a file; looking for a CJK font elsewhere", env)
-    known = {f.name for f in manager.ttflist}
-    for family in CJK_FAMILIES:
-        if family in known:
-            return family
-    for path in font_manager.findSystemFonts():
-        stem = Path(path).name.lower().replace("-", "").replace("_", "")
-        if any(h in stem for h in CJK_FILE_HINTS):
-            try:
-                manager.addfont(path)
-            except Exception:  # an unreadable font file: try the next one
-                continue
-    known = {f.name for f in manager.ttflist}
-    return next((f for f in CJK_FAMILIES if f in known), None)
 
 
 def map_language(lang: Lang) -> tuple[Lang, bool]:

@@ -24,17 +24,29 @@ import pandas as pd
 
 from optimizer.deliverables.labels import (
     Lang,
+    circle_subtitle,
+    column_name,
+    display_names,
+    distance_text,
     finite,
+    fitout_text,
     group_label,
+    headline_text,
     label,
     level_label,
+    localized,
     money,
     money_cell,
     money_unit,
     need_text,
     pct,
+    phase_label,
     short_type_label,
+    size_text,
+    status_word,
+    timing_label,
     type_label,
+    type_sources,
     unit_label,
 )
 from optimizer.deliverables.layers import (
@@ -44,6 +56,7 @@ from optimizer.deliverables.layers import (
     year_totals,
 )
 from optimizer.deliverables.maps import Figures, type_colours
+from optimizer.messages import LIST_SEPARATORS
 
 COMPARISON_COLUMNS = ("budget", "cost", "coverage_pct", "sites", "status", "gap")
 
@@ -138,9 +151,19 @@ def _flat_timings(timings: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _run_state(summary: dict[str, Any]) -> str:
-    """The run's headline (the weakest phase, named), or its status for older summaries."""
-    return str(summary.get("headline") or summary.get("status"))
+def _names(run: RunOutputs, lang: Lang) -> dict[str, str]:
+    """The run's facility types and units in words, for translated messages."""
+    return display_names({key: run.ftype(key) for key in run.types}, lang)
+
+
+def _say(run: RunOutputs, text: Any, lang: Lang) -> str:
+    """A text the run wrote in English (reason, note, check, model) in ``lang``."""
+    return localized(text, lang, run.summary, _names(run, lang))
+
+
+def _walk_limits(run: RunOutputs) -> list[float]:
+    """The walking limits of the planned types (after the scenario's overrides)."""
+    return [t.walk_limit_m for key in run.types if (t := run.ftype(key)) is not None]
 
 
 def status_html(summary: dict[str, Any], lang: Lang) -> tuple[str, str]:
@@ -169,7 +192,7 @@ def _cover(run: RunOutputs, lang: Lang) -> str:
     desc = s.get("description") or ""
     return (
         '<header class="cover">'
-        f'<div class="kicker">{_e(label("subtitle", lang))}</div>'
+        f'<div class="kicker">{_e(circle_subtitle(_walk_limits(run), lang))}</div>'
         f"<h1>{_e(label('title', lang))}</h1>"
         f'<div class="scenario">{_e(s.get("scenario"))}</div>'
         + (f'<div class="desc">{_e(desc)}</div>' if desc else "")
@@ -219,14 +242,21 @@ def _headline(run: RunOutputs, lang: Lang) -> str:
             _e(label("coverage_mean_note", lang)),
         ),
         # the headline names the weakest phase ("FEASIBLE: cost phase stopped at ...")
-        (cls, label("solver_status", lang), status, _e(f"{s.get('solver')} · {_run_state(s)}")),
+        (
+            cls,
+            label("solver_status", lang),
+            status,
+            _e(f"{s.get('solver')} · {headline_text(s, lang)}"),
+        ),
     ]
     html_cards = "".join(
         f'<div class="card {c}"><div class="k">{_e(k)}</div>'
         f'<div class="v{" status" if c else ""}">{v}</div><div class="s">{sub}</div></div>'
         for c, k, v, sub in cards
     )
-    notes = "".join(f'<div class="callout">{_e(n)}</div>' for n in s.get("notes") or [])
+    notes = "".join(
+        f'<div class="callout">{_e(_say(run, n, lang))}</div>' for n in s.get("notes") or []
+    )
     return (
         f'<section id="headline"><h2>{_e(label("headline", lang))}</h2>'
         f'<div class="cards">{html_cards}</div>{notes}</section>'
@@ -449,6 +479,7 @@ def _list_section(run: RunOutputs, figures: Figures, lang: Lang, colours: dict[s
         caption = f"{label('map_curve', lang)}: {label('curve_note', lang)}"
         parts.append(_figure(figures.images["cost_coverage"], caption, "chart-cost-coverage"))
     parts.append(f'<p class="note">{_e(label("construction_list_note", lang))}</p>')
+    parts.append(_cost_flag_note(run, lang))
     headers = [
         (_e(label("rank", lang)), True),
         (_e(label("site", lang)), False),
@@ -457,6 +488,7 @@ def _list_section(run: RunOutputs, figures: Figures, lang: Lang, colours: dict[s
         (_e(label("capacity", lang)), True),
         (_e(f"{label('cost', lang)} ({unit})"), True),
         (_e(label("newly_covered", lang)), True),
+        (_e(f"{label('cost_per_resident', lang)} ({label('per_resident', lang)})"), True),
         (_e(f"{label('cumulative_cost', lang)} ({unit})"), True),
         (_e(label("cumulative_coverage", lang)), True),
     ]
@@ -498,9 +530,12 @@ def _list_table(
             if r.get("essential") is True or r.get("essential") == 1
             else ""
         )
+        if r.get("cost_flag") is True or r.get("cost_flag") == 1:
+            badge += f' <span class="badge warn cost-flag">{_e(label("cost_flag", lang))}</span>'
+
         site = (
             f"<b>{_e(r['site_id'])}</b> {_e(r.get('site_name'))}{badge}"
-            f'<div class="reason">{_e(r.get("reason"))}</div>'
+            f'<div class="reason">{_e(_say(run, r.get("reason"), lang))}</div>'
         )
         cells = [
             _num(r["rank"]),
@@ -510,6 +545,7 @@ def _list_table(
             f"{_num(r['capacity'], 0)} {_e(unit)}",
             money_cell(r["cost"], lang),
             _num(r["newly_covered"]),
+            _num(r.get("cost_per_resident")),
             money_cell(r["cumulative_cost"], lang),
             pct(r["cumulative_coverage_pct"], 2),
         ]
@@ -528,12 +564,40 @@ def _list_table(
     )
 
 
+def _cost_flag_note(run: RunOutputs, lang: Lang) -> str:
+    """How rows are flagged for their cost per resident, with each type's threshold."""
+    flags = run.summary.get("cost_flags") or {}
+    if not flags:
+        return ""
+    unit = label("per_resident", lang)
+    thresholds = LIST_SEPARATORS[lang].join(
+        f"{short_type_label(run.ftype(k), k, lang)} {_num(v)} {unit}"
+        for k, v in (flags.get("thresholds") or {}).items()
+    )
+    text = label(
+        "cost_flag_note",
+        lang,
+        pct=float(flags.get("percentile") or 0),
+        flagged=int(flags.get("flagged") or 0),
+        thresholds=thresholds or "—",
+    )
+    return f'<p class="note">{_e(text)}</p>'
+
+
 def _comparison_section(
     run: RunOutputs, comparison: pd.DataFrame, figures: Figures, lang: Lang
 ) -> str:
-    """A sweep's comparison: the table as given (money columns formatted) and its curve."""
+    """A sweep's comparison: the table as given (money columns formatted, residents whole)
+    and its curve."""
     money_cols = {"budget", "cost", "cost_used"}
-    headers = [(_e(c), pd.api.types.is_numeric_dtype(comparison[c])) for c in comparison.columns]
+    # residents are counted whole: per type, their sum over types, the distinct head count
+    people_cols = {"services_covered", "distinct_residents_covered"}
+    people_cols |= {c for c in comparison.columns if str(c).startswith("covered:")}
+    names = _names(run, lang)
+    headers = [
+        (_e(column_name(str(c), lang, names)), pd.api.types.is_numeric_dtype(comparison[c]))
+        for c in comparison.columns
+    ]
     rows = []
     for r in _records(comparison):
         row = []
@@ -542,6 +606,8 @@ def _comparison_section(
                 row.append(money_cell(value, lang))
             elif col == "gap":
                 row.append(_gap(value))
+            elif col in people_cols:
+                row.append(_num(value, 0))
             elif isinstance(value, float):
                 row.append(_num(value, 2))
             else:
@@ -572,6 +638,7 @@ def _assumptions(run: RunOutputs, lang: Lang, colours: dict[str, str]) -> str:
         (_e(label("walk_limit", lang)), True),
         (_e(label("need_rule", lang)), False),
         (_e(label("size_range", lang)), True),
+        (_e(label("standard_sizes", lang)), True),
         (_e(label("fitout_rule", lang)), True),
         (_e(label("priority", lang)), True),
     ]
@@ -586,13 +653,16 @@ def _assumptions(run: RunOutputs, lang: Lang, colours: dict[str, str]) -> str:
                 _e(level_label(t.level, lang)),
                 _e(group_label(t.target_group, lang)),
                 f"{t.walk_limit_m:g} m",
-                _e(need_text(t)),
+                _e(need_text(t, lang)),
                 f"{t.min_area_m2:g}–{t.max_area_m2:g}",
-                f"{t.fitout_cost_per_m2:,.0f} yuan/m² · ×{t.fitout_multiplier:g}",
+                _e(size_text(t, lang)),
+                _e(fitout_text(t, lang)),
                 f"{t.priority:g}",
             ]
         )
-        items = "".join(f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in t.sources.items())
+        items = "".join(
+            f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in type_sources(t, lang).items()
+        )
         sources.append(f"<li><b>{_e(type_label(t, key, lang))}</b><ul>{items}</ul></li>")
     parts.append(_table(headers, rows))
     if sources:
@@ -604,7 +674,7 @@ def _assumptions(run: RunOutputs, lang: Lang, colours: dict[str, str]) -> str:
     mode_name = label(f"mode_{mode}", lang) if mode in ("network", "euclidean", "table") else mode
     distance = [
         (label("distance_mode", lang), f"<b>{_e(mode_name)}</b> (<code>{_e(mode)}</code>)"),
-        ("", _e(s.get("distance_note"))),
+        ("", _e(distance_text(run.summary, run.engine, lang))),
     ]
     if s.get("detour_factor") is not None:
         distance.append((label("detour_factor", lang), _e(s.get("detour_factor"))))
@@ -626,16 +696,17 @@ def _solver_block(run: RunOutputs, lang: Lang) -> str:
         if passed
         else f'<span class="badge bad">{_e(label("verify_failed", lang))}</span>'
     )
-    checks = "".join(f"<li>{_e(c)}</li>" for c in verify.get("checks") or [])
+    checks = "".join(f"<li>{_e(_say(run, c, lang))}</li>" for c in verify.get("checks") or [])
+    build, solve = ("建模", "求解") if lang == "zh" else ("build", "solve")
     pairs = [
-        (label("model", lang), _e(s.get("model"))),
+        (label("model", lang), _e(_say(run, s.get("model"), lang))),
         (label("solver", lang), _e(s.get("solver"))),
         (label("status", lang), status),
         (label("objective", lang), _e(_num(s.get("objective"), 4))),
         (label("bound", lang), _e(_num(s.get("bound"), 4))),
         (
             label("time_s", lang),
-            _e(f"build {_num(s.get('build_s'), 2)} · solve {_num(s.get('solve_s'), 2)}"),
+            _e(f"{build} {_num(s.get('build_s'), 2)} · {solve} {_num(s.get('solve_s'), 2)}"),
         ),
         (
             label("verify", lang),
@@ -661,8 +732,8 @@ def _solver_block(run: RunOutputs, lang: Lang) -> str:
             ],
             [
                 [
-                    _e(p.get("objective")),
-                    _e(p.get("status")),
+                    _e(phase_label(str(p.get("objective")), lang)),
+                    _e(status_word(str(p.get("status")), lang)),
                     _gap(p.get("gap")),
                     _num(p.get("solve_s"), 2),
                 ]
@@ -680,7 +751,8 @@ def _run_block(run: RunOutputs, lang: Lang) -> str:
         for path, digest in (s.get("inputs") or {}).items()
     )
     timings = " · ".join(
-        f"{k} {_num(v, 2)}" for k, v in _flat_timings(s.get("timings") or {}).items()
+        f"{timing_label(k, lang)} {_num(v, 2)}"
+        for k, v in _flat_timings(s.get("timings") or {}).items()
     )
     pairs = [
         (label("run_id", lang), f'<span class="mono">{_e(run.run_id)}</span>'),

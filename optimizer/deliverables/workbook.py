@@ -1,7 +1,9 @@
 """``plan.xlsx`` (formatted for reading) and ``plan.gpkg`` (layers for QGIS / ArcGIS).
 
 The workbook's sheets hold the same columns as the CSV files (so a sheet and its CSV match
-cell for cell), with a bold frozen header, an auto-filter, column widths and number formats
+cell for cell; a Chinese workbook names each column in Chinese above its contract key, see
+:func:`~optimizer.deliverables.labels.column_key`, and gives the reasons in Chinese), with a
+bold frozen header, an auto-filter, column widths and number formats
 (yuan with thousands separators, percentages, metres). The ``assumptions`` sheet lists the
 standards, distance mode, costs, solver and input hashes, and what each column means.
 
@@ -38,11 +40,20 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from optimizer.deliverables.labels import (
     Lang,
+    column_header,
+    display_names,
+    distance_text,
+    fitout_text,
     group_label,
+    headline_text,
     label,
     level_label,
+    localized,
     need_text,
+    size_text,
+    status_word,
     type_label,
+    type_sources,
 )
 from optimizer.deliverables.layers import MapLayers, RunOutputs, coverage_wide, per_area_table
 from optimizer.outputs import atomic_write
@@ -58,11 +69,13 @@ SHARE = "0.0%"  # values as shares (0-1)
 HEADER_FILL = PatternFill("solid", fgColor="1F3A5F")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 SECTION_FONT = Font(bold=True, size=12, color="1F3A5F")
+FLAG_FILL = PatternFill("solid", fgColor="FFF1D6")  # a row flagged for its cost per resident
 
 # number format by column name (any sheet)
 FORMATS = {
     "cost": YUAN,
     "cumulative_cost": YUAN,
+    "cost_per_resident": YUAN,
     "fitout_cost": YUAN,
     "budget": YUAN,
     "spent": YUAN,
@@ -106,9 +119,13 @@ def _excel_value(value: Any) -> Any:
     return str(value)
 
 
-def write_frame(ws: Worksheet, df: pd.DataFrame) -> None:
-    """A DataFrame as a formatted table: header, values, formats, widths, freeze, filter."""
-    ws.append([str(c) for c in df.columns])
+def write_frame(ws: Worksheet, df: pd.DataFrame, lang: Lang = "en") -> None:
+    """A DataFrame as a formatted table: header, values, formats, widths, freeze, filter.
+
+    The header holds the contract keys; in Chinese each key's name above it (see
+    :func:`optimizer.deliverables.labels.column_header`).
+    """
+    ws.append([column_header(str(c), lang) for c in df.columns])
     for row in df.itertuples(index=False, name=None):
         ws.append([_excel_value(v) for v in row])
     n = len(df)
@@ -123,9 +140,21 @@ def write_frame(ws: Worksheet, df: pd.DataFrame) -> None:
             for (c,) in ws.iter_rows(min_row=2, max_row=n + 1, min_col=j, max_col=j):
                 c.number_format = fmt
         ws.column_dimensions[get_column_letter(j)].width = _width(str(col), df[col])
+    _mark_cost_flags(ws, df)
     ws.freeze_panes = "A2"
     if len(df.columns):
         ws.auto_filter.ref = f"A1:{get_column_letter(len(df.columns))}{n + 1}"
+
+
+def _mark_cost_flags(ws: Worksheet, df: pd.DataFrame) -> None:
+    """Shade the cost-per-resident and flag cells of rows flagged for their cost per resident."""
+    if "cost_flag" not in df.columns:
+        return
+    cols = [j for j, c in enumerate(df.columns, start=1) if c in ("cost_per_resident", "cost_flag")]
+    flagged = np.flatnonzero(df["cost_flag"].fillna(False).astype(bool).to_numpy())
+    for i in flagged:
+        for j in cols:
+            ws.cell(row=int(i) + 2, column=j).fill = FLAG_FILL
 
 
 def _width(name: str, values: pd.Series) -> float:
@@ -140,16 +169,18 @@ def _width(name: str, values: pd.Series) -> float:
 def assumption_rows(run: RunOutputs, lang: Lang) -> list[tuple[str, list[list[Any]]]]:
     """The assumptions as (section title, rows of cells)."""
     s = run.summary
+    names = display_names({key: run.ftype(key) for key in run.types}, lang)
     standards: list[list[Any]] = [
         [
             label("facility_type", lang),
-            "key",
+            "编号" if lang == "zh" else "key",
             label("level", lang),
             label("target_group", lang),
             label("walk_limit", lang) + " (m)",
             label("need_rule", lang),
             label("size_range", lang),
-            label("fitout_rule", lang) + " (yuan/m²)",
+            label("standard_sizes", lang),
+            label("fitout_rule", lang),
             label("priority", lang),
             label("sources", lang),
         ]
@@ -165,29 +196,33 @@ def assumption_rows(run: RunOutputs, lang: Lang) -> list[tuple[str, list[list[An
                 level_label(t.level, lang),
                 group_label(t.target_group, lang),
                 t.walk_limit_m,
-                need_text(t),
+                need_text(t, lang),
                 f"{t.min_area_m2:g}–{t.max_area_m2:g}",
-                f"{t.fitout_cost_per_m2:,.0f} (x{t.fitout_multiplier:g} site rate)",
+                size_text(t, lang),
+                fitout_text(t, lang),
                 t.priority,
-                "; ".join(f"{k}: {v}" for k, v in t.sources.items()),
+                "; ".join(f"{k}: {v}" for k, v in type_sources(t, lang).items()),
             ]
         )
     distance: list[list[Any]] = [
         [label("distance_mode", lang), s.get("distance_mode")],
-        ["", s.get("distance_note")],
+        ["", distance_text(s, run.engine, lang)],
     ]
     if s.get("detour_factor") is not None:
         distance.append([label("detour_factor", lang), s.get("detour_factor")])
     solver: list[list[Any]] = [
-        [label("model", lang), s.get("model")],
+        [label("model", lang), localized(s.get("model"), lang, s, names)],
         [label("solver", lang), s.get("solver")],
-        [label("status", lang), s.get("status")],
+        [label("status", lang), status_word(str(s.get("status")), lang)],
+        [label("solver_status", lang), headline_text(s, lang)],
         [label("gap", lang), s.get("gap")],
         [label("objective", lang), s.get("objective")],
         [label("bound", lang), s.get("bound")],
         [label("verify", lang), (s.get("verify") or {}).get("passed")],
     ]
-    solver += [[label("notes", lang), note] for note in s.get("notes") or []]
+    solver += [
+        [label("notes", lang), localized(note, lang, s, names)] for note in s.get("notes") or []
+    ]
     run_rows: list[list[Any]] = [
         [label("run_id", lang), run.run_id],
         [label("scenario", lang), s.get("scenario")],
@@ -209,7 +244,7 @@ def assumption_rows(run: RunOutputs, lang: Lang) -> list[tuple[str, list[list[An
         (label("inputs", lang), inputs),
     ]
     if budgets:
-        header = ["year", label("budget", lang), label("spent", lang)]
+        header = [label("year", lang), label("budget", lang), label("spent", lang)]
         sections.insert(3, (label("budget", lang), [header, *budgets]))
     sections.append((label("fields", lang), [[k, v] for k, v in field_notes(lang).items()]))
     return sections
@@ -227,6 +262,12 @@ def field_notes(lang: Lang) -> dict[str, str]:
         if zh
         else "yuan: fit-out, plus the site's fixed cost on its first row",
         "newly_covered": "新增服务的目标人口" if zh else "target residents newly served",
+        "cost_per_resident": "每新增服务一人的投资（元）= 投资 ÷ 新增服务人口；无新增时为空"
+        if zh
+        else "yuan per target resident newly served = cost / newly_covered; blank when none",
+        "cost_flag": "人均投资偏高：高于该类设施的阈值（见报告），或未新增服务人口"
+        if zh
+        else "cost per resident above the type's threshold (see the report), or none served",
         "cumulative_coverage_pct": "累计平均覆盖率（%）"
         if zh
         else "mean coverage over types after this row (%)",
@@ -241,6 +282,15 @@ def field_notes(lang: Lang) -> dict[str, str]:
     }
 
 
+def localized_reasons(run: RunOutputs, lang: Lang) -> pd.DataFrame:
+    """The construction list with its reasons in ``lang`` (the CSV keeps them in English)."""
+    cl = run.construction_list
+    if lang == "en" or "reason" not in cl.columns:
+        return cl
+    names = display_names({key: run.ftype(key) for key in run.types}, lang)
+    return cl.assign(reason=[localized(r, lang, run.summary, names) for r in cl["reason"]])
+
+
 def write_workbook(path: Path, run: RunOutputs, lang: Lang) -> Path:
     """Write ``plan.xlsx`` atomically; return its path."""
     wb = Workbook()
@@ -248,17 +298,17 @@ def write_workbook(path: Path, run: RunOutputs, lang: Lang) -> Path:
     if default is not None:
         wb.remove(default)
     tables: list[tuple[str, pd.DataFrame]] = [
-        ("construction_list", run.construction_list),
+        ("construction_list", localized_reasons(run, lang)),
         ("coverage", run.coverage),
         ("per_type", run.per_type),
         ("per_area", per_area_table(run)),
     ]
     for name, df in tables:
-        write_frame(wb.create_sheet(name), df)
+        write_frame(wb.create_sheet(name), df, lang)
     ws = wb.create_sheet("assumptions")
     _write_sections(ws, assumption_rows(run, lang))
     if run.comparison is not None:
-        write_frame(wb.create_sheet("comparison"), run.comparison)
+        write_frame(wb.create_sheet("comparison"), run.comparison, lang)
     wb.properties.title = f"{label('title', lang)} — {run.summary.get('scenario')}"
     wb.properties.creator = f"siting {run.summary.get('version')}"
     return atomic_write(path, lambda p: wb.save(p))

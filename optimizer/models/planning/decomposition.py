@@ -48,8 +48,12 @@ from optimizer.models.planning.model import (
 
 log = logging.getLogger(__name__)
 
-MIN_BINARIES = 10_000
-"""Below this many binary columns the plain MIP is used (it closes small models itself)."""
+MIN_BINARIES = 2_000
+"""Below this many binary columns ``method: auto`` uses the plain MIP (it closes small models
+itself). District-sized models go to the decomposition: on the sample city (about 5,000
+binaries) the MIP warm-started from the heuristic's plan (476.9 points) did not improve it in
+5 s or 25 s, while the decomposition reached 484.5-484.9 after its first iterations
+(``benchmarks/results/planning_anytime.md``)."""
 
 BATCH_SITES = 25
 """Pieces are solved in batches of about this many candidate sites (fewer solver calls)."""
@@ -122,6 +126,8 @@ def find_pieces(data: PlanningData, batch_sites: int = BATCH_SITES) -> Pieces:
         col_piece[lay.a0[i] : lay.a0[i] + K * t.n_e] = np.tile(sp_e, K)
         col_piece[lay.z0[i] : lay.z0[i] + K * t.n_p] = np.tile(block_piece[t.pair_block], K)
         col_piece[lay.q0[i] : lay.q0[i] + K * t.n_q] = np.tile(block_piece[t.ex_block], K)
+        w = t.size_width  # standard-size columns go with their site
+        col_piece[lay.s0[i] : lay.s0[i] + K * t.n_e * w] = np.tile(np.repeat(sp_e, w), K)
 
     sizes = np.bincount(site_piece[site_piece >= 0], minlength=used.size) + 1
     order = np.argsort(-sizes, kind="stable")
@@ -185,6 +191,11 @@ def restrict(
             (lay.q0[i], t.n_q, q_idx),
         ):
             col_parts.append((start + periods * n + idx[None, :]).ravel())
+    for i, t in enumerate(data.types):  # standard-size columns come after every other column
+        w = t.size_width
+        e_idx = np.flatnonzero(np.isin(t.sites, sites))
+        slot = (periods * t.n_e + e_idx[None, :]).ravel()
+        col_parts.append((lay.s0[i] + slot[:, None] * w + np.arange(w)[None, :]).ravel())
     sub = PlanningData(
         fixed_cost=data.fixed_cost[sites],
         floor_area=data.floor_area[sites],
@@ -195,6 +206,7 @@ def restrict(
         budgets=None,
         carry_over=data.carry_over,
         targets=None,
+        committed=None if data.committed is None else data.committed.subset(sites),
     )
     return sub, np.concatenate(col_parts)
 
@@ -254,7 +266,10 @@ def solve_decomposed(
     Returns a normalised :class:`Result` (status OPTIMAL when the certified gap is within
     ``options.mip_gap``, FEASIBLE when the time limit ends it first), with ``extra`` telling
     the pieces, iterations, the LP bound and the Lagrangian bound. A feasible ``start`` (e.g. a
-    smaller budget's plan in a sweep) joins the menu, so the answer is never worse than it.
+    smaller budget's plan in a sweep, or the primal heuristic's,
+    :mod:`optimizer.models.planning.heuristic`) joins the menu and is the plan to beat from
+    the start, so the answer is never worse than it, even when the time ends before the first
+    iteration.
     """
     t_start = time.perf_counter()
     limit = options.time_limit_s if options.time_limit_s is not None else math.inf
@@ -262,32 +277,26 @@ def solve_decomposed(
     pieces = pieces or find_pieces(data)
     R, limits = budget_rows(data, milp)
     batches = _batches(data, pieces)
-    n_rows = R.shape[0]
     log.info(
         "decomposition: %d pieces in %d batches (largest %d sites)",
         pieces.n_pieces,
         len(batches),
         int(np.bincount(pieces.site_piece[pieces.site_piece >= 0]).max(initial=0)),
     )
-    # LP relaxation: a bound, and its budget duals as the first multipliers
-    lp_model = replace(milp, c=c, sense="max", integrality=np.zeros_like(milp.integrality))
-    # the LP gets the step's whole time at most: a run's deadline is never overrun
-    lp = backend.solve(lp_model, replace(options, warm_start=None))
-    lp_bound = lp.objective if lp.status is Status.OPTIMAL else math.inf
-    if lp.row_dual is not None:
-        lam = np.abs(lp.row_dual[milp.num_rows - n_rows :])
-    else:  # no duals: the LP plan's coverage per yuan
-        spend = float(R.sum(axis=0).A1 @ (lp.x if lp.x is not None else np.zeros(milp.num_vars)))
-        lam = np.full(n_rows, max(lp_bound, 0.0) / max(spend, 1.0) / n_rows)
-    log.info("decomposition: LP bound %.6g in %.1f s", lp_bound, lp.solve_s)
-
+    lp_bound, lam = _lp_multipliers(milp, c, R, backend, options)
     menu = _Menu(pieces.col_piece, [], [], [])
-    empty = _evaluate(batches, pieces, c, None, milp, R, backend, options, deadline)
-    if empty is not None:
-        _add_to_menu(menu, empty[1], pieces, c, R)
-    if start is not None and milp.max_violation(start) <= 1e-6:
-        _add_to_menu(menu, np.asarray(start, dtype=float), pieces, c, R)
     best_bound, best_value, best_x = lp_bound, -math.inf, None
+    start_value = math.nan
+    if start is not None and milp.max_violation(start) <= 1e-6:
+        best_x = np.asarray(start, dtype=float)
+        best_value = start_value = float(c @ best_x)
+        _add_to_menu(menu, best_x, pieces, c, R)
+    else:
+        # "build nothing" gives every piece a plan within any budget, so the knapsack always
+        # has a choice; a feasible start already does that
+        empty = _evaluate(batches, pieces, c, None, milp, R, backend, options, deadline)
+        if empty is not None:
+            _add_to_menu(menu, empty[1], pieces, c, R)
     theta, stale, iterations = 0.5, 0, 0
     while time.perf_counter() < deadline:
         got = _evaluate(batches, pieces, c, lam, milp, R, backend, options, deadline)
@@ -300,7 +309,7 @@ def solve_decomposed(
         plan = _choose(menu, limits, backend, options, deadline)
         if plan is not None and plan[0] > best_value:
             best_value, best_x = plan
-        if value_l < best_bound - 1e-12 * abs(best_bound):
+        if not math.isfinite(best_bound) or value_l < best_bound - 1e-12 * abs(best_bound):
             best_bound, stale = value_l, 0
         else:
             stale += 1
@@ -354,6 +363,7 @@ def solve_decomposed(
         "iterations": iterations,
         "lp_bound": lp_bound,
         "lagrangian_bound": lagrangian_bound,
+        "start_value": start_value,
     }
     if best_x is None:
         return Result(
@@ -385,6 +395,24 @@ def solve_decomposed(
     )
 
 
+def _lp_multipliers(
+    milp: MILP, c: np.ndarray, R: sp.csr_matrix, backend: Backend, options: SolveOptions
+) -> tuple[float, np.ndarray]:
+    """The LP relaxation's bound and its budget duals (the first multipliers)."""
+    n_rows = R.shape[0]
+    lp_model = replace(milp, c=c, sense="max", integrality=np.zeros_like(milp.integrality))
+    # the LP gets the step's whole time at most: a run's deadline is never overrun
+    lp = backend.solve(lp_model, replace(options, warm_start=None))
+    lp_bound = lp.objective if lp.status is Status.OPTIMAL else math.inf
+    if lp.row_dual is not None:
+        lam = np.abs(lp.row_dual[milp.num_rows - n_rows :])
+    else:  # no duals: the LP plan's coverage per yuan
+        spend = float(R.sum(axis=0).A1 @ (lp.x if lp.x is not None else np.zeros(milp.num_vars)))
+        lam = np.full(n_rows, max(lp_bound, 0.0) / max(spend, 1.0) / n_rows)
+    log.info("decomposition: LP bound %.6g in %.1f s", lp_bound, lp.solve_s)
+    return lp_bound, lam
+
+
 def _gap(value: float, bound: float) -> float:
     if not (math.isfinite(value) and math.isfinite(bound)):
         return math.inf
@@ -412,9 +440,9 @@ def _evaluate(
         if left <= 0:
             return None
         m = replace(b.milp, c=price[b.cols], sense="max")
-        if lam is None:  # nothing built: only existing facilities serve
+        if lam is None:  # nothing built (but what is committed): only existing facilities serve
             up = m.col_upper.copy()
-            up[_decision_columns(m)] = 0.0
+            up[_decision_columns(m) & (m.col_lower == 0)] = 0.0
             m = replace(m, col_upper=up)
         res = backend.solve(
             m, replace(options, time_limit_s=left, mip_gap=min(options.mip_gap / 10, 1e-4))

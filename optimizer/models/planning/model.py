@@ -37,7 +37,29 @@ may not be split).
     & \textstyle\sum_s f_s y_{sk} + \sum_{t,s} g_{ts} a_{tsk} \le B_k
         && \text{annual budget (cumulative sums with carry-over)} \\
     & \textstyle\sum_{p} T_{tb} z_{tpk} \ge \tau_{tk}\, \bar T_t
-        && \text{coverage targets}
+        && \text{coverage targets} \\
+    & a_{tsk} = \sigma_t\, n_{tsk},\quad n_{tsk} \in \mathbb{Z}_{\ge 0}
+        && \text{standard sizes: a step } \sigma_t \\
+    & a_{tsk} = \textstyle\sum_c A_{tc} w_{tskc},\quad \sum_c w_{tskc} = x_{tsk},\quad
+      w_{tskc} \in \{0,1\}
+        && \text{standard sizes: classes } A_{tc} \\
+    & g_{ts} a_{tsk} + f_s x_{tsk} \le \rho_t \textstyle\sum_{p=(b,s)} T_{tb} z_{tpk}
+        && \text{most cost per resident served}
+
+Standard sizes (catalog ``size_step_m2`` / ``size_classes_m2``): a type with a step builds
+multiples of it (an integer :math:`n_{tsk}` up to :math:`\lfloor \min(M_t, F_s) / \sigma_t
+\rfloor`), a type with size classes builds exactly one of the classes that fit the site
+(one binary per class, classes larger than the site fixed to 0); the size bounds
+:math:`m_t x \le a \le \min(M_t, F_s) x` stay, and capacity is still :math:`a / u_t`. A type
+with neither may take any size between its bounds.
+
+Cost per resident (catalog ``max_cost_per_resident`` :math:`\rho_t`, optional): one row per
+(type, eligible site, year). A facility's cost is its fit-out plus its site's *whole* opening
+cost :math:`f_s` (on a shared site every type carries it in full: the split is a choice, and
+counting it whole keeps the row linear and holds every construction-list row, which shows the
+opening cost on one of them); the residents it serves are the target residents of the blocks it
+serves in its build year, :math:`\sum_{p=(b,s)} T_{tb} z_{tpk}`. In other years :math:`a_{tsk}
+= x_{tsk} = 0` and the row is void.
 
 A block counts as *covered* in proportion to the share of its need that is served, so covered
 residents are :math:`\sum_p T_{tb} z_{tpk}`; :math:`\bar T_t` are the type's target residents
@@ -71,6 +93,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from optimizer.catalog import SIZE_RTOL, standard_sizes
 from optimizer.instance import PlanningInstance
 from optimizer.milp import MILP, RowBuilder
 
@@ -111,6 +134,12 @@ class TypeData:
         Capacity of each existing facility of the type (its unit).
     ex_index : ndarray of int (n_ex,)
         Global index of each existing facility (for decoding).
+    size_step : float or None
+        Standard sizes: multiples of this area (None: any size within the bounds).
+    size_classes : tuple of float
+        Standard sizes: exactly these areas (when given, ``size_step`` is not used).
+    max_cost_per_resident : float or None
+        Most a facility may cost per target resident it serves (None: no limit).
     """
 
     key: str
@@ -133,6 +162,9 @@ class TypeData:
     ex_capacity: np.ndarray
     ex_index: np.ndarray
     target_label: str = "target residents"
+    size_step: float | None = None
+    size_classes: tuple[float, ...] = ()
+    max_cost_per_resident: float | None = None
 
     @property
     def n_e(self) -> int:
@@ -158,6 +190,78 @@ class TypeData:
     def coverable_target(self) -> float:
         return float(self.target[self.reachable].sum())
 
+    @property
+    def size_width(self) -> int:
+        """Size columns per (site, year): 1 for a step, one per class, 0 for any size."""
+        if self.size_classes:
+            return len(self.size_classes)
+        return 1 if self.size_step is not None else 0
+
+    def standard_area(self, area: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        """The smallest standard size at least ``area`` that fits ``cap`` (else the largest
+        that fits; ``area`` itself for a type without standard sizes)."""
+        area = np.asarray(area, dtype=float)
+        if not self.size_width:
+            return area
+        tol = SIZE_RTOL * np.maximum(area, 1.0)
+        if self.size_classes:
+            c = np.asarray(self.size_classes)
+            fits = c[None, :] <= cap[:, None] * (1 + SIZE_RTOL)
+            up = fits & (c[None, :] >= area[:, None] - tol[:, None])
+            first_up = np.where(up.any(axis=1), up.argmax(axis=1), -1)
+            largest = fits.sum(axis=1) - 1
+            idx = np.where(first_up >= 0, first_up, np.maximum(largest, 0))
+            return np.asarray(c[idx], dtype=float)
+        step = float(self.size_step)  # type: ignore[arg-type]
+        top = np.floor(cap / step + SIZE_RTOL) * step
+        return np.asarray(np.minimum(np.ceil(area / step - SIZE_RTOL) * step, top), dtype=float)
+
+
+@dataclass(frozen=True)
+class Commitments:
+    """Builds decided before this plan (fixed in the model) and sites the plan may not use.
+
+    Attributes
+    ----------
+    period : ndarray of int (n_sites,)
+        Plan period in which each committed site is converted (-1: not committed). A site
+        committed in a year before the first plan year is converted in period 0.
+    prior : ndarray of bool (n_sites,)
+        Committed before the first plan year: paid from earlier budgets, so its cost is in no
+        plan year's spending (it is still listed, as committed, with its cost).
+    year : ndarray (n_sites,)
+        The committed year of each site (NaN: none given, or not committed).
+    built : dict type -> bool ndarray (n_sites,)
+        The committed types of each site; a committed site hosts exactly these.
+    area : dict type -> ndarray (n_sites,)
+        Committed floor area (NaN: the model sizes it within the type's limits).
+    excluded : ndarray of bool (n_sites,)
+        Sites the plan may not use.
+    """
+
+    period: np.ndarray
+    prior: np.ndarray
+    year: np.ndarray
+    built: dict[str, np.ndarray]
+    area: dict[str, np.ndarray]
+    excluded: np.ndarray
+
+    @property
+    def committed(self) -> np.ndarray:
+        """Mask of committed sites."""
+        return self.period >= 0
+
+    def subset(self, sites: np.ndarray) -> Commitments:
+        """The commitments of some sites (for a model restricted to them)."""
+        return Commitments(
+            period=self.period[sites],
+            prior=self.prior[sites],
+            year=self.year[sites],
+            built={k: v[sites] for k, v in self.built.items()},
+            area={k: v[sites] for k, v in self.area.items()},
+            excluded=self.excluded[sites],
+        )
+
 
 @dataclass(frozen=True)
 class PlanningData:
@@ -178,6 +282,8 @@ class PlanningData:
         Unspent budget carries over to later years (the limits apply to cumulative sums).
     targets : ndarray (n_periods, n_types)
         Coverage target per year and type as a share of coverable target residents (NaN: none).
+    committed : Commitments or None
+        Builds fixed before solving and excluded sites (see :func:`with_commitments`).
     """
 
     fixed_cost: np.ndarray
@@ -189,6 +295,7 @@ class PlanningData:
     budgets: np.ndarray | None = None
     carry_over: bool = False
     targets: np.ndarray | None = None
+    committed: Commitments | None = None
 
     @property
     def n_sites(self) -> int:
@@ -262,6 +369,9 @@ def from_instance(
                 ex_capacity=instance.existing_capacity[ex_index],
                 ex_index=ex_index,
                 target_label=f.target_label,
+                size_step=f.size_step_m2,
+                size_classes=f.size_classes_m2,
+                max_cost_per_resident=f.max_cost_per_resident,
             )
         )
     return PlanningData(
@@ -277,13 +387,25 @@ def from_instance(
     )
 
 
+def with_commitments(data: PlanningData, commitments: Commitments | None) -> PlanningData:
+    """``data`` with builds fixed and sites excluded: an excluded site is never available
+    (its first period is past the plan); the committed builds are fixed through the column
+    bounds of :func:`build_model`."""
+    if commitments is None:
+        return data
+    first = np.where(commitments.excluded, data.n_periods, data.first_period)
+    return data.with_changes(committed=commitments, first_period=first.astype(np.int64))
+
+
 # --------------------------------------------------------------------------- layout
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Column positions: ``[y | per type: x, a, z (site pairs), q (existing pairs)]``, each
-    block ordered period-major."""
+    """Column positions: ``[y | per type: x, a, z (site pairs), q (existing pairs) | per type:
+    standard-size columns]``, each block ordered period-major; a type's size columns hold
+    ``size_width`` columns per (year, eligible site), site-major (none for a type of any
+    size), after every other column so that the others keep their places."""
 
     n_sites: int
     n_periods: int
@@ -292,6 +414,7 @@ class Layout:
     z0: list[int]
     q0: list[int]
     n: int
+    s0: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, data: PlanningData) -> Layout:
@@ -307,7 +430,11 @@ class Layout:
             pos += k * t.n_p
             q0.append(pos)
             pos += k * t.n_q
-        return cls(data.n_sites, k, x0, a0, z0, q0, pos)
+        s0 = []
+        for t in data.types:
+            s0.append(pos)
+            pos += k * t.n_e * t.size_width
+        return cls(data.n_sites, k, x0, a0, z0, q0, pos, tuple(s0))
 
     def y(self, k: int | np.ndarray, s: np.ndarray) -> np.ndarray:
         return np.asarray(k) * self.n_sites + s
@@ -320,6 +447,8 @@ class Layout:
             out[f"area:{t.key}"] = slice(self.a0[i], self.a0[i] + k * t.n_e)
             out[f"serve:{t.key}"] = slice(self.z0[i], self.z0[i] + k * t.n_p)
             out[f"serve_existing:{t.key}"] = slice(self.q0[i], self.q0[i] + k * t.n_q)
+            if t.size_width:
+                out[f"size:{t.key}"] = slice(self.s0[i], self.s0[i] + k * t.n_e * t.size_width)
         return out
 
 
@@ -357,13 +486,17 @@ def build_model(data: PlanningData, must_cover: bool, name: str = "planning") ->
     if data.budgets is not None:
         _budget_rows(data, lay, add)
 
+    col_lower = np.zeros(lay.n)
+    if data.committed is not None:
+        _fix_committed(data, data.committed, lay, col_lower, col_upper)
+
     A, lo, up = rows.build()
     return MILP(
         c=cost_vector(data, lay),
         A=A,
         row_lower=lo,
         row_upper=up,
-        col_lower=np.zeros(lay.n),
+        col_lower=col_lower,
         col_upper=col_upper,
         integrality=integrality,
         sense="min",
@@ -408,6 +541,9 @@ def _type_rows(
     )
     add(np.r_[r, r], np.r_[a(ke, ee), x(ke, ee)], np.r_[one, -cap_area[ee]], r.size, -np.inf, 0.0)
     floor_parts.append((ke, site, a(ke, ee)))
+    _size_rows(data, lay, i, t, cap_area, add, col_upper, integrality)
+    if t.max_cost_per_resident is not None:
+        _cost_per_resident_rows(data, lay, i, t, add)
 
     # capacity of new facilities: need * z - (1/u) * cumulative area <= 0
     kp, pp = _per_period(n_p, K)
@@ -485,6 +621,141 @@ def _type_rows(
             )
 
 
+def _fix_committed(
+    data: PlanningData,
+    com: Commitments,
+    lay: Layout,
+    col_lower: np.ndarray,
+    col_upper: np.ndarray,
+) -> None:
+    """Fix the committed builds through column bounds: each committed site converted in its
+    period (and in no other), its committed types built there (no other type), at their
+    committed floor areas where given (else sized by the model within the type's limits)."""
+    sites = np.flatnonzero(com.committed)
+    if not sites.size:
+        return
+    K = lay.n_periods
+    kk = np.arange(K)[:, None]
+    now = kk == com.period[sites][None, :]  # (K, n committed sites)
+    cols = lay.y(kk, sites[None, :])
+    col_lower[cols] = now
+    col_upper[cols] = now
+    for i, t in enumerate(data.types):
+        local = np.flatnonzero(com.committed[t.sites])
+        if not local.size:
+            continue
+        s = t.sites[local]
+        build = (kk == com.period[s][None, :]) & com.built[t.key][s][None, :]
+        x_cols = lay.x0[i] + kk * t.n_e + local[None, :]
+        col_lower[x_cols] = build
+        col_upper[x_cols] = build
+        area = np.broadcast_to(com.area[t.key][s][None, :], build.shape)
+        a_cols = lay.a0[i] + kk * t.n_e + local[None, :]
+        sized = build & ~np.isnan(area)
+        # a committed facility the model sizes is at least the type's minimum (implied by the
+        # size rows; as a bound it keeps the build when its decisions are switched off)
+        col_lower[a_cols[build & ~sized]] = t.min_area
+        col_lower[a_cols[sized]] = area[sized]
+        col_upper[a_cols[sized]] = area[sized]
+
+
+def _size_rows(
+    data: PlanningData,
+    lay: Layout,
+    i: int,
+    t: TypeData,
+    cap_area: np.ndarray,
+    add: object,
+    col_upper: np.ndarray,
+    integrality: np.ndarray,
+) -> None:
+    """Standard sizes: ``a = step * n`` (n integer), or ``a = sum_c A_c w_c`` and
+    ``sum_c w_c = x`` (one binary per class that fits the site).
+
+    A committed facility whose floor area was decided before the plan keeps that area, standard
+    or not (an earlier programme): its slots get no size rows and their size columns stay 0.
+    """
+    assert callable(add)
+    W = t.size_width
+    if not W:
+        return
+    K, n_e = lay.n_periods, t.n_e
+    ke, ee = _per_period(n_e, K)
+    fixed = decided_size(data, t)[ee]
+    slot = ke[fixed] * n_e + ee[fixed]
+    col_upper[(lay.s0[i] + slot[:, None] * W + np.arange(W)[None, :]).ravel()] = 0.0
+    ke, ee = ke[~fixed], ee[~fixed]
+    a_col = lay.a0[i] + ke * n_e + ee
+    x_col = lay.x0[i] + ke * n_e + ee
+    r = np.arange(ke.size)
+    one = np.ones(ke.size)
+    if not t.size_classes:
+        step = float(t.size_step)  # type: ignore[arg-type]
+        n_col = lay.s0[i] + ke * n_e + ee
+        integrality[n_col] = True
+        col_upper[n_col] = np.floor(cap_area[ee] / step + SIZE_RTOL)
+        add(np.r_[r, r], np.r_[a_col, n_col], np.r_[one, -step * one], r.size, 0.0, 0.0)
+        return
+    sizes = np.asarray(t.size_classes, dtype=float)
+    w_col = lay.s0[i] + (ke * n_e + ee)[:, None] * W + np.arange(W)[None, :]
+    integrality[w_col] = True
+    col_upper[w_col] = (sizes[None, :] <= cap_area[ee][:, None] * (1 + SIZE_RTOL)).astype(float)
+    rr = np.repeat(r, W)
+    # a - sum_c A_c w_c = 0
+    add(
+        np.r_[r, rr],
+        np.r_[a_col, w_col.ravel()],
+        np.r_[one, -np.tile(sizes, r.size)],
+        r.size,
+        0.0,
+        0.0,
+    )
+    # sum_c w_c - x = 0
+    add(np.r_[rr, r], np.r_[w_col.ravel(), x_col], np.r_[np.ones(rr.size), -one], r.size, 0.0, 0.0)
+
+
+def decided_size(data: PlanningData, t: TypeData) -> np.ndarray:
+    """Mask over ``t``'s eligible sites: a committed facility of ``t`` with its floor area given
+    (decided before the plan; kept as it is, standard size or not)."""
+    com = data.committed
+    if com is None or t.key not in com.area:
+        return np.zeros(t.n_e, dtype=bool)
+    return np.asarray(com.committed[t.sites] & ~np.isnan(com.area[t.key][t.sites]))
+
+
+def _cost_per_resident_rows(
+    data: PlanningData, lay: Layout, i: int, t: TypeData, add: object
+) -> None:
+    """``g a_tsk + f_s x_tsk - rho_t sum_{p=(b,s)} T_b z_tpk <= 0`` per (eligible site, year);
+    committed sites are decided already and get no row (the row stays empty)."""
+    assert callable(add) and t.max_cost_per_resident is not None
+    K, n_e, n_p = lay.n_periods, t.n_e, t.n_p
+    com = data.committed
+    free = ~com.committed[t.sites] if com is not None else np.ones(n_e, dtype=bool)
+    ke, ee = _per_period(n_e, K)
+    ke, ee = ke[free[ee]], ee[free[ee]]
+    kp, pp = _per_period(n_p, K)
+    on = free[t.pair_site[pp]]
+    kp, pp = kp[on], pp[on]
+    site = t.sites[ee]
+    add(
+        np.r_[ke * n_e + ee, ke * n_e + ee, kp * n_e + t.pair_site[pp]],
+        np.r_[
+            lay.a0[i] + ke * n_e + ee,
+            lay.x0[i] + ke * n_e + ee,
+            lay.z0[i] + kp * n_p + pp,
+        ],
+        np.r_[
+            t.rate[site],
+            data.fixed_cost[site],
+            -t.max_cost_per_resident * t.target[t.pair_block[pp]],
+        ],
+        K * n_e,
+        -np.inf,
+        0.0,
+    )
+
+
 def _floor_rows(
     data: PlanningData,
     lay: Layout,
@@ -520,7 +791,7 @@ def _budget_rows(data: PlanningData, lay: Layout, add: object) -> None:
     """Spending per year within its budget (cumulative with carry-over)."""
     assert callable(add) and data.budgets is not None
     K = lay.n_periods
-    c = cost_vector(data, lay)
+    c = budget_cost_vector(data, lay)
     period = period_of_columns(data, lay)
     cols = np.flatnonzero((c != 0) & (period >= 0))
     if data.carry_over:
@@ -541,6 +812,8 @@ def period_of_columns(data: PlanningData, lay: Layout) -> np.ndarray:
         for start, n in ((lay.x0[i], t.n_e), (lay.a0[i], t.n_e), (lay.z0[i], t.n_p)):
             out[start : start + K * n] = np.repeat(np.arange(K), n)
         out[lay.q0[i] : lay.q0[i] + K * t.n_q] = np.repeat(np.arange(K), t.n_q)
+        w = t.n_e * t.size_width
+        out[lay.s0[i] : lay.s0[i] + K * w] = np.repeat(np.arange(K), w)
     return out
 
 
@@ -551,6 +824,22 @@ def cost_vector(data: PlanningData, lay: Layout | None = None) -> np.ndarray:
     c[: lay.n_sites * lay.n_periods] = np.tile(data.fixed_cost, lay.n_periods)
     for i, t in enumerate(data.types):
         c[lay.a0[i] : lay.a0[i] + lay.n_periods * t.n_e] = np.tile(t.rate[t.sites], lay.n_periods)
+    return c
+
+
+def budget_cost_vector(data: PlanningData, lay: Layout | None = None) -> np.ndarray:
+    """:func:`cost_vector` as the budgets count it: builds committed before the first plan
+    year were paid from earlier budgets and cost nothing in this plan's years."""
+    lay = lay or Layout.of(data)
+    c = cost_vector(data, lay)
+    if data.committed is None or not data.committed.prior.any():
+        return c
+    prior = data.committed.prior
+    K = lay.n_periods
+    c[: lay.n_sites * K] = np.where(np.tile(prior, K), 0.0, c[: lay.n_sites * K])
+    for i, t in enumerate(data.types):
+        sl = slice(lay.a0[i], lay.a0[i] + K * t.n_e)
+        c[sl] = np.where(np.tile(prior[t.sites], K), 0.0, c[sl])
     return c
 
 
@@ -637,7 +926,7 @@ def fixed_builds(milp: MILP, x: np.ndarray) -> MILP:
     for name, sl in milp.blocks.items():
         if name.startswith("area:"):
             v = np.clip(x[sl], lo[sl], up[sl])
-        elif name == "open" or name.startswith("build:"):
+        elif name == "open" or name.startswith(("build:", "size:")):
             v = np.round(x[sl])
         else:
             continue
@@ -687,7 +976,10 @@ def decode(data: PlanningData, milp: MILP, x: np.ndarray) -> PlanningSolution:
         # a binary within the solver's integrality tolerance of 1 (0.9999995) lets the area sit
         # that far below the minimum size (349.9998 m2 for 350): the facility is built, so its
         # area is held to the size bounds it was built with
-        ab = np.clip(ab, t.min_area, np.minimum(t.max_area, data.floor_area[t.sites]))
+        cap = np.minimum(t.max_area, data.floor_area[t.sites])
+        ab = np.clip(ab, t.min_area, cap)
+        # the same tolerance leaves a standard size a hair off (349.99998 m2 for 350): snap it
+        ab = np.where(decided_size(data, t)[None, :], ab, _nearest_standard(t, ab, cap))
         b = np.zeros(S, dtype=bool)
         b[t.sites] = xb.any(axis=0)
         ar = np.zeros(S)
@@ -704,12 +996,35 @@ def decode(data: PlanningData, milp: MILP, x: np.ndarray) -> PlanningSolution:
     return PlanningSolution(open_period, built, area, serve, serve_ex)
 
 
+def _nearest_standard(t: TypeData, area: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Each area moved to the nearest standard size of ``t`` within the site's cap."""
+    if not t.size_width:
+        return area
+    sizes = (
+        np.asarray(t.size_classes, dtype=float)
+        if t.size_classes
+        else standard_sizes(t.size_step, (), t.min_area, float(np.max(cap, initial=t.min_area)))
+    )
+    if sizes.size == 0:
+        return area
+    flat = area.reshape(-1, 1)
+    dist = np.abs(flat - sizes[None, :]) + np.where(
+        sizes[None, :] > np.broadcast_to(cap, area.shape).reshape(-1, 1) * (1 + SIZE_RTOL),
+        np.inf,
+        0.0,
+    )
+    best = sizes[np.argmin(dist, axis=1)]
+    return np.where(np.isfinite(dist.min(axis=1)), best, flat[:, 0]).reshape(area.shape)
+
+
 def encode(data: PlanningData, sol: PlanningSolution) -> np.ndarray | None:
     """The model's column vector of a plan (the inverse of :func:`decode`), to warm-start a
     solve; ``None`` when the plan was made for another layout (other sites, pairs or years).
 
     A plan for the same places under a smaller budget is feasible under a larger one, so a
-    budget sweep can start each solve from the previous budget's plan.
+    budget sweep can start each solve from the previous budget's plan. Facility areas that are
+    not standard sizes (a heuristic's exact need) are raised to the next standard size that
+    fits the site, so the start keeps its capacity (it may then cost more).
     """
     lay = Layout.of(data)
     K, S = data.n_periods, data.n_sites
@@ -733,10 +1048,26 @@ def encode(data: PlanningData, sol: PlanningSolution) -> np.ndarray | None:
         if (k < 0).any():
             return None
         x[lay.x0[i] + k * t.n_e + e] = 1.0
-        x[lay.a0[i] + k * t.n_e + e] = sol.area[t.key][t.sites[e]]
+        cap = np.minimum(t.max_area, data.floor_area[t.sites[e]])
+        area = t.standard_area(sol.area[t.key][t.sites[e]], cap)
+        x[lay.a0[i] + k * t.n_e + e] = area
+        _encode_size(x, lay, i, t, k * t.n_e + e, area)
         x[lay.z0[i] : lay.z0[i] + K * t.n_p] = serve.ravel()
         x[lay.q0[i] : lay.q0[i] + K * t.n_q] = serve_ex.ravel()
     return x
+
+
+def _encode_size(
+    x: np.ndarray, lay: Layout, i: int, t: TypeData, slot: np.ndarray, area: np.ndarray
+) -> None:
+    """Set the standard-size columns of the facilities at ``slot`` (year * n_e + site)."""
+    if not t.size_width:
+        return
+    if not t.size_classes:
+        x[lay.s0[i] + slot] = np.round(area / float(t.size_step))  # type: ignore[arg-type]
+        return
+    c = np.argmin(np.abs(area[:, None] - np.asarray(t.size_classes)[None, :]), axis=1)
+    x[lay.s0[i] + slot * t.size_width + c] = 1.0
 
 
 def served_share(data: PlanningData, sol: PlanningSolution) -> dict[str, np.ndarray]:
@@ -755,11 +1086,30 @@ def served_share(data: PlanningData, sol: PlanningSolution) -> dict[str, np.ndar
 
 
 def spending(data: PlanningData, sol: PlanningSolution) -> np.ndarray:
-    """Cost per year index (fixed cost in the conversion year, fit-out by area)."""
+    """Cost per year index (fixed cost in the conversion year, fit-out by area); builds
+    committed before the first plan year are left out (see :func:`prior_cost`)."""
     out = np.zeros(data.n_periods)
-    opened = sol.opened
+    counted = _not_prior(data)
+    opened = sol.opened & counted
     np.add.at(out, sol.open_period[opened], data.fixed_cost[opened])
     for t in data.types:
-        b = sol.built[t.key]
+        b = sol.built[t.key] & counted
         np.add.at(out, sol.open_period[b], t.rate[b] * sol.area[t.key][b])
     return out
+
+
+def prior_cost(data: PlanningData, sol: PlanningSolution) -> float:
+    """Cost of the builds committed before the first plan year (paid from earlier budgets)."""
+    prior = ~_not_prior(data)
+    total = float(data.fixed_cost[prior & sol.opened].sum())
+    for t in data.types:
+        b = sol.built[t.key] & prior
+        total += float((t.rate[b] * sol.area[t.key][b]).sum())
+    return total
+
+
+def _not_prior(data: PlanningData) -> np.ndarray:
+    """Mask of sites whose cost counts in the plan years' spending."""
+    if data.committed is None:
+        return np.ones(data.n_sites, dtype=bool)
+    return ~data.committed.prior

@@ -1,0 +1,1184 @@
+r"""Capacitated p-median (single sourcing) to a certified gap: Lagrangian bound, heuristic, B&B.
+
+The path, under one :class:`~optimizer.deadline.Deadline`:
+
+1. **Lagrangian relaxation of the assignment rows.** With multipliers :math:`\lambda_i` on
+   :math:`\sum_j x_{ij} + u_i = 1`, the problem splits per site: site :math:`j`, if open,
+   takes the points of negative reduced cost :math:`c_{ij} - \lambda_i` that fit its capacity —
+   a 0/1 knapsack, solved exactly by dynamic programming over integer capacity units
+   (:func:`_knapsacks`, Numba) — and the :math:`p` sites of least knapsack value are opened.
+
+   .. math:: L(\lambda) = \sum_i \lambda_i + \sum_i \min(0, f_i - \lambda_i)
+                          + \min_{|S| = p} \sum_{j \in S} v_j(\lambda)
+
+   where :math:`f_i` is the unserved penalty of point :math:`i` (no term without one). Demands
+   and capacities that are not integer are scaled and rounded (demands down, capacities up):
+   the knapsacks then relax the true ones, so the bound stays valid. Subgradient optimisation
+   (Polyak steps against the incumbent) maximises :math:`L`.
+2. **Primal heuristic.** Every few iterations the open sites of the relaxation get a quick
+   assignment (regret greedy, then shift / swap local search within capacities, Numba:
+   :func:`quick_assign`) and *locate–allocate*: each cluster moves to the site that serves it
+   cheapest within capacity, assigned again while it improves. The best open sets found are
+   then polished with the generalized assignment problem (GAP) solved as a small MIP
+   (:func:`assign_sites`: each point's nearest open sites, all of them if that fails).
+3. **Reduced-cost fixing** against the incumbent (UB): a site whose forced opening (closing)
+   lifts :math:`L` to UB is fixed closed (open); a pair whose forced use lifts :math:`L` to UB
+   (:math:`v_j` rises at least by the pair's positive reduced cost) is removed. Every solution
+   cheaper than UB survives.
+4. **Lagrangian branch-and-bound** on the sites (:func:`lagrangian_tree`, up to
+   :data:`TREE_MAX_SITES` sites): best-first, each node re-optimises the multipliers from its
+   parent's, fixes sites by reduced costs, tries the quick heuristic on its open sites and
+   branches on an open site (forced open / closed); a node with its p sites decided is a GAP,
+   solved exactly by the MIP backend. Beyond that size, the MIP
+   (:func:`optimizer.models.pmedian.model.build_model`) of the problem reduced by step 3,
+   warm-started from the incumbent, with a Lagrangian cut (:func:`add_lagrangian_cuts`); its
+   bound counts for the full problem up to UB. The reported bound is the best of all.
+
+The answer carries a certified gap: OPTIMAL only when the bound meets the objective (within
+``mip_gap``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+from dataclasses import dataclass, field, replace
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.backends import Backend, Result, SolveOptions, Status, StopReason, get_backend
+from optimizer.deadline import Deadline
+from optimizer.milp import MILP
+from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.model import PMedianData
+from optimizer.result import relative_gap
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CpmpRelaxation",
+    "CpmpRun",
+    "SiteItems",
+    "assign_sites",
+    "fix_by_reduced_cost",
+    "relax",
+    "solve_cpmedian",
+]
+
+KNAPSACK_UNITS = 4000
+"""Capacity units of the largest knapsack when demands must be scaled (non-integer data)."""
+LAGRANGIAN_SHARE = 0.35
+"""Share of the time limit for the Lagrangian phase (with its quick heuristics)."""
+POLISH_SHARE = 0.2
+"""Share of the time left after it for the GAP MIP on the best open sets."""
+POLISH_SETS = 3
+"""Open sets polished by the GAP MIP."""
+GAP_NEAREST = 8
+"""Open sites per point in the first GAP try (all of them when that fails)."""
+STALL_ITERATIONS = 25
+"""Subgradient iterations without a better bound before the step factor is halved."""
+MIN_STEP_FACTOR = 2e-3
+"""The subgradient stops below this step factor."""
+HEURISTIC_EVERY = 5
+"""Iterations between two calls of the GAP heuristic on a new set of open sites."""
+NO_INCUMBENT_ITERATIONS = 200
+"""Subgradient iterations allowed without any feasible solution."""
+NODE_ITERATIONS = 60
+"""Subgradient iterations per tree node."""
+NODE_STEP = 0.25
+"""Step factor at a tree node (its multipliers start near the parent's optimum)."""
+NODE_STALL = 6
+"""Node iterations without a better bound before the step factor is halved."""
+NODE_HEURISTIC_EVERY = 20
+"""Node iterations between two quick heuristic calls."""
+TREE_MAX_SITES = 1000
+"""The tree runs for instances up to this many sites; larger ones go to the reduced MIP."""
+CUT_COUNT = 1
+"""Lagrangian cuts added to the reduced MIP (from the last improvements of the bound)."""
+TIME_RESERVE = 0.03
+"""Share of the limit kept back for decoding and checking, so the run ends within its limit."""
+
+
+@dataclass(frozen=True)
+class SiteItems:
+    """The pairs grouped by site: the knapsack items of the relaxation.
+
+    Attributes
+    ----------
+    indptr : ndarray (m+1,)
+        Items of site ``j`` are ``indptr[j]:indptr[j+1]``.
+    rows : ndarray (k,)
+        Demand point of each item.
+    cost : ndarray (k,)
+        ``weight * distance``.
+    units : ndarray of int64 (k,)
+        Demand in integer capacity units (rounded down).
+    pair : ndarray (k,)
+        Index of each item in ``data.pairs``.
+    cap_units : ndarray of int64 (m,)
+        Capacity in units (rounded up; 0 for forbidden sites).
+    allowed, required : ndarray of bool (m,)
+        Sites that may open; sites fixed open.
+    fallback : ndarray (n,) or None
+        Cost of leaving a point unserved (None: service is compulsory).
+    p : int
+    integral : bool
+        All costs are integers (bounds may be rounded up).
+    """
+
+    indptr: np.ndarray
+    rows: np.ndarray
+    cost: np.ndarray
+    units: np.ndarray
+    pair: np.ndarray
+    cap_units: np.ndarray
+    allowed: np.ndarray
+    required: np.ndarray
+    fallback: np.ndarray | None
+    p: int
+    integral: bool
+    n_demand: int
+
+    @property
+    def n_sites(self) -> int:
+        return int(self.cap_units.size)
+
+    @classmethod
+    def from_data(cls, data: PMedianData) -> SiteItems:
+        """Items of capacitated ``data``; raises ValueError for uncapacitated data."""
+        if data.capacity is None:
+            raise ValueError("the capacitated p-median needs site capacities")
+        pairs, m = data.pairs, data.n_sites
+        allowed = np.ones(m, dtype=bool)
+        allowed[data.forbidden] = False
+        required = np.zeros(m, dtype=bool)
+        required[data.required] = True
+        scale = _unit_scale(data.demand, data.capacity)
+        order = np.flatnonzero(allowed[pairs.cols])
+        order = order[np.lexsort((pairs.rows[order], pairs.cols[order]))]
+        cols = pairs.cols[order]
+        rows = pairs.rows[order]
+        cost = data.weight[rows] * pairs.dist[order]
+        units = np.floor(data.demand[rows] * scale + 1e-9 * (scale == 1.0)).astype(np.int64)
+        cap_units = np.where(allowed, np.ceil(data.capacity * scale - 1e-9), 0).astype(np.int64)
+        indptr = np.searchsorted(cols, np.arange(m + 1)).astype(np.int64)
+        fallback = None
+        if data.unserved_penalty is not None:
+            fallback = data.weight * data.unserved_penalty
+        all_costs = cost if fallback is None else np.r_[cost, fallback]
+        integral = bool(np.all(all_costs == np.round(all_costs)))
+        return cls(
+            indptr,
+            rows,
+            cost,
+            units,
+            order,
+            cap_units,
+            allowed,
+            required,
+            fallback,
+            data.p,
+            integral,
+            data.n_demand,
+        )
+
+
+def _unit_scale(demand: np.ndarray, capacity: np.ndarray) -> float:
+    """1 for integer demands and capacities of moderate size; otherwise the factor that maps
+    the largest capacity to :data:`KNAPSACK_UNITS` units."""
+    top = float(capacity.max(initial=0.0))
+    integer = np.all(demand == np.round(demand)) and np.all(capacity == np.round(capacity))
+    if integer and top <= 4 * KNAPSACK_UNITS:
+        return 1.0
+    return KNAPSACK_UNITS / top if top > 0 else 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _knapsacks(
+    indptr: np.ndarray,
+    rows: np.ndarray,
+    cost: np.ndarray,
+    units: np.ndarray,
+    cap: np.ndarray,
+    lam: np.ndarray,
+    take: np.ndarray,
+) -> np.ndarray:
+    """Per site the least total reduced cost of items that fit its capacity (0/1 knapsack by
+    dynamic programming over capacity units); ``take`` marks the chosen items."""
+    m = indptr.size - 1
+    value = np.zeros(m)
+    take[:] = False
+    for j in range(m):
+        lo, hi = indptr[j], indptr[j + 1]
+        cap_j = cap[j]
+        count = 0
+        total = 0
+        for k in range(lo, hi):
+            if cost[k] - lam[rows[k]] < 0.0 and units[k] <= cap_j:
+                count += 1
+                total += units[k]
+        if count == 0:
+            continue
+        cand = np.empty(count, dtype=np.int64)
+        t = 0
+        for k in range(lo, hi):
+            if cost[k] - lam[rows[k]] < 0.0 and units[k] <= cap_j:
+                cand[t] = k
+                t += 1
+        if total <= cap_j:  # everything fits: no knapsack to solve
+            v = 0.0
+            for t in range(count):
+                take[cand[t]] = True
+                v += cost[cand[t]] - lam[rows[cand[t]]]
+            value[j] = v
+            continue
+        best = np.zeros(cap_j + 1)
+        keep = np.zeros((count, cap_j + 1), dtype=np.bool_)
+        for t in range(count):
+            k = cand[t]
+            w = units[k]
+            r = cost[k] - lam[rows[k]]
+            for c in range(cap_j, w - 1, -1):
+                v = best[c - w] + r
+                if v < best[c]:
+                    best[c] = v
+                    keep[t, c] = True
+        value[j] = best[cap_j]
+        c = cap_j
+        for t in range(count - 1, -1, -1):
+            if keep[t, c]:
+                take[cand[t]] = True
+                c -= units[cand[t]]
+    return value
+
+
+@dataclass(frozen=True)
+class CpmpRelaxation:
+    """One evaluation of the Lagrangian function.
+
+    Attributes
+    ----------
+    value : float
+        :math:`L(\\lambda)`, a lower bound of the optimum.
+    site_value : ndarray (m,)
+        Knapsack value :math:`v_j` of each site (0 for forbidden sites).
+    opened : ndarray of bool (m,)
+        The p sites of the relaxed solution.
+    take : ndarray of bool (k,)
+        Items chosen by the knapsacks (of every site, open or not).
+    unserved : ndarray of bool (n,)
+        Points the relaxation leaves unserved (penalty cheaper than the multiplier).
+    """
+
+    value: float
+    site_value: np.ndarray
+    opened: np.ndarray
+    take: np.ndarray
+    unserved: np.ndarray
+
+
+def _open_cheapest(items: SiteItems, site_value: np.ndarray) -> np.ndarray:
+    """The required sites plus the free allowed sites of least value, p in all."""
+    opened = items.required.copy()
+    free = np.flatnonzero(items.allowed & ~items.required)
+    need = items.p - int(opened.sum())
+    order = free[np.argsort(site_value[free], kind="stable")]
+    opened[order[:need]] = True
+    return opened
+
+
+def relax(items: SiteItems, lam: np.ndarray) -> CpmpRelaxation:
+    """Evaluate the Lagrangian function at ``lam`` (module docstring)."""
+    take = np.zeros(items.rows.size, dtype=np.bool_)
+    site_value = _knapsacks(
+        items.indptr, items.rows, items.cost, items.units, items.cap_units, lam, take
+    )
+    opened = _open_cheapest(items, site_value)
+    value = float(lam.sum() + site_value[opened].sum())
+    unserved = np.zeros(items.n_demand, dtype=bool)
+    if items.fallback is not None:
+        unserved = items.fallback < lam
+        value += float(np.sum(items.fallback[unserved] - lam[unserved]))
+    return CpmpRelaxation(value, site_value, opened, take, unserved)
+
+
+def subgradient(items: SiteItems, rel: CpmpRelaxation) -> np.ndarray:
+    """``1 - (times served by open sites) - unserved`` per point."""
+    sites = np.repeat(np.arange(items.n_sites), np.diff(items.indptr))
+    on = rel.take & rel.opened[sites]
+    served = np.bincount(items.rows[on], minlength=items.n_demand)
+    return 1.0 - served - rel.unserved
+
+
+def _start_multipliers(items: SiteItems) -> np.ndarray:
+    """Each point's cost to its ``ceil(n/p)``-th cheapest site: knapsacks then take about a
+    cluster's worth of points each."""
+    n = items.n_demand
+    rank = max(1, math.ceil(n / max(1, items.p)))
+    order = np.lexsort((items.cost, items.rows))
+    rows, cost = items.rows[order], items.cost[order]
+    starts = np.searchsorted(rows, np.arange(n))
+    counts = np.bincount(rows, minlength=n)
+    lam = np.zeros(n)
+    has = counts > 0
+    pick = starts[has] + np.minimum(counts[has], rank) - 1
+    lam[has] = cost[pick]
+    if items.fallback is not None:
+        lam = np.where(has, np.minimum(lam, items.fallback), items.fallback)
+    return lam
+
+
+def bound_value(value: float, integral: bool) -> float:
+    """The bound, rounded up when every cost is an integer."""
+    return float(math.ceil(value - 1e-6)) if integral else value
+
+
+# ----------------------------------------------------------------------------- primal side
+
+
+def _nearest_pairs(data: PMedianData, opened: np.ndarray, nearest: int | None) -> np.ndarray:
+    """Pairs (bool mask) to open sites, at most ``nearest`` cheapest per point (all: None)."""
+    pairs = data.pairs
+    keep = opened[pairs.cols]
+    if nearest is None:
+        return keep
+    idx = np.flatnonzero(keep)
+    idx = idx[np.lexsort((pairs.dist[idx], pairs.rows[idx]))]
+    rows = pairs.rows[idx]
+    first = np.searchsorted(rows, rows)  # start of each point's run
+    rank = np.arange(idx.size) - first
+    out = np.zeros(pairs.size, dtype=bool)
+    out[idx[rank < nearest]] = True
+    return out
+
+
+def _restricted(data: PMedianData, keep: np.ndarray, opened: np.ndarray | None) -> PMedianData:
+    """``data`` on the pairs ``keep``; with ``opened``, those sites fixed open and the others
+    closed (a generalized assignment problem)."""
+    if opened is None:
+        return replace(data, pairs=data.pairs.subset(keep))
+    sites = np.arange(data.n_sites)
+    return replace(
+        data,
+        pairs=data.pairs.subset(keep),
+        p=int(opened.sum()),
+        required=sites[opened],
+        forbidden=sites[~opened],
+    )
+
+
+def warm_vector(data: PMedianData, assignment: np.ndarray, opened: np.ndarray) -> np.ndarray:
+    """The column vector of :func:`~optimizer.models.pmedian.model.build_model` for a
+    solution: ``[y | x (pairs) | u]``."""
+    pairs = data.pairs
+    x = (assignment[pairs.rows] == pairs.cols).astype(float)
+    out = [opened.astype(float), x]
+    if data.unserved_penalty is not None:
+        out.append((assignment < 0).astype(float))
+    return np.concatenate(out)
+
+
+def _feasible_vector(data: PMedianData, assignment: np.ndarray) -> bool:
+    """Every served point on an allowed pair of ``data`` (for a warm start)."""
+    pairs = data.pairs
+    hit = np.bincount(pairs.rows[assignment[pairs.rows] == pairs.cols], minlength=data.n_demand)
+    return bool(np.all((hit == 1) | (assignment < 0)))
+
+
+def assign_sites(
+    data: PMedianData,
+    opened: np.ndarray,
+    backend: Backend,
+    time_limit_s: float | None,
+    threads: int | None = 1,
+    nearest: int | None = GAP_NEAREST,
+) -> tuple[np.ndarray, float] | None:
+    """Assign every point to the open sites within capacity at least cost (the GAP, a MIP on
+    each point's ``nearest`` open sites; on all of them when that finds nothing).
+
+    Returns
+    -------
+    (assignment, cost) or None
+        None when no assignment was found in time (or none exists).
+    """
+    deadline = Deadline(time_limit_s)
+    tries = [nearest, None] if nearest is not None and nearest < int(opened.sum()) else [None]
+    for near in tries:
+        left = deadline.remaining()
+        if left is not None and left <= 0.05:
+            return None
+        sub = _restricted(data, _nearest_pairs(data, opened, near), opened)
+        if (
+            sub.unserved_penalty is None
+            and np.bincount(sub.pairs.rows, minlength=sub.n_demand).min(initial=1) == 0
+        ):
+            continue  # a point without an open site in reach
+        milp = pmedian.build_model(sub, name="cpmedian-gap")
+        res = backend.solve(
+            milp, SolveOptions(time_limit_s=left, mip_gap=1e-4, threads=threads, seed=0)
+        )
+        if res.status.has_solution and res.x is not None:
+            sol = pmedian.decode(sub, milp, res.x)
+            return sol.assignment, pmedian.solution_cost(data, sol.assignment)
+    return None
+
+
+@numba.njit(cache=True, nogil=True)
+def _greedy_assign(cost: np.ndarray, demand: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Each point, by decreasing regret (second cheapest minus cheapest column), to its
+    cheapest column with room left; ``-1`` for a point that fits nowhere."""
+    n, s = cost.shape
+    regret = np.zeros(n)
+    for i in range(n):
+        b1, b2 = np.inf, np.inf
+        for c in range(s):
+            v = cost[i, c]
+            if v < b1:
+                b1, b2 = v, b1
+            elif v < b2:
+                b2 = v
+        regret[i] = (b2 - b1) if np.isfinite(b2) else 1e300
+    order = np.argsort(-regret, kind="mergesort")
+    room = cap.copy()
+    out = np.full(n, -1, dtype=np.int64)
+    for i in order:
+        best, pick = np.inf, -1
+        for c in range(s):
+            if cost[i, c] < best and room[c] >= demand[i] - 1e-9:
+                best, pick = cost[i, c], c
+        if pick >= 0:
+            out[i] = pick
+            room[pick] -= demand[i]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _shift_swap(
+    cost: np.ndarray, demand: np.ndarray, cap: np.ndarray, assign: np.ndarray, rounds: int
+) -> None:
+    """Local search on a complete assignment (in place): move a point to a cheaper column
+    with room, or exchange the columns of two points, while capacities hold."""
+    n, s = cost.shape
+    room = cap.copy()
+    for i in range(n):
+        room[assign[i]] -= demand[i]
+    for _ in range(rounds):
+        improved = False
+        for i in range(n):
+            a = assign[i]
+            best, pick = cost[i, a] - 1e-9, -1
+            for c in range(s):
+                if cost[i, c] < best and room[c] >= demand[i] - 1e-9:
+                    best, pick = cost[i, c], c
+            if pick >= 0:
+                room[a] += demand[i]
+                room[pick] -= demand[i]
+                assign[i] = pick
+                improved = True
+        for i in range(n):
+            for k in range(i + 1, n):
+                a, b = assign[i], assign[k]
+                if a == b:
+                    continue
+                delta = cost[i, b] + cost[k, a] - cost[i, a] - cost[k, b]
+                if delta >= -1e-9:
+                    continue
+                shift = demand[i] - demand[k]
+                if room[b] >= shift - 1e-9 and room[a] >= -shift - 1e-9:
+                    assign[i], assign[k] = b, a
+                    room[a] += shift
+                    room[b] -= shift
+                    improved = True
+        if not improved:
+            return
+
+
+def quick_assign(
+    data: PMedianData, items: SiteItems, cost: np.ndarray, opened: np.ndarray
+) -> tuple[np.ndarray, float] | None:
+    """Regret greedy + shift / swap local search on the open sites (unserved as one more
+    column of unlimited room where a penalty allows it); None when a point fits nowhere."""
+    assert data.capacity is not None
+    sites = np.flatnonzero(opened)
+    sub = cost[:, sites]
+    cap = data.capacity[sites].astype(float)
+    if items.fallback is not None:
+        sub = np.c_[sub, items.fallback]
+        cap = np.r_[cap, np.inf]
+    sub = np.ascontiguousarray(sub)
+    col = _greedy_assign(sub, data.demand, cap)
+    if np.any(col < 0):
+        return None
+    _shift_swap(sub, data.demand, cap, col, 50)
+    out = np.where(col < sites.size, sites[np.minimum(col, sites.size - 1)], -1)
+    return out, pmedian.solution_cost(data, out)
+
+
+def _dense_costs(data: PMedianData) -> np.ndarray | None:
+    """``weight * distance`` as a dense matrix (``inf`` off the pairs), for relocation; None
+    when too large to hold."""
+    if data.n_demand * data.n_sites > 20_000_000:
+        return None
+    out = np.full((data.n_demand, data.n_sites), np.inf)
+    pairs = data.pairs
+    out[pairs.rows, pairs.cols] = data.weight[pairs.rows] * pairs.dist
+    return out
+
+
+def relocate(
+    data: PMedianData, items: SiteItems, cost: np.ndarray, assignment: np.ndarray
+) -> np.ndarray:
+    """Open sites after moving each cluster to the free site that serves it cheapest within
+    capacity (required sites stay; each site holds one cluster)."""
+    assert data.capacity is not None
+    m = data.n_sites
+    opened = np.zeros(m, dtype=bool)
+    served = assignment >= 0
+    opened[assignment[served]] = True
+    opened |= items.required
+    taken = opened.copy()
+    for j in np.flatnonzero(opened & ~items.required):
+        members = np.flatnonzero(assignment == j)
+        load = float(data.demand[members].sum())
+        total = cost[members].sum(axis=0) if members.size else np.zeros(m)
+        ok = items.allowed & (data.capacity >= load - 1e-9) & (~taken | (np.arange(m) == j))
+        total = np.where(ok, total, np.inf)
+        k = int(np.argmin(total))
+        if np.isfinite(total[k]) and total[k] < total[j] - 1e-9:
+            taken[j], taken[k] = False, True
+    return taken
+
+
+@dataclass
+class _Incumbent:
+    """The best solution so far, and the open sets tried (with the cost found for each)."""
+
+    objective: float = math.inf
+    assignment: np.ndarray | None = None
+    opened: np.ndarray | None = None
+    seen: dict[bytes, float] = field(default_factory=dict)
+    gap_calls: int = 0
+
+    def offer(self, assignment: np.ndarray, objective: float, opened: np.ndarray) -> bool:
+        if objective < self.objective - 1e-9 * max(1.0, abs(objective)):
+            self.objective, self.assignment, self.opened = objective, assignment, opened.copy()
+            return True
+        return False
+
+    def best_sets(self, count: int) -> list[np.ndarray]:
+        """The ``count`` open sets of least cost found so far."""
+        ranked = sorted(self.seen.items(), key=lambda kv: kv[1])[:count]
+        return [np.unpackbits(np.frombuffer(k, dtype=np.uint8)).astype(bool) for k, _ in ranked]
+
+
+@dataclass(frozen=True)
+class _Assigner:
+    """How the heuristic assigns points to a set of open sites: the quick greedy + local
+    search (with a dense cost matrix) or the GAP MIP."""
+
+    data: PMedianData
+    items: SiteItems
+    cost: np.ndarray | None
+    backend: Backend
+    threads: int | None
+
+    def __call__(
+        self, opened: np.ndarray, exact: bool, deadline: Deadline
+    ) -> tuple[np.ndarray, float] | None:
+        if exact or self.cost is None:
+            return assign_sites(self.data, opened, self.backend, deadline.cap(3.0), self.threads)
+        return quick_assign(self.data, self.items, self.cost, opened)
+
+
+def _improve_from(
+    assigner: _Assigner,
+    opened: np.ndarray,
+    inc: _Incumbent,
+    deadline: Deadline,
+    exact: bool = False,
+) -> None:
+    """Assign to ``opened``, then locate–allocate while it improves (quick assignments skip
+    the sets already tried)."""
+    current = opened
+    m = opened.size
+    while not deadline.expired():
+        key = np.packbits(current).tobytes()
+        if not exact and key in inc.seen:
+            return
+        inc.gap_calls += int(exact)
+        found = assigner(current, exact, deadline)
+        if found is None:
+            inc.seen.setdefault(key, math.inf)
+            return
+        assignment, objective = found
+        inc.seen[key] = min(objective, inc.seen.get(key, math.inf))
+        if not inc.offer(assignment, objective, current) and current is not opened:
+            return
+        if assigner.cost is None:
+            return
+        moved = relocate(assigner.data, assigner.items, assigner.cost, assignment)[:m]
+        if np.array_equal(moved, current):
+            return
+        current = moved
+
+
+# ----------------------------------------------------------------------------- dual side
+
+
+@dataclass
+class _Dual:
+    """The best multipliers and their relaxation, and the Lagrangian cuts of the last
+    improvements (site values and right-hand side, see :func:`add_lagrangian_cuts`)."""
+
+    lam: np.ndarray
+    rel: CpmpRelaxation
+    iterations: int = 0
+    cuts: list[tuple[np.ndarray, float]] = field(default_factory=list)
+
+    def improve(self, lam: np.ndarray, rel: CpmpRelaxation) -> None:
+        self.lam, self.rel = lam.copy(), rel
+        self.cuts.append((rel.site_value, rel.value - float(rel.site_value[rel.opened].sum())))
+        del self.cuts[:-CUT_COUNT]
+
+
+def _subgradient_phase(
+    data: PMedianData,
+    items: SiteItems,
+    backend: Backend,
+    inc: _Incumbent,
+    deadline: Deadline,
+    threads: int | None,
+) -> _Dual:
+    """Maximise the Lagrangian function; run the GAP heuristic on promising open sets."""
+    assigner = _Assigner(data, items, _dense_costs(data), backend, threads)
+    lam = _start_multipliers(items)
+    rel = relax(items, lam)
+    best = _Dual(lam.copy(), rel)
+    best.improve(lam, rel)
+    _improve_from(assigner, rel.opened, inc, deadline)
+    factor, stall = 1.0, 0
+    while not deadline.expired() and factor > MIN_STEP_FACTOR:
+        best.iterations += 1
+        bound = bound_value(best.rel.value, items.integral)
+        if math.isfinite(inc.objective) and relative_gap(inc.objective, bound) <= 1e-9:
+            break
+        g = subgradient(items, rel)
+        norm = float(g @ g)
+        if norm == 0.0:  # every point served once: optimal, if the true capacities hold
+            relaxed = relaxed_assignment(items, rel)
+            if within_capacity(data, relaxed):
+                inc.offer(relaxed, pmedian.solution_cost(data, relaxed), rel.opened)
+            break
+        if not math.isfinite(inc.objective) and best.iterations > NO_INCUMBENT_ITERATIONS:
+            break  # nothing feasible found: the multipliers would only grow (infeasible data)
+        target = inc.objective if math.isfinite(inc.objective) else rel.value + abs(rel.value)
+        target = max(target, rel.value + 1e-6 * max(1.0, abs(rel.value)))
+        lam = lam + factor * (target - rel.value) / norm * g
+        rel = relax(items, lam)
+        if not math.isfinite(rel.value):
+            break
+        if rel.value > best.rel.value + 1e-9 * max(1.0, abs(rel.value)):
+            best.improve(lam, rel)
+            stall = 0
+        else:
+            stall += 1
+            if stall >= STALL_ITERATIONS:
+                factor, stall = factor / 2, 0
+        near = rel.value >= best.rel.value - 0.02 * abs(best.rel.value)
+        if best.iterations % HEURISTIC_EVERY == 0 and near:
+            _improve_from(assigner, rel.opened, inc, deadline)
+    return best
+
+
+def _polish(assigner: _Assigner, inc: _Incumbent, deadline: Deadline, count: int) -> None:
+    """The GAP MIP (and locate–allocate with it) on the best open sets found."""
+    for opened in inc.best_sets(count):
+        if deadline.expired():
+            return
+        _improve_from(assigner, opened[: assigner.items.n_sites], inc, deadline, exact=True)
+
+
+def within_capacity(data: PMedianData, assignment: np.ndarray) -> bool:
+    """The true loads of ``assignment`` fit the capacities (knapsacks on scaled demands
+    rounded down may accept a little more)."""
+    assert data.capacity is not None
+    served = assignment >= 0
+    load = np.bincount(assignment[served], weights=data.demand[served], minlength=data.n_sites)
+    return bool(np.all(load <= data.capacity * (1 + 1e-12) + 1e-9))
+
+
+def relaxed_assignment(items: SiteItems, rel: CpmpRelaxation) -> np.ndarray:
+    """The assignment of a relaxed solution that serves each point exactly once."""
+    sites = np.repeat(np.arange(items.n_sites), np.diff(items.indptr))
+    on = rel.take & rel.opened[sites]
+    out = np.full(items.n_demand, -1, dtype=np.int64)
+    out[items.rows[on]] = sites[on]
+    return out
+
+
+# ----------------------------------------------------------------------------- fixing
+
+
+@dataclass(frozen=True)
+class CpmpFixing:
+    """Sites fixed closed / open and pairs kept (of ``data.pairs``) by reduced costs."""
+
+    closed: np.ndarray
+    opened: np.ndarray
+    keep_pairs: np.ndarray
+
+
+def _fixing_limit(items: SiteItems, upper: float) -> float:
+    """The Lagrangian value from which a choice cannot lead below ``upper`` (with integer
+    costs a better solution costs at most ``upper - 1``)."""
+    slack = (1.0 - 1e-6) if items.integral else 0.0
+    return upper - slack - 1e-7 * max(1.0, abs(upper))
+
+
+def _site_fixing(
+    items: SiteItems, rel: CpmpRelaxation, limit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sites fixed closed and open by reduced costs, and the least cost of opening each site
+    (0 for the open ones) — see :func:`fix_by_reduced_cost`."""
+    v = rel.site_value
+    free_open = rel.opened & ~items.required
+    free_closed = ~rel.opened & items.allowed
+    worst_open = float(v[free_open].max()) if free_open.any() else math.inf
+    best_closed = float(v[free_closed].min()) if free_closed.any() else math.inf
+    open_cost = np.where(rel.opened, 0.0, v - worst_open)
+    closed = ~items.allowed | (~rel.opened & (rel.value + open_cost >= limit))
+    opened = items.required | (free_open & (rel.value - v + best_closed >= limit))
+    return closed, opened, open_cost
+
+
+def fix_by_reduced_cost(
+    data: PMedianData, items: SiteItems, lam: np.ndarray, rel: CpmpRelaxation, upper: float
+) -> CpmpFixing:
+    """Sites and pairs that cannot be part of a solution cheaper than ``upper``.
+
+    Forcing a closed site ``j`` open costs at least ``v_j - v_w`` (``w`` the open free site of
+    largest value); forcing an open free site closed costs at least ``v_c - v_j`` (``c`` the
+    closed site of least value); forcing pair ``(i, j)`` raises ``v_j`` by at least
+    ``max(0, c_ij - lambda_i)``, plus the cost of opening ``j``. With integer costs a
+    solution cheaper than ``upper`` costs at most ``upper - 1``.
+    """
+    limit = _fixing_limit(items, upper)
+    closed, opened, open_cost = _site_fixing(items, rel, limit)
+    pairs = data.pairs
+    rc = np.zeros(pairs.size)
+    rc[items.pair] = items.cost - lam[items.rows]
+    lift = rel.value + np.maximum(rc, 0.0) + np.maximum(open_cost[pairs.cols], 0.0)
+    keep = ~closed[pairs.cols] & (lift < limit)
+    keep[np.setdiff1d(np.arange(pairs.size), items.pair)] = False  # pairs to forbidden sites
+    return CpmpFixing(closed, opened, keep)
+
+
+def add_lagrangian_cuts(milp: MILP, n_sites: int, cuts: list[tuple[np.ndarray, float]]) -> MILP:
+    r"""``milp`` (from :func:`~optimizer.models.pmedian.model.build_model`) with one row per
+    cut: :math:`\sum c x + \sum f u - \sum_j v_j y_j \ge \sum_i \lambda_i +
+    \sum_i \min(0, f_i - \lambda_i)`.
+
+    Valid for every integer solution: an open site's points form a feasible knapsack, so their
+    reduced cost is at least :math:`v_j`; it cuts off fractional points (the LP only sees the
+    knapsack's LP value), and it keeps the Lagrangian's strength at every node of the tree.
+    Pairs missing from the model only raise the left side's minimum.
+    """
+    if not cuts:
+        return milp
+    rows = []
+    for site_value, _ in cuts:
+        row = milp.c.copy()
+        row[:n_sites] = -site_value
+        rows.append(row)
+    extra = sp.csr_matrix(np.vstack(rows))
+    rhs = np.array([c for _, c in cuts])
+    return replace(
+        milp,
+        A=sp.vstack([milp.A, extra], format="csr"),
+        row_lower=np.r_[milp.row_lower, rhs - 1e-7 * np.maximum(1.0, np.abs(rhs))],
+        row_upper=np.r_[milp.row_upper, np.full(rhs.size, np.inf)],
+    )
+
+
+def reduce_data(data: PMedianData, fixing: CpmpFixing) -> PMedianData:
+    """``data`` with the fixing applied (pairs dropped, sites fixed)."""
+    sites = np.arange(data.n_sites)
+    return replace(
+        data,
+        pairs=data.pairs.subset(fixing.keep_pairs),
+        required=sites[fixing.opened],
+        forbidden=sites[fixing.closed],
+    )
+
+
+# ----------------------------------------------------------------------------- the tree
+
+
+@dataclass
+class _Node:
+    """A node of the Lagrangian branch-and-bound: sites forced open / closed, the multipliers
+    to start from and a bound inherited from the parent."""
+
+    opened: np.ndarray
+    closed: np.ndarray
+    lam: np.ndarray
+    bound: float
+
+
+@dataclass
+class TreeStats:
+    """What the tree did: nodes evaluated, leaves solved as GAPs, and the bound it proved."""
+
+    nodes: int = 0
+    leaves: int = 0
+    bound: float = -math.inf
+    complete: bool = False
+
+
+def _prunable(bound: float, upper: float, mip_gap: float) -> bool:
+    """A subtree of this bound cannot improve ``upper`` (beyond ``mip_gap``)."""
+    if not math.isfinite(upper):
+        return False
+    return bound >= upper - 1e-9 * max(1.0, abs(upper)) or relative_gap(upper, bound) <= mip_gap
+
+
+def _node_relaxation(
+    items: SiteItems,
+    lam: np.ndarray,
+    inc: _Incumbent,
+    assigner: _Assigner,
+    deadline: Deadline,
+    mip_gap: float,
+) -> tuple[np.ndarray, CpmpRelaxation, bool]:
+    """Subgradient optimisation at a node from ``lam``; returns the best multipliers, their
+    relaxation and whether the relaxed solution was feasible (then optimal for the node)."""
+    rel = relax(items, lam)
+    best_lam, best = lam, rel
+    factor, stall = NODE_STEP, 0
+    for it in range(NODE_ITERATIONS):
+        if deadline.expired() or _prunable(
+            bound_value(best.value, items.integral), inc.objective, mip_gap
+        ):
+            break
+        g = subgradient(items, rel)
+        norm = float(g @ g)
+        if norm == 0.0:  # every point served once: optimal, if the true capacities hold
+            relaxed = relaxed_assignment(items, rel)
+            if not within_capacity(assigner.data, relaxed):
+                return lam, rel, False  # rounded demands fit, true ones do not: branch
+            inc.offer(relaxed, pmedian.solution_cost(assigner.data, relaxed), rel.opened)
+            return lam, rel, True
+        if it % NODE_HEURISTIC_EVERY == 0:
+            _improve_from(assigner, rel.opened, inc, deadline)
+        target = max(inc.objective, rel.value + 1e-6 * max(1.0, abs(rel.value)))
+        lam = lam + factor * (target - rel.value) / norm * g
+        rel = relax(items, lam)
+        if rel.value > best.value:
+            best_lam, best, stall = lam, rel, 0
+        else:
+            stall += 1
+            if stall >= NODE_STALL:
+                factor, stall = factor / 2, 0
+    return best_lam, best, False
+
+
+def _solve_leaf(
+    data: PMedianData,
+    opened: np.ndarray,
+    inc: _Incumbent,
+    backend: Backend,
+    deadline: Deadline,
+    threads: int | None,
+) -> float:
+    """Solve the GAP of a leaf (every open site fixed) exactly; returns its proven bound."""
+    sub = _restricted(data, opened[data.pairs.cols], opened)
+    if sub.unserved_penalty is None and (
+        np.bincount(sub.pairs.rows, minlength=sub.n_demand).min(initial=1) == 0
+    ):
+        return math.inf  # a point out of reach: no solution in this leaf
+    milp = pmedian.build_model(sub, name="cpmedian-leaf")
+    res = backend.solve(
+        milp, SolveOptions(time_limit_s=deadline.remaining(), mip_gap=0.0, threads=threads)
+    )
+    if res.status is Status.INFEASIBLE:
+        return math.inf
+    if res.status.has_solution and res.x is not None:
+        sol = pmedian.decode(sub, milp, res.x)
+        inc.offer(sol.assignment, pmedian.solution_cost(data, sol.assignment), opened)
+    if res.status is Status.OPTIMAL:
+        return res.objective
+    return res.bound if math.isfinite(res.bound) else -math.inf
+
+
+def lagrangian_tree(
+    data: PMedianData,
+    items: SiteItems,
+    root_lam: np.ndarray,
+    root_bound: float,
+    inc: _Incumbent,
+    assigner: _Assigner,
+    deadline: Deadline,
+    mip_gap: float = 0.0,
+) -> TreeStats:
+    """Best-first Lagrangian branch-and-bound on the sites (least bound first, deeper first
+    among equal bounds).
+
+    Each node re-optimises the multipliers (from its parent's), fixes sites by reduced costs,
+    and branches on the open free site of largest knapsack value (forced open first, then
+    closed). A node with every open site decided is a GAP, solved exactly by the MIP backend.
+    ``stats.bound`` is a bound of the whole problem; ``stats.complete`` means the tree was
+    searched to the end (the incumbent is then optimal within ``mip_gap``).
+    """
+    stats = TreeStats()
+    root = _Node(items.required.copy(), ~items.allowed, root_lam, root_bound)
+    heap: list[tuple[float, int, int, _Node]] = [(root_bound, 0, 0, root)]
+    open_leaves: list[float] = []  # bounds of leaves not solved to the end
+    gap_pruned: list[float] = []  # bounds of nodes pruned only by mip_gap
+
+    def pruned(bound: float) -> bool:
+        if _prunable(bound, inc.objective, 0.0):
+            return True
+        if mip_gap > 0 and _prunable(bound, inc.objective, mip_gap):
+            gap_pruned.append(bound)
+            return True
+        return False
+
+    pushed = 0
+    while heap:
+        if deadline.expired():
+            stats.bound = min([h[0] for h in heap] + open_leaves + gap_pruned + [inc.objective])
+            return stats
+        _, depth, _, node = heapq.heappop(heap)
+        if pruned(node.bound):
+            continue
+        stats.nodes += 1
+        sub = replace(items, required=node.opened, allowed=items.allowed & ~node.closed)
+        lam, rel, solved = _node_relaxation(sub, node.lam, inc, assigner, deadline, mip_gap)
+        bound = max(node.bound, bound_value(rel.value, items.integral))
+        if solved or pruned(bound):
+            continue
+        if math.isfinite(inc.objective):
+            closed, opened, _ = _site_fixing(sub, rel, _fixing_limit(sub, inc.objective))
+        else:
+            closed, opened = ~sub.allowed, sub.required.copy()
+        if int(opened.sum()) > items.p or int((~closed).sum()) < items.p:
+            continue  # the fixing leaves no solution cheaper than the incumbent
+        if int(opened.sum()) == items.p or int((~closed).sum()) == items.p:
+            stats.leaves += 1
+            sites = opened if int(opened.sum()) == items.p else ~closed
+            leaf = _solve_leaf(data, sites, inc, assigner.backend, deadline, assigner.threads)
+            if leaf < inc.objective and not pruned(leaf):
+                open_leaves.append(max(bound, leaf))
+            continue
+        free = rel.opened & ~opened
+        if not free.any():
+            free = ~opened & ~closed
+        values = np.where(free, rel.site_value, -np.inf)
+        j = int(np.argmax(values))
+        shut = closed.copy()
+        shut[j] = True
+        force = opened.copy()
+        force[j] = True
+        for child in (_Node(force, closed, lam, bound), _Node(opened, shut, lam, bound)):
+            pushed += 1
+            heapq.heappush(heap, (bound, depth - 1, pushed, child))
+    stats.complete = not open_leaves
+    stats.bound = min([*open_leaves, *gap_pruned, inc.objective])
+    return stats
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class CpmpRun:
+    """A capacitated p-median run: the answer, the solution and how the time went."""
+
+    result: Result
+    selected: np.ndarray | None
+    assignment: np.ndarray | None
+    phases: dict[str, float | int | str]
+
+
+def _reduced_mip(
+    data: PMedianData,
+    fixing: CpmpFixing,
+    cuts: list[tuple[np.ndarray, float]],
+    inc: _Incumbent,
+    backend: Backend,
+    options: SolveOptions,
+    time_limit_s: float | None,
+) -> tuple[float, StopReason | None, float]:
+    """Solve the reduced MIP from the incumbent; returns ``(bound for the full problem, the
+    MIP's stop reason, MIP seconds)`` and offers its solution to ``inc``."""
+    upper = inc.objective
+    reduced = reduce_data(data, fixing)
+    if (
+        reduced.unserved_penalty is None
+        and np.bincount(reduced.pairs.rows, minlength=reduced.n_demand).min(initial=1) == 0
+    ):
+        return upper, StopReason.OPTIMAL, 0.0  # no cheaper solution exists
+    try:
+        milp = add_lagrangian_cuts(
+            pmedian.build_model(reduced, name="cpmedian-reduced"), data.n_sites, cuts
+        )
+    except ValueError:
+        return upper, StopReason.OPTIMAL, 0.0
+    warm = None
+    assert inc.assignment is not None and inc.opened is not None
+    inside = np.all(inc.opened[fixing.opened]) and not np.any(inc.opened[fixing.closed])
+    if inside and _feasible_vector(reduced, inc.assignment):
+        warm = warm_vector(reduced, inc.assignment, inc.opened)
+    opts = replace(options, time_limit_s=time_limit_s, warm_start=warm)
+    res = backend.solve(milp, opts)
+    if res.status is Status.INFEASIBLE:
+        return upper, StopReason.OPTIMAL, res.solve_s
+    if res.status.has_solution and res.x is not None:
+        sol = pmedian.decode(reduced, milp, res.x)
+        inc.offer(sol.assignment, pmedian.solution_cost(data, sol.assignment), sol.selected)
+    bound = res.bound if math.isfinite(res.bound) else -math.inf
+    return min(upper, bound), res.stop, res.solve_s
+
+
+def solve_cpmedian(
+    data: PMedianData,
+    backend: str | Backend = "highs",
+    options: SolveOptions | None = None,
+    *,
+    lagrangian_share: float = LAGRANGIAN_SHARE,
+    run_mip: bool = True,
+) -> CpmpRun:
+    """Solve a capacitated p-median problem to a certified gap (module docstring).
+
+    Parameters
+    ----------
+    data : PMedianData
+        Capacitated data.
+    backend : str or Backend
+        MIP backend for the GAP heuristic and the reduced MIP.
+    options : SolveOptions, optional
+        ``time_limit_s`` for the whole run, ``mip_gap``, ``threads`` (default 1 for the small
+        sub-MIPs), ``seed``.
+    lagrangian_share : float
+        Share of the time limit for the Lagrangian phase and its heuristics.
+    run_mip : bool
+        Allow the reduced MIP after the Lagrangian phase.
+
+    Raises
+    ------
+    ValueError
+        Uncapacitated data.
+    """
+    options = options or SolveOptions()
+    solver = get_backend(backend) if isinstance(backend, str) else backend
+    limit = options.time_limit_s
+    deadline = Deadline(None if limit is None else limit * (1.0 - TIME_RESERVE))
+    items = SiteItems.from_data(data)
+    phases: dict[str, float | int | str] = {}
+    inc = _Incumbent()
+    unreachable = np.bincount(items.rows, minlength=items.n_demand) == 0
+    if items.fallback is None and np.any(unreachable):
+        return _answer(data, items, inc, -math.inf, StopReason.INFEASIBLE, deadline, phases)
+    lag_deadline = deadline.sub(lagrangian_share)
+    with deadline.timed("lagrangian"):
+        dual = _subgradient_phase(data, items, solver, inc, lag_deadline, options.threads)
+    lower = bound_value(dual.rel.value, items.integral)
+    if run_mip and not (
+        math.isfinite(inc.objective) and relative_gap(inc.objective, lower) <= options.mip_gap
+    ):
+        with deadline.timed("polish"):
+            assigner = _Assigner(data, items, _dense_costs(data), solver, options.threads)
+            _polish(assigner, inc, deadline.sub(POLISH_SHARE), POLISH_SETS)
+    phases["lagrangian_bound"] = lower
+    phases["lagrangian_iterations"] = dual.iterations
+    phases["heuristic_objective"] = inc.objective
+    phases["gap_solves"] = inc.gap_calls
+    stop: StopReason | None = StopReason.TIME_LIMIT
+    if inc.assignment is None:
+        # no incumbent: the MIP on the full problem for the time left
+        fixing = CpmpFixing(
+            ~items.allowed, items.required.copy(), np.ones(data.pairs.size, dtype=bool)
+        )
+    else:
+        fixing = fix_by_reduced_cost(data, items, dual.lam, dual.rel, inc.objective)
+    phases["fixed_closed"] = int(fixing.closed.sum())
+    phases["fixed_open"] = int(fixing.opened.sum())
+    phases["pairs_kept"] = int(fixing.keep_pairs.sum())
+    closed = math.isfinite(inc.objective) and relative_gap(inc.objective, lower) <= options.mip_gap
+    left = deadline.remaining()
+    if run_mip and not closed and (left is None or left > 0.5):
+        with deadline.timed("mip"):
+            if inc.assignment is None:
+                res = solver.solve(
+                    pmedian.build_model(data, name="cpmedian"),
+                    replace(options, time_limit_s=left),
+                )
+                mip_bound, stop = res.bound, res.stop
+                if res.status.has_solution and res.x is not None:
+                    milp = pmedian.build_model(data, name="cpmedian")
+                    sol = pmedian.decode(data, milp, res.x)
+                    inc.offer(sol.assignment, sol.objective, sol.selected)
+                if res.status is Status.INFEASIBLE:
+                    stop = StopReason.INFEASIBLE
+            elif items.n_sites <= TREE_MAX_SITES:
+                assigner = _Assigner(data, items, _dense_costs(data), solver, options.threads)
+                stats = lagrangian_tree(
+                    data, items, dual.lam, lower, inc, assigner, deadline, options.mip_gap
+                )
+                phases["tree_nodes"] = stats.nodes
+                phases["tree_leaves"] = stats.leaves
+                mip_bound = stats.bound
+                stop = StopReason.OPTIMAL if stats.complete else StopReason.TIME_LIMIT
+            else:
+                mip_bound, stop, _ = _reduced_mip(
+                    data, fixing, dual.cuts, inc, solver, options, left
+                )
+        if math.isfinite(mip_bound):
+            lower = max(lower, bound_value(mip_bound, items.integral))
+    return _answer(data, items, inc, lower, stop, deadline, phases, options.mip_gap)
+
+
+def _answer(
+    data: PMedianData,
+    items: SiteItems,
+    inc: _Incumbent,
+    lower: float,
+    stop: StopReason | None,
+    deadline: Deadline,
+    phases: dict[str, float | int | str],
+    mip_gap: float = 0.0,
+) -> CpmpRun:
+    """The run's result: FEASIBLE with the certified gap, OPTIMAL when the bound meets the
+    objective (within ``mip_gap``)."""
+    phases.update({f"{k}_s": round(v, 3) for k, v in deadline.phases.items()})
+    elapsed = deadline.elapsed()
+    if inc.assignment is None or inc.opened is None:
+        status = Status.INFEASIBLE if stop is StopReason.INFEASIBLE else Status.NO_SOLUTION
+        extra: dict[str, object] = dict(phases)
+        result = Result(
+            status, math.nan, lower, None, "cpmedian", solve_s=elapsed, stop=stop, extra=extra
+        )
+        return CpmpRun(result, None, None, phases)
+    objective = pmedian.solution_cost(data, inc.assignment)
+    lower = min(lower, objective)
+    gap = relative_gap(objective, lower)
+    if gap == 0.0 or gap <= mip_gap:
+        status, stop = Status.OPTIMAL, StopReason.OPTIMAL if gap == 0.0 else StopReason.GAP_REACHED
+    else:
+        status = Status.FEASIBLE
+        stop = StopReason.TIME_LIMIT if stop in (None, StopReason.OPTIMAL) else stop
+    result = Result(
+        status,
+        objective,
+        lower,
+        None,
+        "cpmedian-lagrangian",
+        solve_s=elapsed,
+        stop=stop,
+        message=f"certified gap {gap:.3g}",
+        extra=dict(phases),
+    )
+    return CpmpRun(result, inc.opened.copy(), inc.assignment.copy(), phases)

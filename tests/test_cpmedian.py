@@ -1,0 +1,196 @@
+"""The capacitated p-median solver (optimizer.models.pmedian.capacitated): exact knapsacks,
+a valid Lagrangian bound, safe fixing, known optima, and the registry's default method."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from optimizer.backends import SolveOptions, Status
+from optimizer.bench.instances import read_osman_christofides
+from optimizer.classic.registry import resolve_model, solve_classic
+from optimizer.models.pmedian import capacitated as cap
+from optimizer.models.pmedian.model import PMedianData
+from tests.oracles import brute_force_pmedian
+
+OPTS = SolveOptions(time_limit_s=30, threads=1)
+SEEDS = range(8)
+
+
+def _random_cpmp(
+    seed: int, n: int = 6, m: int = 4, p: int = 2, fractional: bool = False, **rules: object
+) -> tuple[PMedianData, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A tiny random instance with binding capacities; returns data, dist, weight, demand,
+    capacity."""
+    rng = np.random.default_rng(seed)
+    dist = rng.integers(0, 50, (n, m)).astype(float)
+    weight = rng.integers(1, 4, n).astype(float)
+    demand = rng.integers(1, 10, n).astype(float)
+    if fractional:
+        demand = demand + rng.random(n).round(3)
+    capacity = np.full(m, math.ceil(demand.sum() / p * 1.15))
+    data = PMedianData.from_arrays(
+        dist,
+        p,
+        weight,
+        demand=demand,
+        capacity=capacity,
+        **rules,  # type: ignore[arg-type]
+    )
+    return data, dist, weight, demand, capacity
+
+
+def _optimum(
+    dist: np.ndarray,
+    weight: np.ndarray,
+    p: int,
+    demand: np.ndarray,
+    capacity: np.ndarray,
+    **rules: object,
+) -> float:
+    return brute_force_pmedian(
+        dist,
+        weight,
+        p,
+        demand=demand,
+        capacity=capacity,
+        **rules,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_knapsacks_are_exact(seed: int) -> None:
+    """Each site's value is the least reduced cost of a subset within capacity."""
+    data, *_ = _random_cpmp(seed, n=7, m=3)
+    items = cap.SiteItems.from_data(data)
+    lam = np.random.default_rng(seed).uniform(0, 60, data.n_demand)
+    take = np.zeros(items.rows.size, dtype=np.bool_)
+    value = cap._knapsacks(
+        items.indptr, items.rows, items.cost, items.units, items.cap_units, lam, take
+    )
+    for j in range(data.n_sites):
+        lo, hi = items.indptr[j], items.indptr[j + 1]
+        rc = items.cost[lo:hi] - lam[items.rows[lo:hi]]
+        best = 0.0
+        for mask in itertools.product([0, 1], repeat=hi - lo):
+            chosen = np.asarray(mask, dtype=bool)
+            if items.units[lo:hi][chosen].sum() <= items.cap_units[j]:
+                best = min(best, float(rc[chosen].sum()))
+        assert value[j] == pytest.approx(best)
+        assert float(rc[take[lo:hi]].sum()) == pytest.approx(value[j])
+
+
+@pytest.mark.parametrize("fractional", [False, True])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lagrangian_bound_never_exceeds_the_optimum(seed: int, fractional: bool) -> None:
+    """For any multipliers (the bound must hold even with scaled, non-integer demands)."""
+    data, dist, weight, demand, capacity = _random_cpmp(seed, fractional=fractional)
+    opt = _optimum(dist, weight, 2, demand, capacity)
+    items = cap.SiteItems.from_data(data)
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        lam = rng.uniform(-20, 150, data.n_demand)
+        assert cap.relax(items, lam).value <= opt + 1e-9
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_matches_brute_force(seed: int) -> None:
+    rules: dict[str, object] = {}
+    if seed % 3 == 1:
+        rules["required"] = [seed % 4]
+    if seed % 3 == 2:
+        rules["forbidden"] = [seed % 4]
+    data, dist, weight, demand, capacity = _random_cpmp(seed, **rules)
+    opt = _optimum(
+        dist,
+        weight,
+        2,
+        demand,
+        capacity,
+        **{k: tuple(v) for k, v in rules.items()},  # type: ignore[call-overload]
+    )
+    run = cap.solve_cpmedian(data, "highs", OPTS)
+    assert run.result.status is Status.OPTIMAL
+    assert run.result.objective == pytest.approx(opt)
+    assert run.result.bound <= opt + 1e-6
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_penalty_and_fractional_demands_match_brute_force(seed: int) -> None:
+    _, dist, weight, demand, capacity = _random_cpmp(seed, fractional=True)
+    soft = PMedianData.from_arrays(
+        dist, 2, weight, demand=demand, capacity=capacity * 0.7, unserved_penalty=40.0
+    )
+    opt = brute_force_pmedian(dist, weight, 2, penalty=40.0, demand=demand, capacity=capacity * 0.7)
+    res = solve_classic("cpmedian", soft, options=OPTS)
+    assert res.status is Status.OPTIMAL
+    assert res.objective == pytest.approx(opt)
+    assert res.bound <= opt + 1e-6
+    assert res.report.passed
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fixing_keeps_every_solution_cheaper_than_the_incumbent(seed: int) -> None:
+    """Fixed against UB = optimum + 1 (integer costs), an optimal solution survives."""
+    data, dist, weight, demand, capacity = _random_cpmp(seed)
+    items = cap.SiteItems.from_data(data)
+    best_cost, best_assign = math.inf, None
+    for choice in itertools.product(range(data.n_sites), repeat=data.n_demand):
+        a = np.asarray(choice)
+        load = np.bincount(a, weights=demand, minlength=data.n_sites)
+        if len(set(choice)) > 2 or np.any(load > capacity):
+            continue
+        c = float(np.sum(weight * dist[np.arange(data.n_demand), a]))
+        if c < best_cost:
+            best_cost, best_assign = c, a
+    assert best_assign is not None
+    rng = np.random.default_rng(seed)
+    for _ in range(10):
+        lam = rng.uniform(0, 120, data.n_demand)
+        rel = cap.relax(items, lam)
+        fixing = cap.fix_by_reduced_cost(data, items, lam, rel, best_cost + 1.0)
+        used = np.unique(best_assign)
+        assert not fixing.closed[used].any()
+        pairs = data.pairs
+        hit = fixing.keep_pairs & (best_assign[pairs.rows] == pairs.cols)
+        assert hit.sum() == data.n_demand
+
+
+@pytest.mark.parametrize("name", ["pmedcap02", "pmedcap04", "pmedcap06"])
+def test_osman_christofides_optimum_proven(name: str) -> None:
+    inst = read_osman_christofides(name)
+    res = solve_classic("cpmedian", inst.data(), options=SolveOptions(time_limit_s=60, threads=1))
+    assert res.status is Status.OPTIMAL
+    assert res.objective == inst.optimum
+    assert res.bound == inst.optimum
+    assert res.report.passed
+
+
+def test_reproducible() -> None:
+    inst = read_osman_christofides("pmedcap03")
+    runs = [cap.solve_cpmedian(inst.data(), "highs", OPTS) for _ in range(2)]
+    assert runs[0].result.objective == runs[1].result.objective
+    assert runs[0].selected is not None and runs[1].selected is not None
+    assert np.array_equal(runs[0].selected, runs[1].selected)
+
+
+def test_infeasible_capacity_ends_without_a_solution() -> None:
+    dist = np.arange(12, dtype=float).reshape(4, 3)
+    data = PMedianData.from_arrays(dist, 1, demand=np.full(4, 5.0), capacity=np.full(3, 8.0))
+    run = cap.solve_cpmedian(data, "highs", SolveOptions(time_limit_s=10, threads=1))
+    assert not run.result.status.has_solution
+    assert run.selected is None
+
+
+def test_default_method_is_the_lagrangian_path_and_mip_stays() -> None:
+    assert resolve_model("cpmedian").method == "exact"
+    assert resolve_model("cpmedian", "mip").method == "mip"
+    data, *_ = _random_cpmp(3)
+    exact = solve_classic("cpmedian", data, options=OPTS)
+    plain = solve_classic("cpmedian", data, options=OPTS, method="mip")
+    assert exact.result.extra["method"] == "exact"
+    assert plain.result.extra["method"] == "mip"
+    assert exact.objective == pytest.approx(plain.objective)
