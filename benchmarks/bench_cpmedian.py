@@ -11,9 +11,8 @@ reduced MIP) on Osman–Christofides pmedcap1–20 and Lorena–Senne SJC1–SJC
 Each instance runs once with one thread; the answer is checked by the independent verifier
 (:mod:`optimizer.classic.verify`, inside ``solve_classic``). Recorded per run: objective,
 certified bound and gap, stop reason, wall time, the one-minute load average before and after
-(the machine is shared), and the reference value: the optimum for pmedcap (file header), the
-best value published for SJC (Stefanello, de Araújo & Müller, ITOR 22 (2015), proven optimal
-there; not part of the shared data, for comparison only). Rows are kept in
+(the machine is shared), and the reference value: the optimum for pmedcap (file header); the
+shared data states no optimum for SJC, so there only objective and certified bound count. Rows are kept in
 ``results/cpmedian.csv`` (a rerun of the same case replaces its row) and the report
 ``results/cpmedian.md`` is rebuilt from it.
 """
@@ -39,16 +38,21 @@ CSV = HERE / "results" / "cpmedian.csv"
 REPORT = HERE / "results" / "cpmedian.md"
 OC = [f"pmedcap{i:02d}" for i in range(1, 21)]
 LS = ["SJC1", "SJC2", "SJC3a", "SJC3b", "SJC4a", "SJC4b"]
-LS_PUBLISHED = {
-    "SJC1": 17288.99,
-    "SJC2": 33270.94,
-    "SJC3a": 45335.16,
-    "SJC3b": 40635.90,
-    "SJC4a": 61925.51,
-    "SJC4b": 52458.00,
-}
-"""Optima published for the Lorena–Senne instances (two decimals), for comparison only."""
 KEY = ["instance", "method", "time_limit_s"]
+NOTES = [
+    "Notes:",
+    "",
+    "- Before (issue 17): `cpmedian` was the plain HiGHS MIP only (`--method mip`, still",
+    "  there); it ended SJC4a at 60 s with a certified gap near 50 %.",
+    "- The Lagrangian bound alone (knapsack subproblems) is 0.1-0.3 % below the optimum on",
+    "  SJC but 1-6 % on some pmedcap instances (pmedcap08 6 %, pmedcap20 3.2 %); the",
+    "  Lagrangian branch-and-bound on the sites closes those. pmedcap20 is the exception",
+    "  within 60 s: incumbent 1006 (optimum 1005), bound 988 (the plain HiGHS MIP reaches",
+    "  981 in 300 s, see the shared data's SOURCE.md).",
+    "- The numbers depend on the load: the machine is shared by several sessions (load",
+    "  averages of 4-8 on 2 cores during these runs), so a run gets well under one core.",
+    "",
+]
 TARGET_GAP = 0.01
 
 log = logging.getLogger("bench_cpmedian")
@@ -57,7 +61,7 @@ log = logging.getLogger("bench_cpmedian")
 def load(name: str) -> tuple[CpmpInstance, float | None]:
     """The instance and its reference value."""
     if name.startswith("SJC"):
-        return read_lorena_senne(name), LS_PUBLISHED.get(name)
+        return read_lorena_senne(name), None  # the shared data gives no optimum for SJC
     inst = read_osman_christofides(name)
     return inst, inst.optimum
 
@@ -121,8 +125,8 @@ def report(table: pd.DataFrame) -> None:
         "",
         "Made by `benchmarks/bench_cpmedian.py`; one thread, one run per instance, every answer",
         "verified by `optimizer.classic.verify`. `gap_pct`: certified gap of the objective against",
-        "the proven bound. `reference`: pmedcap optimum (file header) or the optimum published",
-        "for SJC (Stefanello, de Araújo & Müller 2015; for comparison only). `load_*`: one-minute",
+        "the proven bound. `reference`: pmedcap optimum (file header); none for SJC (the shared",
+        "data states none: objective and certified bound only). `load_*`: one-minute",
         "load average of the shared 2-core machine before and after the run.",
         "",
     ]
@@ -136,14 +140,15 @@ def report(table: pd.DataFrame) -> None:
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in part.itertuples():
-            ref = "" if pd.isna(r.reference) else f"{r.reference:g}"
+            ref = "" if pd.isna(r.reference) else f"{r.reference:.2f}"
             above = "" if pd.isna(r.above_reference_pct) else f"{r.above_reference_pct:.3f}"
             lines.append(
                 f"| {r.instance} | {r.n} | {r.p} | {r.objective:.2f} | {r.bound:.2f} |"
-                f" {r.gap_pct:.3f} | {ref} | {above} | {r.stop} | {r.wall_s:.1f} |"
+                f" {r.gap_pct:.4f} | {ref} | {above} | {r.stop} | {r.wall_s:.1f} |"
                 f" {r.load_before:.1f} / {r.load_after:.1f} |"
             )
         lines.append("")
+    lines += NOTES
     lines.append(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}.")
     REPORT.write_text("\n".join(lines) + "\n")
 

@@ -282,7 +282,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     result = prepare(recipe, out)
     report = result.report
     pieces = f", {report.network['pieces']} network pieces" if report.network else ""
-    Console().print(
+    Console(soft_wrap=True).print(
         f"[green]prepared[/]: {report.n_blocks} blocks ({report.totals['population']:,.0f} "
         f"residents), {sum(report.sites_by_kind.values())} candidate sites, "
         f"{sum(report.existing_by_type.values())} existing facilities{pieces}; CRS "
@@ -297,7 +297,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     inputs = read_inputs(scenario)
     engine = make_engine(scenario.distances, inputs)  # reads and checks a network or table
-    Console().print(
+    Console(soft_wrap=True).print(
         f"[green]ok[/]: {args.scenario} — {len(inputs.blocks)} blocks, {len(inputs.sites)} "
         f"candidate sites, {len(inputs.existing)} existing facilities, CRS "
         f"{inputs.crs.to_string()}, types {', '.join(scenario.facility_types)}; distances: "
@@ -333,7 +333,7 @@ def _cmd_distances(args: argparse.Namespace) -> int:
         write_csv(stage / "distances.csv", table)
         write_json(stage / "distances.json", meta)
     if not args.quiet:
-        Console().print(
+        Console(soft_wrap=True).print(
             f"{len(table):,} block-site pairs within {limit:g} m ({engine.mode}: "
             f"{engine.describe()}) in {meta['seconds']:.1f} s\n"
             f"outputs: {out}/distances.parquet, distances.csv, distances.json"
@@ -569,7 +569,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         write_csv(stage / "selected.csv", selected)
         write_csv(stage / "assignment.csv", assignment)
     if not args.quiet:
-        Console().print(
+        Console(soft_wrap=True).print(
             f"{args.model} on {res.result.solver}: {res.status.value}, objective "
             f"{res.objective:,.6g}, bound {res.bound:,.6g}, gap {res.gap:.2%}; "
             f"{res.selected.size} sites selected; build {res.build_s:.2f} s, "
@@ -663,7 +663,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         atomic_write(stage / "summary.md", lambda p: p.write_text(text, encoding="utf-8"))
     if not args.quiet:
         proven = int(df["matches_known"].astype(bool).sum())
-        Console().print(
+        Console(soft_wrap=True).print(
             f"{len(df)} runs: "
             + ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items())
             + f"; {proven} reproduced the published optimum\n"
@@ -702,7 +702,7 @@ def _cmd_bench_configs(args: argparse.Namespace) -> int:
         text = config_summary_markdown(df, best, configs, command, plots)
         atomic_write(stage / "summary.md", lambda p: p.write_text(text, encoding="utf-8"))
     if not args.quiet:
-        Console().print(
+        Console(soft_wrap=True).print(
             f"{len(df)} runs: "
             + ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items())
             + f"\noutputs: {args.out}/results.csv, summary.md, "

@@ -11,8 +11,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "optimizer"
 
 LAZY_IMPORTS_ALLOWED = ("backends/", "distances/osm.py")
@@ -138,10 +136,6 @@ def test_optimizer_has_no_import_circle() -> None:
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
 
 
-@pytest.mark.xfail(
-    reason="other wings still import inside functions; the lead turns this on once they land",
-    strict=False,
-)
 def test_no_imports_inside_functions() -> None:
     offenders = {
         str(path.relative_to(PACKAGE)): found

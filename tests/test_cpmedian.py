@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from optimizer.backends import SolveOptions, Status
+from optimizer.backends import SolveOptions, Status, get_backend
 from optimizer.bench.instances import read_osman_christofides
 from optimizer.classic.registry import resolve_model, solve_classic
+from optimizer.deadline import Deadline
 from optimizer.models.pmedian import capacitated as cap
 from optimizer.models.pmedian.model import PMedianData
 from tests.oracles import brute_force_pmedian
@@ -194,3 +195,49 @@ def test_default_method_is_the_lagrangian_path_and_mip_stays() -> None:
     assert exact.result.extra["method"] == "exact"
     assert plain.result.extra["method"] == "mip"
     assert exact.objective == pytest.approx(plain.objective)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_tree_from_a_weak_start_proves_the_brute_force_optimum(seed: int) -> None:
+    """The Lagrangian branch-and-bound alone (zero multipliers, no incumbent) finds and
+    proves the optimum of a tiny instance."""
+    data, dist, weight, demand, capacity = _random_cpmp(seed, n=7, m=5)
+    opt = _optimum(dist, weight, 2, demand, capacity)
+    items = cap.SiteItems.from_data(data)
+    inc = cap._Incumbent()
+    assigner = cap._Assigner(data, items, cap._dense_costs(data), get_backend("highs"), 1)
+    lam = np.zeros(data.n_demand)
+    stats = cap.lagrangian_tree(data, items, lam, -math.inf, inc, assigner, Deadline(30))
+    assert stats.complete
+    assert inc.objective == pytest.approx(opt)
+    assert stats.bound == pytest.approx(opt)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_reduced_mip_path_matches_the_plain_mip(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond the tree's size the reduced MIP (fixing + Lagrangian cut) finishes the job: on
+    instances the root bound does not close, it proves the plain MIP's optimum."""
+    data, *_ = _random_cpmp(seed, n=30, m=15, p=4)
+    plain = solve_classic("cpmedian", data, options=OPTS, method="mip")
+    assert plain.status is Status.OPTIMAL
+    monkeypatch.setattr(cap, "TREE_MAX_SITES", 0)
+    run = cap.solve_cpmedian(data, "highs", OPTS)
+    assert "mip_s" in run.phases and "tree_nodes" not in run.phases
+    assert float(run.phases["lagrangian_bound"]) < plain.objective  # the MIP had work to do
+    assert run.result.status is Status.OPTIMAL
+    assert run.result.objective == pytest.approx(plain.objective)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_tree_proves_the_plain_mip_optimum(seed: int) -> None:
+    """On instances the root bound leaves open the tree branches and proves the optimum."""
+    data, *_ = _random_cpmp(seed, n=30, m=15, p=4)
+    plain = solve_classic("cpmedian", data, options=OPTS, method="mip")
+    items = cap.SiteItems.from_data(data)
+    inc = cap._Incumbent()
+    assigner = cap._Assigner(data, items, cap._dense_costs(data), get_backend("highs"), 1)
+    lam = np.zeros(data.n_demand)
+    stats = cap.lagrangian_tree(data, items, lam, -math.inf, inc, assigner, Deadline(60))
+    assert stats.complete and stats.nodes > 1
+    assert inc.objective == pytest.approx(plain.objective)
+    assert stats.bound == pytest.approx(plain.objective)

@@ -5,36 +5,11 @@ missing stays registered but reports ``is_available() == False``.
 """
 
 from optimizer.backends import (
+    base,
     highs,  # noqa: F401  (registers the backend)
     ortools_solvers,  # noqa: F401  (registers scip, cpsat)
     pulp_cbc,  # noqa: F401  (registers cbc)
 )
-from optimizer.backends.base import (
-    Backend,
-    Result,
-    SolveOptions,
-    Status,
-    StopReason,
-    available_backends,
-    backend_names,
-    get_backend,
-    optimal_stop,
-    reached_time_limit,
-    register,
-    relative_gap,
-)
+from optimizer.backends.base import *  # noqa: F403  (the interface, named once: base.__all__)
 
-__all__ = [
-    "Backend",
-    "Result",
-    "SolveOptions",
-    "Status",
-    "StopReason",
-    "available_backends",
-    "backend_names",
-    "get_backend",
-    "optimal_stop",
-    "reached_time_limit",
-    "register",
-    "relative_gap",
-]
+__all__ = base.__all__

@@ -8,6 +8,7 @@ callers pick one with :func:`get_backend`, never with if/elif chains over solver
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -27,6 +28,7 @@ __all__ = [
     "available_backends",
     "backend_names",
     "get_backend",
+    "importable",
     "optimal_stop",
     "reached_time_limit",
     "register",
@@ -89,6 +91,15 @@ class Backend(ABC):
         """Solve ``milp``; the result's ``solve_s`` is the solver's own wall time and its
         ``stop`` says why the solver stopped (a limit stop is FEASIBLE or NO_SOLUTION with the
         limit as its reason, never OPTIMAL)."""
+
+
+def importable(module: str) -> bool:
+    """True when ``module`` (an optional solver package, or a module of one) imports here."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def optimal_stop(objective: float, bound: float, mip_gap: float) -> StopReason:

@@ -20,6 +20,7 @@ from optimizer.backends.base import (
     SolveOptions,
     Status,
     StopReason,
+    importable,
     optimal_stop,
     register,
 )
@@ -41,11 +42,7 @@ class HighsBackend(Backend):
 
     @classmethod
     def is_available(cls) -> bool:
-        try:
-            import highspy  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        return importable("highspy")
 
     def __init__(self, highs_options: Mapping[str, object] | None = None) -> None:
         self.highs_options = dict(highs_options or {})

@@ -24,6 +24,7 @@ from optimizer.backends.base import (
     SolveOptions,
     Status,
     StopReason,
+    importable,
     optimal_stop,
     reached_time_limit,
     register,
@@ -216,11 +217,7 @@ class CpSatBackend(Backend):
 
     @classmethod
     def is_available(cls) -> bool:
-        try:
-            from ortools.sat.python import cp_model  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        return importable("ortools.sat.python.cp_model")
 
     def solve(self, milp: MILP, options: SolveOptions) -> Result:
         from ortools.sat.python import cp_model

@@ -589,12 +589,16 @@ def summary_markdown(df: pd.DataFrame, command: str | None = None) -> str:
         lines += ["", f"Command: `{command}`"]
     lines += ["", markdown_table(df), ""]
     if len(df):
-        proven = int(df["matches_known"].astype(bool).sum())
-        with_opt = int(df["known_optimum"].notna().sum())
+        proven, with_opt = _reproduced_optima(df)
         lines.append(
             f"{proven} of {with_opt} runs with a published optimum reproduced it, proven optimal."
         )
     return "\n".join(lines) + "\n"
+
+
+def _reproduced_optima(df: pd.DataFrame) -> tuple[int, int]:
+    """How many runs reproduced a published optimum, and how many had one to reproduce."""
+    return int(df["matches_known"].astype(bool).sum()), int(df["known_optimum"].notna().sum())
 
 
 def _fmt(v: object) -> str:
@@ -609,31 +613,13 @@ def _fmt(v: object) -> str:
     return str(v).replace("|", "/").replace("\n", " ")
 
 
+TABLE_COLUMNS = [c for c in COLUMNS if c not in ("suite", "best_known", "load_s", "message")]
+"""The headline columns of a result frame, those :func:`markdown_table` shows."""
+
+
 def markdown_table(df: pd.DataFrame) -> str:
     """The headline columns of a result frame as a markdown table."""
-    cols = [
-        "instance",
-        "n_demand",
-        "n_sites",
-        "p",
-        "backend",
-        "model",
-        "status",
-        "objective",
-        "bound",
-        "gap",
-        "stop",
-        "known_optimum",
-        "matches_known",
-        "build_s",
-        "solve_s",
-        "peak_rss_mb",
-    ]
-    cols = [c for c in cols if c in df.columns]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        out.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
-    return "\n".join(out)
+    return _frame_table(df, TABLE_COLUMNS)
 
 
 # ------------------------------------------------------------------ configurations
@@ -1068,8 +1054,7 @@ def config_summary_markdown(
     lines += ["", "## Runs", "", _frame_table(df, CONFIG_TABLE_COLUMNS)]
     if len(df):
         counts = ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items())
-        proven = int(df["matches_known"].astype(bool).sum())
-        with_opt = int(df["known_optimum"].notna().sum())
+        proven, with_opt = _reproduced_optima(df)
         lines += ["", f"{len(df)} runs: {counts}."]
         if with_opt:
             lines.append(f"{proven} of {with_opt} runs with a published optimum reproduced it.")

@@ -47,16 +47,11 @@ def verify_lscp(
 ) -> VerifyReport:
     """Every demand row is covered by a selected site; cost recomputed from ``cost``."""
     rep = VerifyReport()
-    sel = _mask(rep, selected, reach.shape[1])
-    _check_site_rules(rep, sel, required, forbidden)
+    sel = _selection(rep, selected, reach.shape[1], required, forbidden)
     count = _cover_count(reach, sel)
-    rep.checks.append("every demand point is covered by a selected site")
-    missed = np.flatnonzero(count == 0)
-    if missed.size:
-        rep.failures.append(f"{missed.size} demand points uncovered: {preview_ids(missed)}")
+    _check_all_covered(rep, count, "every demand point is covered by a selected site")
     rep.recomputed_cost = float(np.asarray(cost, dtype=float)[sel].sum())
-    _check_objective(rep, "min", reported, bound)
-    return _finish(rep, raise_on_failure)
+    return _finish(rep, "min", reported, bound, raise_on_failure)
 
 
 def verify_mclp(
@@ -69,8 +64,7 @@ def verify_mclp(
 ) -> VerifyReport:
     """Facility count and budget respected; covered weight recomputed from the coverage."""
     rep = VerifyReport()
-    sel = _mask(rep, selected, data.coverage.shape[1])
-    _check_site_rules(rep, sel, data.required, data.forbidden)
+    sel = _selection(rep, selected, data.coverage.shape[1], data.required, data.forbidden)
     if data.p is not None:
         _check_count(rep, int(sel.sum()), data.p, data.p_exact)
     if data.budget is not None:
@@ -80,8 +74,7 @@ def verify_mclp(
             rep.failures.append(f"selected sites cost {spent:g} > budget {data.budget:g}")
     covered = _cover_count(data.coverage, sel) > 0
     rep.recomputed_cost = float(np.asarray(data.weight)[covered].sum())
-    _check_objective(rep, "max", reported, bound)
-    return _finish(rep, raise_on_failure)
+    return _finish(rep, "max", reported, bound, raise_on_failure)
 
 
 def verify_backup(
@@ -94,17 +87,12 @@ def verify_backup(
 ) -> VerifyReport:
     """Everyone covered once, facility count kept; twice-covered weight recomputed."""
     rep = VerifyReport()
-    sel = _mask(rep, selected, data.coverage.shape[1])
-    _check_site_rules(rep, sel, data.required, data.forbidden)
+    sel = _selection(rep, selected, data.coverage.shape[1], data.required, data.forbidden)
     _check_count(rep, int(sel.sum()), data.p, data.p_exact)
     count = _cover_count(data.coverage, sel)
-    rep.checks.append("every demand point is covered at least once")
-    missed = np.flatnonzero(count == 0)
-    if missed.size:
-        rep.failures.append(f"{missed.size} demand points uncovered: {preview_ids(missed)}")
+    _check_all_covered(rep, count, "every demand point is covered at least once")
     rep.recomputed_cost = float(np.asarray(data.weight)[count >= 2].sum())
-    _check_objective(rep, "max", reported, bound)
-    return _finish(rep, raise_on_failure)
+    return _finish(rep, "max", reported, bound, raise_on_failure)
 
 
 def verify_pmedian(
@@ -140,8 +128,7 @@ def verify_pmedian(
     if unserved_weight > 0 and data.unserved_penalty is not None:
         total += unserved_weight * data.unserved_penalty
     rep.recomputed_cost = total
-    _check_objective(rep, "min", reported, bound)
-    return _finish(rep, raise_on_failure)
+    return _finish(rep, "min", reported, bound, raise_on_failure)
 
 
 def verify_pcenter(
@@ -158,8 +145,7 @@ def verify_pcenter(
     dist = _check_open_and_assigned(rep, data, selected, assignment, may_leave=False)
     wd = np.asarray(data.weight, dtype=float) * dist
     rep.recomputed_cost = float(np.max(wd, initial=0.0)) if np.all(np.isfinite(wd)) else math.inf
-    _check_objective(rep, "min", reported, bound)
-    return _finish(rep, raise_on_failure)
+    return _finish(rep, "min", reported, bound, raise_on_failure)
 
 
 # --------------------------------------------------------------------------- pieces
@@ -177,6 +163,27 @@ def _mask(rep: VerifyReport, selected: np.ndarray, n_sites: int) -> np.ndarray:
     return sel
 
 
+def _selection(
+    rep: VerifyReport,
+    selected: np.ndarray,
+    n_sites: int,
+    required: np.ndarray | None,
+    forbidden: np.ndarray | None,
+) -> np.ndarray:
+    """The selection as a site mask, with the required / forbidden sites checked."""
+    sel = _mask(rep, selected, n_sites)
+    _check_site_rules(rep, sel, required, forbidden)
+    return sel
+
+
+def _check_all_covered(rep: VerifyReport, count: np.ndarray, check: str) -> None:
+    """Every demand point is covered: ``count`` (selected sites covering each) is nowhere 0."""
+    rep.checks.append(check)
+    missed = np.flatnonzero(count == 0)
+    if missed.size:
+        rep.failures.append(f"{missed.size} demand points uncovered: {preview_ids(missed)}")
+
+
 def _check_open_and_assigned(
     rep: VerifyReport,
     data: PMedianData | PCenterData,
@@ -189,8 +196,7 @@ def _check_open_and_assigned(
     """Site rules, the count ``p`` and the assignment over allowed pairs to open sites; the
     distance of each point's assignment."""
     pairs = data.pairs
-    sel = _mask(rep, selected, pairs.n_sites)
-    _check_site_rules(rep, sel, data.required, data.forbidden)
+    sel = _selection(rep, selected, pairs.n_sites, data.required, data.forbidden)
     _check_count(rep, int(sel.sum()), data.p, True)
     return _check_assignment(
         rep,
@@ -299,7 +305,16 @@ def _check_objective(
             )
 
 
-def _finish(rep: VerifyReport, raise_on_failure: bool) -> VerifyReport:
+def _finish(
+    rep: VerifyReport,
+    sense: str,
+    reported: float | None,
+    bound: float | None,
+    raise_on_failure: bool,
+) -> VerifyReport:
+    """The last step of every check: the recomputed objective against the reported one and
+    the bound (``sense`` ``min`` or ``max``), then the report, or an error if it failed."""
+    _check_objective(rep, sense, reported, bound)
     if rep.failures and raise_on_failure:
         raise VerificationError("the solution failed verification: " + "; ".join(rep.failures))
     return rep

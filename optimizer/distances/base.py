@@ -87,6 +87,17 @@ class DistancePairs:
         return idx, dist
 
 
+def point_arrays(
+    origins: np.ndarray, dests: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Origins and destinations as float ``(n, 2)`` coordinate arrays, and the pairs' shape
+    ``(n_origins, n_destinations)``: what every engine's :meth:`~DistanceEngine.pairs` starts
+    from."""
+    origins = np.asarray(origins, dtype=float).reshape(-1, 2)
+    dests = np.asarray(dests, dtype=float).reshape(-1, 2)
+    return origins, dests, (origins.shape[0], dests.shape[0])
+
+
 class DistanceEngine(Protocol):
     """Computes sparse walking distances between two point sets."""
 
@@ -141,9 +152,7 @@ class StraightLineEngine:
         dest_ids: Ids | None = None,
         names: tuple[str, str] = ("origins", "destinations"),
     ) -> DistancePairs:
-        origins = np.asarray(origins, dtype=float).reshape(-1, 2)
-        dests = np.asarray(dests, dtype=float).reshape(-1, 2)
-        shape = (origins.shape[0], dests.shape[0])
+        origins, dests, shape = point_arrays(origins, dests)
         if not (shape[0] and shape[1]):
             return DistancePairs.empty(shape, cutoff)
         radius = cutoff / self.detour_factor

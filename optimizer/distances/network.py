@@ -56,7 +56,7 @@ import shapely
 from pyproj import CRS, Transformer
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from optimizer.distances.base import DistancePairs, Ids, missing_source
+from optimizer.distances.base import DistancePairs, Ids, missing_source, point_arrays
 from optimizer.distances.osm import (
     FOOT_ACCESS_HIGHWAYS,
     SIDEWALK_HIGHWAYS,
@@ -698,9 +698,7 @@ class NetworkEngine:
         names: tuple[str, str] = ("origins", "destinations"),
     ) -> DistancePairs:
         """All (origin, destination) pairs within ``cutoff`` metres of walking."""
-        origins = np.asarray(origins, dtype=float).reshape(-1, 2)
-        dests = np.asarray(dests, dtype=float).reshape(-1, 2)
-        shape = (origins.shape[0], dests.shape[0])
+        origins, dests, shape = point_arrays(origins, dests)
         cutoff = float(cutoff)
         key = self._cache_key(origins, dests, cutoff)
         cached = self._load(key, shape, cutoff)

@@ -14,7 +14,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from optimizer.distances.base import DistanceEngine, DistancePairs, Ids, missing_source
+from optimizer.distances.base import (
+    DistanceEngine,
+    DistancePairs,
+    Ids,
+    missing_source,
+    point_arrays,
+)
 from optimizer.errors import InputError, ProblemCollector, preview_ids
 from optimizer.inputs import Inputs
 from optimizer.scenario import DistanceSettings, TableSpec
@@ -61,7 +67,7 @@ class TableEngine:
         names: tuple[str, str] = ("origins", "destinations"),
     ) -> DistancePairs:
         """The table's pairs between these ids within ``cutoff`` (ids are required)."""
-        shape = (len(np.asarray(origins).reshape(-1, 2)), len(np.asarray(dests).reshape(-1, 2)))
+        _, _, shape = point_arrays(origins, dests)
         if origin_ids is None or dest_ids is None:
             raise ValueError("distance mode 'table' needs origin_ids and dest_ids")
         rows = pd.Index(np.asarray(origin_ids, dtype=str)).get_indexer(self.table["demand_id"])

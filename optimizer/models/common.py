@@ -4,7 +4,10 @@
   (a dense matrix is never needed: a pair that is absent is not allowed);
 * :func:`site_rules` and :func:`site_bounds` — required (existing) and forbidden sites, turned
   into fixed bounds of the site variables;
-* :func:`binary_csr` — the one way a reach / coverage matrix becomes 0/1 CSR.
+* :func:`binary_csr` — the one way a reach / coverage matrix becomes 0/1 CSR;
+* :func:`allowed_pairs`, :func:`demand_weights` — the checked inputs of the assignment models;
+* :func:`add_count_row`, :func:`covering_milp`, :func:`opened_sites`, :func:`cover_count` —
+  the facility count row, the covering models' MILP and the reading of a solution.
 
 Everything is vectorised; nothing loops over rows or variables.
 """
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
+from optimizer.milp import MILP, RowBuilder
 
 IndexLike = Sequence[int] | np.ndarray
 
@@ -165,6 +170,83 @@ def site_bounds(
     lower[required] = 1.0
     upper[forbidden] = 0.0
     return lower, upper
+
+
+def allowed_pairs(
+    distance: np.ndarray | Sequence[Sequence[float]] | Pairs, max_distance: float | None
+) -> Pairs:
+    """The allowed pairs of ``distance`` (a dense matrix marks a forbidden pair with inf or nan),
+    only those within ``max_distance`` when it is given."""
+    pairs = Pairs.from_any(distance)
+    return pairs if max_distance is None else pairs.within(float(max_distance))
+
+
+def demand_weights(weight: Sequence[float] | np.ndarray | None, n_demand: int) -> np.ndarray:
+    """Demand weights as floats (1 each when ``weight`` is None).
+
+    Raises
+    ------
+    ValueError
+        Unless there is one finite, non-negative weight per demand point.
+    """
+    w = np.ones(n_demand) if weight is None else np.asarray(weight, dtype=float).ravel()
+    if w.shape != (n_demand,):
+        raise ValueError("weight must have one entry per demand point")
+    if np.any(~np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("weights must be finite and non-negative")
+    return w
+
+
+def add_count_row(rows: RowBuilder, n_sites: int, p: int, exact: bool = True) -> None:
+    """The facility count row over the site variables (the first ``n_sites`` columns):
+    ``sum y = p``, or ``sum y <= p`` when not ``exact``."""
+    lower = float(p) if exact else -np.inf
+    sites = np.arange(n_sites, dtype=np.int64)
+    rows.add(np.zeros(n_sites, dtype=np.int64), sites, np.ones(n_sites), 1, lower, float(p))
+
+
+def covering_milp(
+    rows: RowBuilder,
+    weight: np.ndarray,
+    required: np.ndarray,
+    forbidden: np.ndarray,
+    *,
+    integral: bool,
+    demand_block: str,
+    name: str,
+) -> MILP:
+    """A covering model's MILP: maximise ``weight`` over variables ``[y (sites) | one 0..1
+    variable per demand point]`` under ``rows``.
+
+    ``y`` is binary with the required / forbidden sites fixed; the demand variables (block
+    ``demand_block``) are binary only when ``integral``.
+    """
+    n = weight.size
+    m = rows.n_cols - n
+    a, lower, upper = rows.build()
+    y_lo, y_up = site_bounds(m, required, forbidden)
+    return MILP(
+        c=np.r_[np.zeros(m), weight],
+        A=a,
+        row_lower=lower,
+        row_upper=upper,
+        col_lower=np.r_[y_lo, np.zeros(n)],
+        col_upper=np.r_[y_up, np.ones(n)],
+        integrality=np.r_[np.ones(m, dtype=bool), np.full(n, integral)],
+        sense="max",
+        blocks={"open": slice(0, m), demand_block: slice(m, m + n)},
+        name=name,
+    )
+
+
+def opened_sites(milp: MILP, x: np.ndarray) -> np.ndarray:
+    """The sites a solution ``x`` of ``milp`` opens: its ``open`` block as a boolean mask."""
+    return np.asarray(x)[milp.blocks["open"]] > 0.5
+
+
+def cover_count(coverage: sp.csr_matrix, selected: np.ndarray) -> np.ndarray:
+    """How many of the ``selected`` sites cover each demand row of ``coverage``."""
+    return np.asarray(coverage @ selected.astype(np.int64)).ravel()
 
 
 def nearest_open(pairs: Pairs, opened: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:

@@ -58,8 +58,12 @@ from optimizer.milp import MILP, RowBuilder
 from optimizer.models.common import (
     IndexLike,
     Pairs,
+    add_count_row,
+    allowed_pairs,
     check_count,
+    demand_weights,
     nearest_open,
+    opened_sites,
     site_bounds,
     site_rules,
 )
@@ -114,15 +118,9 @@ class PCenterData:
         forbidden: IndexLike | None = None,
     ) -> PCenterData:
         """Check and store the arrays (a dense ``distance`` marks forbidden pairs with inf)."""
-        pairs = Pairs.from_any(distance)
-        if max_distance is not None:
-            pairs = pairs.within(float(max_distance))
+        pairs = allowed_pairs(distance, max_distance)
         n, m = pairs.shape
-        w = np.ones(n) if weight is None else np.asarray(weight, dtype=float).ravel()
-        if w.shape != (n,):
-            raise ValueError("weight must have one entry per demand point")
-        if np.any(~np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("weights must be finite and non-negative")
+        w = demand_weights(weight, n)
         req, forb = site_rules(m, required, forbidden)
         check_count(p, m, req, forb)
         return cls(pairs, w, int(p), req, forb)
@@ -153,7 +151,7 @@ def build_model(data: PCenterData, integral: bool = False, name: str = "pcenter"
     rows.add(pairs.rows, x0 + kk, np.ones(k), n, 1.0, 1.0)
     link_vals = np.r_[np.ones(k), -np.ones(k)]
     rows.add(np.r_[kk, kk], np.r_[x0 + kk, pairs.cols], link_vals, k, -np.inf, 0.0)
-    rows.add(np.zeros(m, dtype=np.int64), np.arange(m), np.ones(m), 1, data.p, data.p)
+    add_count_row(rows, m, data.p)
     rows.add(
         np.r_[pairs.rows, ii],
         np.r_[x0 + kk, np.full(n, w_col)],
@@ -185,7 +183,7 @@ def build_model(data: PCenterData, integral: bool = False, name: str = "pcenter"
 
 def decode(data: PCenterData, milp: MILP, x: np.ndarray) -> PCenterSolution:
     """Opened sites from ``x``; each point assigned to its nearest open site."""
-    return solution_of(data, np.asarray(x)[milp.blocks["open"]] > 0.5)
+    return solution_of(data, opened_sites(milp, x))
 
 
 def solution_of(data: PCenterData, selected: np.ndarray) -> PCenterSolution:

@@ -33,9 +33,13 @@ import scipy.sparse as sp
 from optimizer.milp import MILP, RowBuilder
 from optimizer.models.common import (
     IndexLike,
+    add_count_row,
     binary_csr,
     check_count,
-    site_bounds,
+    cover_count,
+    covering_milp,
+    demand_weights,
+    opened_sites,
     site_rules,
 )
 
@@ -72,11 +76,7 @@ class BackupData:
     ) -> BackupData:
         """Check and store the arrays; raises ValueError on inconsistent input."""
         cov = binary_csr(coverage, np.int8)
-        w = np.asarray(weight, dtype=float).ravel()
-        if w.shape != (cov.shape[0],):
-            raise ValueError("weight must have one entry per demand row")
-        if np.any(~np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("weights must be finite and non-negative")
+        w = demand_weights(weight, cov.shape[0])
         req, forb = site_rules(cov.shape[1], required, forbidden)
         check_count(p, cov.shape[1], req, forb)
         return cls(cov, w, int(p), bool(p_exact), req, forb)
@@ -105,26 +105,20 @@ def build_model(data: BackupData, integral: bool = False, name: str = "backup") 
         1.0,
         np.inf,
     )
-    lo = float(data.p) if data.p_exact else -np.inf
-    rows.add(np.zeros(m, dtype=np.int64), np.arange(m), np.ones(m), 1, lo, float(data.p))
-    a, lower, upper = rows.build()
-    y_lo, y_up = site_bounds(m, data.required, data.forbidden)
-    return MILP(
-        c=np.r_[np.zeros(m), data.weight],
-        A=a,
-        row_lower=lower,
-        row_upper=upper,
-        col_lower=np.r_[y_lo, np.zeros(n)],
-        col_upper=np.r_[y_up, np.ones(n)],
-        integrality=np.r_[np.ones(m, dtype=bool), np.full(n, integral)],
-        sense="max",
-        blocks={"open": slice(0, m), "backup": slice(m, m + n)},
+    add_count_row(rows, m, data.p, data.p_exact)
+    return covering_milp(
+        rows,
+        data.weight,
+        data.required,
+        data.forbidden,
+        integral=integral,
+        demand_block="backup",
         name=name,
     )
 
 
 def decode(data: BackupData, milp: MILP, x: np.ndarray) -> BackupSolution:
     """Opened sites from ``x``; cover counts and the objective recomputed from them."""
-    selected = np.asarray(x)[milp.blocks["open"]] > 0.5
-    count = np.asarray(data.coverage @ selected.astype(np.int64)).ravel()
+    selected = opened_sites(milp, x)
+    count = cover_count(data.coverage, selected)
     return BackupSolution(selected, count, float(data.weight[count >= 2].sum()))

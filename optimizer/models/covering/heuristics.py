@@ -91,17 +91,11 @@ def _is_integral(values: np.ndarray) -> bool:
 
 
 @dataclass(frozen=True)
-class _Cover:
-    """An LSCP as rows (``a``: row -> sites) and columns (``at``: site -> rows)."""
+class _Incidence:
+    """A 0/1 coverage matrix kept both ways: ``a`` (row -> sites) and ``at`` (site -> rows)."""
 
     a: sp.csr_matrix
     at: sp.csr_matrix
-    cost: np.ndarray
-
-    @classmethod
-    def of(cls, reach: sp.spmatrix, cost: np.ndarray) -> _Cover:
-        a = binary_csr(reach)
-        return cls(a, a.T.tocsr(), np.asarray(cost, dtype=float))
 
     @property
     def m(self) -> int:
@@ -112,7 +106,20 @@ class _Cover:
         return int(self.a.shape[1])
 
     def count(self, x: np.ndarray) -> np.ndarray:
+        """How many of the sites chosen in ``x`` cover each row."""
         return np.asarray(self.a @ x.astype(np.int32)).ravel()
+
+
+@dataclass(frozen=True)
+class _Cover(_Incidence):
+    """An LSCP as rows and columns (see :class:`_Incidence`) with the site costs."""
+
+    cost: np.ndarray
+
+    @classmethod
+    def of(cls, reach: sp.spmatrix, cost: np.ndarray) -> _Cover:
+        a = binary_csr(reach)
+        return cls(a, a.T.tocsr(), np.asarray(cost, dtype=float))
 
 
 def greedy_cover(
@@ -408,12 +415,10 @@ def _hops_from(cov: _Cover, site: int, enough: int | None = None) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Mclp:
+class _Mclp(_Incidence):
     """An MCLP as arrays: ``a`` (row -> sites), ``at`` (site -> rows), weights, costs and the
     limits (``p`` with ``p_exact``; ``budget``)."""
 
-    a: sp.csr_matrix
-    at: sp.csr_matrix
     weight: np.ndarray
     cost: np.ndarray
     p: int | None
@@ -440,17 +445,6 @@ class _Mclp:
             p_exact,
             budget,
         )
-
-    @property
-    def m(self) -> int:
-        return int(self.a.shape[0])
-
-    @property
-    def n(self) -> int:
-        return int(self.a.shape[1])
-
-    def count(self, y: np.ndarray) -> np.ndarray:
-        return np.asarray(self.a @ y.astype(np.int32)).ravel()
 
     def value(self, y: np.ndarray) -> float:
         return float(self.weight[self.count(y) > 0].sum())

@@ -35,9 +35,12 @@ import scipy.sparse as sp
 from optimizer.milp import MILP, RowBuilder
 from optimizer.models.common import (
     IndexLike,
+    add_count_row,
     binary_csr,
     check_count,
-    site_bounds,
+    cover_count,
+    covering_milp,
+    opened_sites,
     site_rules,
 )
 
@@ -146,31 +149,25 @@ def build_model(data: MclpData, integral: bool = False, name: str = "mclp") -> M
         -np.inf,
         0.0,
     )
-    sites = np.arange(m, dtype=np.int64)
     if data.p is not None:
-        lo = float(data.p) if data.p_exact else -np.inf
-        rows.add(np.zeros(m, dtype=np.int64), sites, np.ones(m), 1, lo, float(data.p))
+        add_count_row(rows, m, data.p, data.p_exact)
     if data.budget is not None:
+        sites = np.arange(m, dtype=np.int64)
         rows.add(np.zeros(m, dtype=np.int64), sites, data.cost, 1, -np.inf, data.budget)
-    a, lower, upper = rows.build()
-    y_lo, y_up = site_bounds(m, data.required, data.forbidden)
-    return MILP(
-        c=np.r_[np.zeros(m), data.weight],
-        A=a,
-        row_lower=lower,
-        row_upper=upper,
-        col_lower=np.r_[y_lo, np.zeros(n)],
-        col_upper=np.r_[y_up, np.ones(n)],
-        integrality=np.r_[np.ones(m, dtype=bool), np.full(n, integral)],
-        sense="max",
-        blocks={"open": slice(0, m), "covered": slice(m, m + n)},
+    return covering_milp(
+        rows,
+        data.weight,
+        data.required,
+        data.forbidden,
+        integral=integral,
+        demand_block="covered",
         name=name,
     )
 
 
 def decode(data: MclpData, milp: MILP, x: np.ndarray) -> MclpSolution:
     """Opened sites from ``x``; coverage recomputed from them (never below the solver's ``z``)."""
-    selected = np.asarray(x)[milp.blocks["open"]] > 0.5
-    count = np.asarray(data.coverage @ selected.astype(np.int64)).ravel()
+    selected = opened_sites(milp, x)
+    count = cover_count(data.coverage, selected)
     covered = count > 0
     return MclpSolution(selected, covered, count, float(data.weight[covered].sum()))

@@ -55,6 +55,9 @@ binaries) the MIP warm-started from the heuristic's plan (476.9 points) did not 
 5 s or 25 s, while the decomposition reached 484.5-484.9 after its first iterations
 (``benchmarks/results/planning_anytime.md``)."""
 
+PIECE_GAP = 1e-4
+"""Relative gap at which each batch of pieces stops (a tenth of the run's, at most this)."""
+
 BATCH_SITES = 25
 """Pieces are solved in batches of about this many candidate sites (fewer solver calls)."""
 
@@ -445,7 +448,7 @@ def _evaluate(
             up[_decision_columns(m) & (m.col_lower == 0)] = 0.0
             m = replace(m, col_upper=up)
         res = backend.solve(
-            m, replace(options, time_limit_s=left, mip_gap=min(options.mip_gap / 10, 1e-4))
+            m, replace(options, time_limit_s=left, mip_gap=min(options.mip_gap / 10, PIECE_GAP))
         )
         if res.x is None or not math.isfinite(res.bound):
             return None

@@ -67,13 +67,14 @@ MIN_STEP_S = 0.05
 
 REASSIGN_STEPS: tuple[Objective, ...] = ("coverage", "walk")
 
-HEURISTIC_SHARE = 0.15
+HEURISTIC_SHARE = 0.05
 """Share of the first phase's time the primal heuristic's reruns and local search may use
 (:mod:`optimizer.models.planning.heuristic`); its first greedy construction always runs (about
 a second on a district, up to :data:`HEURISTIC_HARD_SHARE`). The rest goes to the MIP or the
-decomposition, started from its plan."""
+decomposition, started from its plan: on the sample city a decomposition iteration gains more
+(476.7 -> 481.8-484.5 points) than the reruns and swaps (about +0.5), so they get little."""
 
-HEURISTIC_HARD_SHARE = 0.6
+HEURISTIC_HARD_SHARE = 0.9
 """Share of the first phase's time after which the heuristic stops whatever it is doing (on
 a loaded machine its greedy construction alone may take that long)."""
 

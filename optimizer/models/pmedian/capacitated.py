@@ -873,7 +873,8 @@ def _node_relaxation(
             return lam, rel, True
         if it % NODE_HEURISTIC_EVERY == 0:
             _improve_from(assigner, rel.opened, inc, deadline)
-        target = max(inc.objective, rel.value + 1e-6 * max(1.0, abs(rel.value)))
+        upper = inc.objective if math.isfinite(inc.objective) else rel.value + abs(rel.value)
+        target = max(upper, rel.value + 1e-6 * max(1.0, abs(rel.value)))
         lam = lam + factor * (target - rel.value) / norm * g
         rel = relax(items, lam)
         if rel.value > best.value:

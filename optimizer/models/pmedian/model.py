@@ -46,8 +46,11 @@ from optimizer.milp import MILP, RowBuilder
 from optimizer.models.common import (
     IndexLike,
     Pairs,
+    add_count_row,
+    allowed_pairs,
     check_count,
     nearest_open,
+    opened_sites,
     pair_distance,
     site_bounds,
     site_rules,
@@ -141,9 +144,7 @@ class PMedianData:
         ValueError
             On inconsistent shapes, negative values or a count that cannot be met.
         """
-        pairs = Pairs.from_any(distance)
-        if max_distance is not None:
-            pairs = pairs.within(float(max_distance))
+        pairs = allowed_pairs(distance, max_distance)
         n, m = pairs.shape
         w = np.ones(n) if weight is None else np.asarray(weight, dtype=float).ravel()
         q = w.copy() if demand is None else np.asarray(demand, dtype=float).ravel()
@@ -203,7 +204,7 @@ def build_model(data: PMedianData, integral: bool = False, name: str = "pmedian"
     link_vals = np.r_[np.ones(k), -np.ones(k)]
     rows.add(np.r_[kk, kk], np.r_[x0 + kk, pairs.cols], link_vals, k, -np.inf, 0.0)
     # count: sum_j y_j = p
-    rows.add(np.zeros(m, dtype=np.int64), np.arange(m), np.ones(m), 1, data.p, data.p)
+    add_count_row(rows, m, data.p)
     # capacity: sum_i q_i x_ij - Q_j y_j <= 0, only where it can bind
     if data.capacity is not None:
         use = data.demand[pairs.rows]
@@ -256,7 +257,7 @@ def decode(data: PMedianData, milp: MILP, x: np.ndarray) -> PMedianSolution:
     worse than the solver's own assignment.
     """
     x = np.asarray(x)
-    selected = x[milp.blocks["open"]] > 0.5
+    selected = opened_sites(milp, x)
     if data.capacitated:
         assignment = np.full(data.n_demand, -1, dtype=np.int64)
         on = np.flatnonzero(x[milp.blocks["assign"]] > 0.5)
