@@ -11,8 +11,9 @@ reduced MIP) on Osman–Christofides pmedcap1–20 and Lorena–Senne SJC1–SJC
 Each instance runs once with one thread; the answer is checked by the independent verifier
 (:mod:`optimizer.classic.verify`, inside ``solve_classic``). Recorded per run: objective,
 certified bound and gap, stop reason, wall time, the one-minute load average before and after
-(the machine is shared), and the reference value: the optimum for pmedcap (file header); the
-shared data states no optimum for SJC, so there only objective and certified bound count. Rows are kept in
+(the machine is shared), and the reference value: the optimum for pmedcap (file header);
+the shared data states no optimum for SJC, so there only objective and certified bound
+count. Rows are kept in
 ``results/cpmedian.csv`` (a rerun of the same case replaces its row) and the report
 ``results/cpmedian.md`` is rebuilt from it.
 """

@@ -149,9 +149,11 @@ def main() -> None:
     seen += [(m.value, f"{m.method} at {m.limit:g} s (first phase alone)") for m in compare]
     seen.append((long.value, f"decomposition run for {args.long_s:g} s (mip_gap 0.1 %)"))
     best, how = max(seen, key=lambda v: v[0])
-    bound = min([long.bound] + [m.bound for m in compare if np.isfinite(m.bound)])
+    bounds = [(long.bound, f"the decomposition run for {args.long_s:g} s")]
+    bounds += [(m.bound, f"{m.method} at {m.limit:g} s") for m in compare if np.isfinite(m.bound)]
+    bound, bound_how = min(bounds, key=lambda v: v[0])
 
-    text = report(args, scenario, started, runs, compare, long, best, how, bound)
+    text = report(args, scenario, started, runs, compare, long, (best, how), (bound, bound_how))
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
 
@@ -163,11 +165,12 @@ def report(
     runs: list[CliRun],
     compare: list[MethodRun],
     long: MethodRun,
-    best: float,
-    how: str,
-    bound: float,
+    best_how: tuple[float, str],
+    bound_how: tuple[float, str],
 ) -> str:
     """The markdown report."""
+    best, how = best_how
+    bound, bound_from = bound_how
     lines = [
         "# Planning model: anytime quality",
         "",
@@ -179,8 +182,11 @@ def report(
         "before and after each measurement.",
         "",
         f"**Best plan known: {best:.3f} coverage points**, found by {how}. "
-        f"Best certified bound: {bound:.3f} (the long decomposition's Lagrangian/MIP bound), so "
-        f"the optimum lies in [{best:.3f}, {bound:.3f}] (gap {100 * (bound - best) / best:.2f} %).",
+        f"Best certified bound: {bound:.3f}, from {bound_from}, so the optimum lies in "
+        f"[{best:.3f}, {bound:.3f}] (gap {100 * (bound - best) / best:.2f} %).",
+        "",
+        "Before the primal heuristic (issue 17), the MIP started from nothing and two "
+        "`--time-limit 5` runs of this scenario planned 97.9 and 452.9 points.",
         "",
         "## `siting plan` runs",
         "",

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from optimizer.backends import SolveOptions, Status, get_backend
 from optimizer.distances.engine import make_engine
 from optimizer.inputs import read_inputs
 from optimizer.instance import PlanningInstance, build_instance
 from optimizer.milp import MILP
+from optimizer.models.planning import decomposition as planning_decomp
 from optimizer.models.planning import heuristic
 from optimizer.models.planning import model as planning
 from optimizer.models.planning import solve as planning_solve
@@ -212,3 +214,26 @@ def test_auto_keeps_the_mip_for_small_models(tmp_path: Path) -> None:
     out = planning_solve.solve(data, ["coverage"], HIGHS, OPTIONS, reassign=False, method="auto")
     assert out.result.solver == "highs+heuristic"
     assert out.result.extra["method"] == "mip"
+
+
+def test_auto_gives_district_sized_models_the_decomposition_when_time_allows(
+    tmp_path: Path,
+) -> None:
+    # only the count of binary columns of the compiled model matters to the choice
+    _, data = _random_case(tmp_path, 5)
+    n = planning_decomp.MIN_BINARIES
+    big = MILP(
+        c=np.zeros(n),
+        A=sp.csr_matrix((0, n)),
+        row_lower=np.zeros(0),
+        row_upper=np.zeros(0),
+        col_lower=np.zeros(n),
+        col_upper=np.ones(n),
+        integrality=np.ones(n, dtype=bool),
+    )
+    decide = planning_solve._decompose
+    assert decide("auto", "coverage", data, big, False, None)
+    assert decide("auto", "coverage", data, big, False, 60.0)
+    assert not decide("auto", "coverage", data, big, False, 5.0)  # too short: the MIP
+    assert decide("decomposition", "coverage", data, big, False, 5.0)  # asked for
+    assert not decide("auto", "coverage", data, big, True, None)  # full cover ties pieces
