@@ -67,6 +67,7 @@ from optimizer.outputs import (
 from optimizer.pipeline import default_out_dir, run_plan, scenario_files
 from optimizer.prepare import load_recipe, prepare
 from optimizer.progress import capture_log, progress_display
+from optimizer.result import gap_percent
 from optimizer.runs import add_runs_parser
 from optimizer.scenario import load_scenario
 from optimizer.sweep import add_sweep_parser
@@ -571,7 +572,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     if not args.quiet:
         Console(soft_wrap=True).print(
             f"{args.model} on {res.result.solver}: {res.status.value}, objective "
-            f"{res.objective:,.6g}, bound {res.bound:,.6g}, gap {res.gap:.2%}; "
+            f"{res.objective:,.6g}, bound {res.bound:,.6g}, gap {gap_percent(res.gap)}; "
             f"{res.selected.size} sites selected; build {res.build_s:.2f} s, "
             f"solve {res.solve_s:.2f} s\n"
             f"outputs: {args.out}/summary.json, selected.csv, assignment.csv"

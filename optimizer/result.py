@@ -140,3 +140,15 @@ class Result:
     def stop_text(self) -> str:
         """The stop reason as text (empty when unknown)."""
         return self.stop.value if self.stop is not None else ""
+
+
+def gap_percent(gap: float) -> str:
+    """A gap as a percentage that never reads 0 % unless it is 0 (an unproven plan's tiny gap
+    shows as "< 0.01%"); ``inf``/``nan`` read "unknown"."""
+    if not math.isfinite(gap):
+        return "unknown"
+    if gap == 0.0:
+        return "0%"
+    if gap < 1e-4:
+        return "< 0.01%"
+    return f"{gap:.2%}" if gap < 0.1 else f"{gap:.1%}"

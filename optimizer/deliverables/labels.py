@@ -14,6 +14,7 @@ from optimizer.catalog import FacilityType
 from optimizer.distances.base import DistanceEngine
 from optimizer.distances.network import NetworkEngine
 from optimizer.messages import GROUP_NAMES, LIST_SEPARATORS, translate
+from optimizer.result import gap_percent
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -448,11 +449,11 @@ def headline_text(summary: Mapping[str, Any], lang: Lang) -> str:
     weak = summary.get("weakest_phase") or None
     if not weak:
         gap = finite(summary.get("gap"))
-        gap_text = f"间隙 {gap:.2%}" if gap is not None else "间隙未知"
+        gap_text = f"间隙 {gap_percent(gap)}" if gap is not None else "间隙未知"
         return f"{status_word(str(summary.get('status')), lang)}，{gap_text}"
     stop = STOPS.get(str(weak.get("stop") or ""), "已停止")
     gap = finite(weak.get("gap"))
-    gap_text = f"间隙 {gap:.1%}" if gap is not None else "间隙未知"
+    gap_text = f"间隙 {gap_percent(gap)}" if gap is not None else "间隙未知"
     phase = phase_label(str(weak.get("phase")), lang)
     return f"{label('status_FEASIBLE', lang)}：{phase}阶段{stop}，{gap_text}"
 

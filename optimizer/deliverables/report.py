@@ -57,6 +57,7 @@ from optimizer.deliverables.layers import (
 )
 from optimizer.deliverables.maps import Figures, type_colours
 from optimizer.messages import LIST_SEPARATORS
+from optimizer.result import gap_percent
 
 COMPARISON_COLUMNS = ("budget", "cost", "coverage_pct", "sites", "status", "gap")
 
@@ -169,7 +170,7 @@ def _walk_limits(run: RunOutputs) -> list[float]:
 def status_html(summary: dict[str, Any], lang: Lang) -> tuple[str, str]:
     """(CSS class, HTML) of the solver status with its gap."""
     status, gap = solver_state(summary)
-    gap_text = f"{label('gap', lang)} {gap:.2%}" if gap is not None else ""
+    gap_text = f"{label('gap', lang)} {gap_percent(gap)}" if gap is not None else ""
     if status == "OPTIMAL":
         # optimal within a requested gap tolerance is not proven optimal: say which
         word = label("status_OPTIMAL" if not gap or gap <= 1e-9 else "status_OPTIMAL_TOL", lang)

@@ -14,6 +14,7 @@ same code as ``siting validate``: what ``prepare`` writes, ``plan`` reads.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ from optimizer.catalog import load_catalog
 from optimizer.distances.engine import make_engine
 from optimizer.errors import ProblemCollector
 from optimizer.inputs import read_inputs
-from optimizer.outputs import atomic_write
+from optimizer.outputs import atomic_write, check_output_folder, staged_run
 from optimizer.prepare.coords import gauss_kruger_zone_epsg
 from optimizer.prepare.demand import (
     AGE_GROUPS,
@@ -77,6 +78,28 @@ class PrepareResult:
     report: QualityReport
 
 
+def recipe_files(recipe: Recipe) -> list[Path]:
+    """The recipe file and every source file it names (an output folder may hold none)."""
+    found: list[Path] = [recipe.path]
+
+    def collect(value: object) -> None:
+        if isinstance(value, Path):
+            found.append(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                collect(item)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                collect(getattr(value, f.name))
+
+    for f in dataclasses.fields(recipe):
+        collect(getattr(recipe, f.name))
+    return found
+
+
 def prepare(recipe: Recipe | str | Path, out_dir: str | Path) -> PrepareResult:
     """Turn a recipe's raw sources into ``inputs.gpkg``, ``scenario.yaml`` and the report.
 
@@ -89,8 +112,8 @@ def prepare(recipe: Recipe | str | Path, out_dir: str | Path) -> PrepareResult:
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    protected = recipe_files(recipe)
+    out = check_output_folder(out_dir, protected)  # refused before any work (see outputs)
     problems = ProblemCollector()
     features = read_osm_features(recipe.osm) if recipe.osm is not None else None
     crs, crs_reason = choose_crs(recipe, features, problems)
@@ -112,11 +135,6 @@ def prepare(recipe: Recipe | str | Path, out_dir: str | Path) -> PrepareResult:
         network = analyse_network(
             street, demand.blocks, sites.sites, recipe.connect_gaps_m, recipe.snap_tolerance_m
         )
-    gpkg = out / GPKG_NAME
-    write_geopackage(gpkg, demand, sites, existing, network)
-    scenario_path = write_scenario(out / "scenario.yaml", recipe, crs, existing, network)
-    validate_prepared(scenario_path)
-
     report = QualityReport(
         recipe=recipe,
         crs=crs,
@@ -136,7 +154,14 @@ def prepare(recipe: Recipe | str | Path, out_dir: str | Path) -> PrepareResult:
         if network is not None
         else (),
     )
-    md, js = write_quality(report, out)
+    # Built in a staging folder and published whole, like every run (optimizer.outputs).
+    with staged_run(out, protected) as stage:
+        write_geopackage(stage / GPKG_NAME, demand, sites, existing, network)
+        staged_scenario = write_scenario(stage / "scenario.yaml", recipe, crs, existing, network)
+        validate_prepared(staged_scenario)
+        md_staged, js_staged = write_quality(report, stage)
+    gpkg, scenario_path = out / GPKG_NAME, out / staged_scenario.name
+    md, js = out / md_staged.name, out / js_staged.name
     log.info(
         "prepared %s: %d blocks (%.0f residents), %d candidate sites, %d existing facilities%s",
         out,

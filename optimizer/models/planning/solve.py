@@ -53,7 +53,7 @@ from optimizer.models.planning.model import (
     with_objective,
     with_row,
 )
-from optimizer.result import weakest
+from optimizer.result import gap_percent, weakest
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +300,9 @@ def _run_status(phases: list[tuple[str, Result]]) -> tuple[Result, str]:
     )
     name = phases[worst][0]
     message = headline_text(phases[worst][1], name)
-    return primary.replace(status=status, message=message), name
+    # the stop reason follows the status: the run stopped where its weakest step stopped
+    stop = phases[worst][1].stop if primary.stop is StopReason.OPTIMAL else primary.stop
+    return primary.replace(status=status, message=message, stop=stop), name
 
 
 def _effective_status(index: int, result: Result) -> Status:
@@ -320,7 +322,7 @@ def headline_text(result: Result, step: str) -> str:
     at the time limit with gap 35.2 %``."""
     if not step:
         gap = result.gap
-        gap_text = f"gap {gap:.2%}" if math.isfinite(gap) else "gap unknown"
+        gap_text = f"gap {gap_percent(gap)}"
         return f"{result.status.value}, {gap_text}"
     what = f"{step} phase" if not step.startswith("assign-") else f"re-assignment ({step[7:]})"
     if result.solver == "skipped":
@@ -329,7 +331,9 @@ def headline_text(result: Result, step: str) -> str:
     if not result.status.has_solution:
         return f"FEASIBLE: {what} {how} without a better plan (gap unknown)"
     gap = result.gap
-    gap_text = f"with gap {gap:.1%}" if math.isfinite(gap) else "with no bound (gap unknown)"
+    gap_text = (
+        f"with gap {gap_percent(gap)}" if math.isfinite(gap) else "with no bound (gap unknown)"
+    )
     return f"FEASIBLE: {what} {how} {gap_text}"
 
 
