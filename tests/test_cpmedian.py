@@ -213,6 +213,7 @@ def test_tree_from_a_weak_start_proves_the_brute_force_optimum(seed: int) -> Non
     assert stats.bound == pytest.approx(opt)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 3])
 def test_reduced_mip_path_matches_the_plain_mip(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Beyond the tree's size the reduced MIP (fixing + Lagrangian cut) finishes the job: on
@@ -228,6 +229,7 @@ def test_reduced_mip_path_matches_the_plain_mip(seed: int, monkeypatch: pytest.M
     assert run.result.objective == pytest.approx(plain.objective)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 3])
 def test_tree_proves_the_plain_mip_optimum(seed: int) -> None:
     """On instances the root bound leaves open the tree branches and proves the optimum."""
