@@ -41,6 +41,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer.backends import SolveOptions
+from optimizer.bench.generators import city_like, random_uniform
+from optimizer.bench.suites import machine_info
+from optimizer.classic.registry import solve_classic
+from optimizer.models.covering.lscp import LscpData
+from optimizer.models.covering.mclp import MclpData
+from optimizer.outputs import write_csv
+
 HERE = Path(__file__).resolve().parent
 CSV = HERE / "results" / "cover_targets.csv"
 REPORT = HERE / "results" / "cover_targets.md"
@@ -58,9 +66,6 @@ KEY = ["instance", "model", "backend", "time_limit_s", "threads"]
 
 def make_data(spec: dict[str, Any], model: str) -> tuple[Any, dict[str, Any]]:
     """The model data for one instance, and its sizes."""
-    from optimizer.bench.generators import city_like, random_uniform
-    from optimizer.classic.registry import LscpData
-    from optimizer.models.covering.mclp import MclpData
 
     t0 = time.perf_counter()
     if spec["kind"] == "random":
@@ -84,8 +89,6 @@ def make_data(spec: dict[str, Any], model: str) -> tuple[Any, dict[str, Any]]:
 
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
     """Solve one case in this process; the row to record."""
-    from optimizer.backends import SolveOptions
-    from optimizer.classic.registry import solve_classic
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     spec = (QUICK if case.get("quick") else INSTANCES)[case["instance"]]
@@ -137,8 +140,6 @@ def in_subprocess(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def machine() -> dict[str, str]:
-    from optimizer.bench.suites import machine_info
-
     info = machine_info()
     cpu = info["processor"]
     try:
@@ -152,8 +153,6 @@ def machine() -> dict[str, str]:
 
 
 def save(rows: list[dict[str, Any]]) -> None:
-    from optimizer.outputs import write_csv
-
     new = pd.DataFrame(rows)
     if CSV.exists():
         old = pd.read_csv(CSV, encoding="utf-8-sig")

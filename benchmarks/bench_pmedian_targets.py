@@ -46,6 +46,13 @@ from typing import Any
 
 import pandas as pd
 
+from optimizer.backends import SolveOptions
+from optimizer.bench.generators import city_like, random_uniform
+from optimizer.bench.suites import machine_info, peak_rss_mb
+from optimizer.classic.registry import solve_classic
+from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.model import PMedianData
+
 HERE = Path(__file__).resolve().parent
 CSV = HERE / "results" / "pmedian_targets.csv"
 REPORT = HERE / "results" / "pmedian_targets.md"
@@ -64,8 +71,6 @@ log = logging.getLogger("bench_pmedian_targets")
 
 def make_data(spec: dict[str, Any], seed: int) -> Any:
     """The p-median data of one case."""
-    from optimizer.bench.generators import city_like, random_uniform
-    from optimizer.models.pmedian.model import PMedianData
 
     if spec["kind"] == "uniform":
         prob = random_uniform(spec["n"], spec["m"], seed=seed)
@@ -83,10 +88,6 @@ def make_data(spec: dict[str, Any], seed: int) -> Any:
 
 def run_case(case: str, spec: dict[str, Any], seed: int, method: str, limit: float) -> dict:
     """One case in this process (call through :func:`in_subprocess`)."""
-    from optimizer.backends import SolveOptions
-    from optimizer.bench.suites import peak_rss_mb
-    from optimizer.classic.registry import solve_classic
-    from optimizer.models.pmedian import model as pmedian
 
     t0 = time.perf_counter()
     data = make_data(spec, seed)
@@ -151,8 +152,6 @@ def in_subprocess(case: str, quick: bool, seed: int, method: str, limit: float) 
 
 
 def machine_line() -> str:
-    from optimizer.bench.suites import machine_info
-
     info = machine_info()
     return (
         f"{info['processor']}, {info['cores']} logical CPUs, {info['memory_gb']} GB; "

@@ -65,6 +65,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer.backends import SolveOptions, relative_gap
+from optimizer.bench.generators import city_like, random_uniform
+from optimizer.bench.suites import machine_info
+from optimizer.classic.registry import solve_classic
+from optimizer.models.covering.lscp import LscpData
+from optimizer.models.covering.mclp import MclpData
+from optimizer.models.pmedian.model import PMedianData
+from optimizer.outputs import atomic_write, write_csv
+
 HERE = Path(__file__).resolve().parent
 CSV = HERE / "results" / "peers.csv"
 REPORT = HERE / "results" / "peers.md"
@@ -112,8 +121,6 @@ log = logging.getLogger("peers")
 
 
 def make_points(spec: dict[str, Any]) -> Any:
-    from optimizer.bench.generators import city_like, random_uniform
-
     if spec["kind"] == "random":
         return random_uniform(spec["n"], spec["m"], seed=SEED)
     return city_like(spec["n"], spec["m"], seed=SEED)
@@ -184,8 +191,6 @@ def recompute(model: str, spec: dict[str, Any], prob: Any, open_sites: np.ndarra
 
 
 def _gap(objective: float, bound: float) -> float:
-    from optimizer.backends import relative_gap
-
     return relative_gap(objective, bound)
 
 
@@ -193,11 +198,6 @@ def _gap(objective: float, bound: float) -> float:
 
 
 def run_project(case: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
-    from optimizer.backends import SolveOptions
-    from optimizer.classic.registry import LscpData, solve_classic
-    from optimizer.models.covering.mclp import MclpData
-    from optimizer.models.pmedian.model import PMedianData
-
     model = case["model"]
     name = (FIRST if case["tool"] == "project-first" else BEST)[model]
     t0 = time.perf_counter()
@@ -454,8 +454,6 @@ def in_subprocess(case: dict[str, Any], mem_gb: float) -> dict[str, Any]:
 
 
 def machine() -> dict[str, str]:
-    from optimizer.bench.suites import machine_info
-
     info = {k: str(v) for k, v in machine_info().items()}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -693,8 +691,6 @@ def merged(new: pd.DataFrame, keep_old: bool) -> pd.DataFrame:
 
 
 def save(df: pd.DataFrame, command: str) -> None:
-    from optimizer.outputs import atomic_write, write_csv
-
     df = fix_cbc_sign(df)
     CSV.parent.mkdir(parents=True, exist_ok=True)
     write_csv(CSV, df)

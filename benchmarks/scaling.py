@@ -40,6 +40,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer.backends import SolveOptions
+from optimizer.bench.generators import city_like
+from optimizer.classic.registry import solve_classic
+from optimizer.models.covering import lscp, mclp
+from optimizer.models.covering.lscp import LscpData
+from optimizer.models.covering.mclp import MclpData
+from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.model import PMedianData
+from optimizer.outputs import atomic_write, write_csv
+
 HERE = Path(__file__).resolve().parent
 CSV = HERE / "results" / "scaling.csv"
 REPORT = HERE / "results" / "scaling.md"
@@ -74,10 +84,6 @@ def cases(quick: bool) -> list[dict[str, Any]]:
 
 def make_data(case: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The model data of one case and its sizes."""
-    from optimizer.bench.generators import city_like
-    from optimizer.classic.registry import LscpData
-    from optimizer.models.covering.mclp import MclpData
-    from optimizer.models.pmedian.model import PMedianData
 
     prob = city_like(case["blocks"], case["sites"], seed=0)
     radius = case["radius"]
@@ -98,10 +104,6 @@ def make_data(case: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
     """One case in this process (call through :func:`in_subprocess`)."""
-    from optimizer.backends import SolveOptions
-    from optimizer.classic.registry import solve_classic
-    from optimizer.models.covering import lscp, mclp
-    from optimizer.models.pmedian import model as pmedian
 
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -289,8 +291,6 @@ def report(df: pd.DataFrame, command: str) -> str:
 
 
 def save(df: pd.DataFrame, command: str) -> None:
-    from optimizer.outputs import atomic_write, write_csv
-
     CSV.parent.mkdir(parents=True, exist_ok=True)
     write_csv(CSV, df)
     text = report(df, command)

@@ -146,3 +146,17 @@ def test_no_imports_inside_functions() -> None:
     assert not offenders, "imports inside functions:\n" + "\n".join(
         f"  optimizer/{name}: {'; '.join(lines)}" for name, lines in offenders.items()
     )
+
+
+def test_tests_and_benchmarks_import_the_project_at_module_top() -> None:
+    # an import of the project inside a function usually hides a circle or a stale path
+    root = PACKAGE.parent
+    offenders = {
+        str(path.relative_to(root)): found
+        for folder in ("tests", "benchmarks")
+        for path in sorted((root / folder).rglob("*.py"))
+        if (found := [f for f in function_imports(path) if " optimizer" in f])
+    }
+    assert not offenders, "project imports inside functions:\n" + "\n".join(
+        f"{name}: {lines}" for name, lines in offenders.items()
+    )

@@ -21,6 +21,7 @@ from optimizer.backends import (
     backend_names,
     get_backend,
 )
+from optimizer.backends.highs import _silenced_stdout
 from optimizer.errors import SolverError, SolverNotAvailable
 from optimizer.milp import MILP, Sense
 
@@ -268,7 +269,6 @@ def test_highs_stray_prints_are_silenced_and_stdout_restored(
     import os
     import threading
 
-    from optimizer.backends.highs import _silenced_stdout
 
     def inner() -> None:
         with _silenced_stdout():

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from optimizer.bench import instances as benchdata
-from optimizer.bench.suites import select_instances
+from optimizer.bench.suites import run_suite, select_instances
 from optimizer.cli import main
 from optimizer.errors import InputError
 
@@ -68,8 +68,6 @@ def test_select_instances_patterns() -> None:
 
 
 def test_a_failing_solve_becomes_an_error_row() -> None:
-    from optimizer.bench.suites import run_suite
-
     df = run_suite("scp", ["scp41"], ["no-such-solver", "highs"], time_limit_s=10)
     assert df["status"].tolist() == ["ERROR", "OPTIMAL"]
     assert "no-such-solver" in df["message"].iloc[0]

@@ -9,12 +9,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from optimizer.backends import SolveOptions
 from optimizer.bench import instances as benchdata
 from optimizer.bench.configs import BenchConfig, load_configs
 from optimizer.bench.plots import best_per_suite, png_is_blank, profile_ratios
-from optimizer.bench.suites import SIZES, generated_data, run_configs, select_instances
+from optimizer.bench.suites import (
+    SIZES,
+    PlanCase,
+    generated_data,
+    run_configs,
+    select_instances,
+    solve_model,
+)
 from optimizer.cli import main
 from optimizer.errors import InputError
+from optimizer.pipeline import planning_data, prepare, run_plan
+from optimizer.scenario import load_scenario
 
 HAVE_PMED = (benchdata.benchmarks_dir() / "orlib-pmed").is_dir()
 PMED_OPTIMA = {"pmed1": 5819.0, "pmed2": 4093.0, "pmed3": 4250.0}
@@ -210,10 +220,6 @@ def test_performance_ratios_and_best() -> None:
 def test_the_plan_suite_solves_the_planning_model_as_siting_plan_does(tmp_path: Path) -> None:
     # the ``plan`` suite lists the sample-city scenarios; its solve is the pipeline's solve,
     # checked by verify_plan, with the same objective as ``siting plan``
-    from optimizer.backends import SolveOptions
-    from optimizer.bench.suites import PlanCase, select_instances, solve_model
-    from optimizer.pipeline import planning_data, prepare, run_plan
-    from optimizer.scenario import load_scenario
     from tests.town import write_town
 
     assert select_instances("plan", None) == ["sample-city", "sample-city-phased"]

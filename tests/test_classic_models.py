@@ -16,13 +16,14 @@ import pytest
 import scipy.sparse as sp
 
 from optimizer.backends import SolveOptions, Status, StopReason, available_backends
-from optimizer.classic.registry import LscpData, from_tables, solve_classic
+from optimizer.classic.registry import from_tables, solve_classic
 from optimizer.classic.verify import verify_mclp, verify_pcenter, verify_pmedian
 from optimizer.cli import main
 from optimizer.errors import InputError, VerificationError
 from optimizer.models import pcenter
 from optimizer.models.common import Pairs
 from optimizer.models.covering.backup import BackupData
+from optimizer.models.covering.lscp import LscpData
 from optimizer.models.covering.mclp import MclpData
 from optimizer.models.pcenter import PCenterData
 from optimizer.models.pmedian import model as pmedian

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from optimizer.backends import SolveOptions, Status, StopReason, get_backend
 from optimizer.bench import instances as benchdata
-from optimizer.classic.registry import LscpData, solve_classic
+from optimizer.classic.registry import solve_classic
 from optimizer.cli import main
 from optimizer.models.covering import lscp
 from optimizer.models.covering.heuristics import (
@@ -27,6 +27,7 @@ from optimizer.models.covering.heuristics import (
     mclp_lns,
     remove_redundant,
 )
+from optimizer.models.covering.lscp import LscpData
 from optimizer.models.covering.mclp import MclpData
 from tests.oracles import brute_force_lscp, brute_force_mclp
 

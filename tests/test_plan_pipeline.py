@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from optimizer.errors import SitingError
+from optimizer.outputs import _staging_prefix, staged_run, write_json
 from optimizer.pipeline import run_plan
 from optimizer.plan import CONSTRUCTION_COLUMNS, COVERAGE_COLUMNS
 from tests.helpers import blocks_frame, sites_frame, write_scenario
@@ -199,7 +200,6 @@ def test_phased_sample_city_meets_the_acceptance_rules(tmp_path: Path) -> None:
 
 def test_outputs_are_ordinary_files_not_private(tmp_path: Path) -> None:
     # atomic writes go through mkstemp (mode 0600); the published file gets the usual mode
-    from optimizer.outputs import write_json
 
     path = write_json(tmp_path / "x.json", {"a": 1})
     mask = os.umask(0)
@@ -211,7 +211,6 @@ def test_staging_left_by_a_killed_run_is_removed_and_a_live_one_kept(tmp_path: P
     import subprocess
     import sys
 
-    from optimizer.outputs import _staging_prefix, staged_run, write_json
 
     out = tmp_path / "plan"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -22,6 +22,7 @@ from PIL import Image, ImageStat
 
 from optimizer.deliverables import maps
 from optimizer.deliverables.layers import RunOutputs, map_layers
+from optimizer.deliverables.maps import MoneyTicks
 from optimizer.deliverables.report import render_report, solver_state, status_html
 from optimizer.deliverables.write import write_deliverables
 from optimizer.distances import network as street_network
@@ -283,7 +284,6 @@ def test_report_in_headless_chromium(town: tuple[PlanRun, Path], tmp_path: Path)
 
 def test_money_ticks_show_enough_decimals_for_small_budgets() -> None:
     # a town's sweep of 0.5 ... 2 million yuan must not label its ticks "0 0 1 2 2"
-    from optimizer.deliverables.maps import MoneyTicks
 
     ticks = MoneyTicks()
     assert ticks.format_ticks([0.0, 0.5, 1.0, 1.5]) == ["0.0", "0.5", "1.0", "1.5"]

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 
-from optimizer.classic.registry import LscpData
+from optimizer.models.covering.lscp import LscpData
 from optimizer.models.pmedian.model import PMedianData
 
 ENV_VAR = "SITING_BENCHMARKS"

@@ -72,9 +72,10 @@ from optimizer.backends import Backend, Result, SolveOptions, Status, get_backen
 from optimizer.bench import instances as benchdata
 from optimizer.bench.configs import BenchConfig
 from optimizer.bench.generators import PointsProblem, city_like, random_uniform
-from optimizer.classic.registry import LscpData, ModelData, solve_classic
+from optimizer.classic.registry import ModelData, solve_classic
 from optimizer.errors import ProblemCollector, SolverError
 from optimizer.instance import PlanningInstance
+from optimizer.models.covering.lscp import LscpData
 from optimizer.models.covering.mclp import MclpData
 from optimizer.models.planning import model as planning
 from optimizer.models.planning.model import PlanningData
