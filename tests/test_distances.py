@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from optimizer.distances.base import DistancePairs, StraightLineEngine
+from optimizer.distances.table import read_distance_table
+from optimizer.errors import ProblemCollector
+from optimizer.scenario import TableSpec
 
 
 def test_pairs_equal_dense_computation() -> None:
@@ -45,3 +50,22 @@ def test_empty_sets() -> None:
     engine = StraightLineEngine()
     assert len(engine.pairs(np.zeros((0, 2)), np.ones((3, 2)), 300)) == 0
     assert engine.pairs(np.ones((2, 2)), np.zeros((0, 2)), 300).shape == (2, 0)
+
+
+def test_distance_table_in_gbk_keeps_chinese_ids(tmp_path: Path) -> None:
+    # planners' OD tables come from Excel on Chinese Windows: GBK, like every other table
+    path = tmp_path / "od.csv"
+    text = (
+        "demand_id,site_id,distance\n"
+        "幸福小区一期,东风路站点,120.5\n"
+        "幸福小区二期,东风路站点,300\n"
+    )
+    path.write_bytes(text.encode("gbk"))
+    problems = ProblemCollector()
+    table = read_distance_table(
+        TableSpec(path), ["幸福小区一期", "幸福小区二期"], ["东风路站点"], [], problems
+    )
+    assert not problems.problems
+    assert table is not None
+    assert list(table["demand_id"]) == ["幸福小区一期", "幸福小区二期"]
+    assert list(table["distance"]) == [120.5, 300.0]

@@ -8,6 +8,7 @@ table is out of walking range. :func:`block_site_table` writes such a table from
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Sequence
 
@@ -24,6 +25,7 @@ from optimizer.distances.base import (
 from optimizer.errors import InputError, ProblemCollector, preview_ids
 from optimizer.inputs import Inputs
 from optimizer.scenario import DistanceSettings, TableSpec
+from optimizer.textfiles import read_text
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,9 @@ def read_distance_table(
         if spec.path.suffix.lower() in (".parquet", ".geoparquet"):
             raw = pd.read_parquet(spec.path)
         else:
-            raw = pd.read_csv(spec.path, dtype=str, keep_default_na=False, na_values=[""])
+            # the same encodings as every other table: UTF-8 (BOM), GBK, GB18030
+            text = io.StringIO(read_text(spec.path))
+            raw = pd.read_csv(text, dtype=str, keep_default_na=False, na_values=[""])
     except Exception as exc:  # a reader failure is the user's file: report, don't crash
         problems.add(label, None, f"cannot read the distance table: {exc}".replace("\n", " "))
         return None
