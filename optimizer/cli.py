@@ -64,7 +64,13 @@ from optimizer.outputs import (
     write_csv,
     write_json,
 )
-from optimizer.pipeline import default_out_dir, run_plan, scenario_files
+from optimizer.pipeline import (
+    decided_planning_data,
+    default_out_dir,
+    run_plan,
+    scenario_files,
+)
+from optimizer.pipeline import prepare as prepare_instance
 from optimizer.prepare import load_recipe, prepare
 from optimizer.progress import capture_log, progress_display
 from optimizer.result import gap_percent
@@ -296,13 +302,22 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
-    inputs = read_inputs(scenario)
-    engine = make_engine(scenario.distances, inputs)  # reads and checks a network or table
+    # inputs, the network or table, the distances, then committed / excluded sites against them
+    prepared = prepare_instance(scenario)
+    inputs, engine = prepared.inputs, prepared.engine
+    assert engine is not None  # prepare() always builds the run's engine
+    decided = decided_planning_data(scenario, prepared.instance).committed
+    settled = ""
+    if decided is not None:
+        settled = (
+            f"; {int(decided.committed.sum())} committed and {int(decided.excluded.sum())} "
+            "excluded sites checked"
+        )
     Console(soft_wrap=True).print(
         f"[green]ok[/]: {args.scenario} — {len(inputs.blocks)} blocks, {len(inputs.sites)} "
         f"candidate sites, {len(inputs.existing)} existing facilities, CRS "
         f"{inputs.crs.to_string()}, types {', '.join(scenario.facility_types)}; distances: "
-        f"{engine.describe()}"
+        f"{engine.describe()}{settled}"
     )
     return 0
 

@@ -219,6 +219,22 @@ def prepare(scenario: Scenario) -> Prepared:
     return Prepared(inputs, instance, timings, engine)
 
 
+def decided_planning_data(scenario: Scenario, instance: PlanningInstance) -> PlanningData:
+    """The planning model's arrays with the scenario's committed and excluded sites, after
+    checking them (site ids, types, sizes, years, and committed spending within each year's
+    budget) — what ``siting plan`` solves and ``siting validate`` checks.
+
+    Raises
+    ------
+    InputError
+        With every problem of the committed / excluded entries, naming the key or file.
+    """
+    decided = commitments.commitments(commitments.gather(scenario), instance, scenario.model.years)
+    data = planning.with_commitments(planning_data(instance, scenario.model), decided)
+    commitments.check_committed_budgets(data, instance.site_ids)
+    return data
+
+
 def plan_scenario(
     scenario: Scenario,
     out_dir: str | Path | None = None,
@@ -280,9 +296,7 @@ def plan_scenario(
     )
     deadline = deadline if deadline is not None else Deadline(options.time_limit_s)
     backend = get_backend(solver or settings.name)
-    decided = commitments.commitments(commitments.gather(scenario), instance, scenario.model.years)
-    data = planning.with_commitments(planning_data(instance, scenario.model), decided)
-    commitments.check_committed_budgets(data, instance.site_ids)
+    data = decided_planning_data(scenario, instance)
     t0 = time.perf_counter()
     solved = solve_plan(
         data,

@@ -296,6 +296,17 @@ def test_bad_committed_table_names_the_file_and_rows(tmp_path: Path) -> None:
     assert "committed.csv, column 'facility_type'" in text and "row 3" in text
 
 
+def test_validate_checks_commitments_without_solving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = _error_city(tmp_path, committed=[{"site": "S1", "types": ["convenience"], "year": 2026}])
+    assert main(["validate", str(good), "-q"]) == 0
+    assert "1 committed and 0 excluded sites checked" in capsys.readouterr().out
+    bad = _error_city(tmp_path, excluded_sites=["S7"])
+    assert main(["validate", str(bad), "-q"]) == ExitCode.BAD_INPUT
+    assert "S7" in capsys.readouterr().err
+
+
 def test_phased_commitment_needs_a_year_and_a_known_type(tmp_path: Path) -> None:
     scenario = _error_city(
         tmp_path, committed=[{"site": "S1", "types": ["convenience", "nursery"]}]
