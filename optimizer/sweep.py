@@ -4,7 +4,8 @@ A sweep takes a scenario file, a list of budgets and any other scenario paramete
 (``--set catalog.elder_care.walk_limit_m=300,500``: dotted keys into the scenario YAML), and
 plans the cross product of them all. Each scenario gets a full plan folder (the outputs of
 ``siting plan``) under the sweep folder; the sweep adds ``comparison.csv``, ``sweep.xlsx`` (a
-``comparison`` sheet), ``report.html`` with the coverage-budget curve, and ``sweep.json``.
+``comparison`` sheet), ``report.html`` with the coverage-budget curve, ``explore.html`` (every
+scenario on one interactive page, :mod:`optimizer.deliverables.explore`) and ``sweep.json``.
 
 Budgets
     A swept budget is the plan's **total** budget in yuan. A phased scenario (``years``, or
@@ -99,7 +100,8 @@ from rich.table import Table
 
 from optimizer.backends import get_backend
 from optimizer.deadline import Deadline
-from optimizer.deliverables import maps, report, workbook
+from optimizer.deliverables import explore, maps, report, workbook
+from optimizer.deliverables.explore_data import ScenarioPlan
 from optimizer.deliverables.labels import check_lang
 from optimizer.deliverables.labels import label as label_text
 from optimizer.deliverables.layers import RunOutputs, map_layers
@@ -947,6 +949,7 @@ def run_sweep(
 SWEEP_FILES = (
     "comparison.csv",
     "report.html",
+    "explore.html",
     "sweep.xlsx",
     "sweep.json",
     "run.log",
@@ -1355,7 +1358,7 @@ def write_sweep_outputs(
     staging = Path(tempfile.mkdtemp(prefix=".sweep-staging-", dir=sweep_dir))
     try:
         held = (outcomes or {}).get(ref_label)
-        _write_report(staging, sweep_dir, ref, grid, comparison, summary, lang, held)
+        _write_report(staging, sweep_dir, ref, grid, comparison, summary, lang, held, outcomes)
         (sweep_dir / "maps").mkdir(exist_ok=True)
         for path in sorted(staging.rglob("*")):
             if path.is_file():
@@ -1373,6 +1376,7 @@ def _write_report(
     sweep_summary: dict[str, Any],
     lang: str,
     held: Outcome | None = None,
+    outcomes: Mapping[str, Outcome] | None = None,
 ) -> None:
     language = check_lang(lang)
     scenario = derive_scenario(sweep_summary["scenario_path"], ref.data)
@@ -1412,6 +1416,11 @@ def _write_report(
     workbook.write_workbook(stage / "sweep.xlsx", run, language)
     html = report.render_report(run, figures, language, comparison=table)
     atomic_write(stage / "report.html", lambda p: p.write_text(html, encoding="utf-8"))
+    # explore.html: every planned scenario's tables, switched by the page's budget slider
+    plans = _scenario_plans(sweep_dir, grid, comparison, outcomes or {})
+    keys = list(dict.fromkeys(k for s in grid for k, _ in s.settings))
+    shown = next(i for i, p in enumerate(plans) if p.label == ref.label)
+    explore.write_explore(stage / "explore.html", run, layers, language, plans, keys, shown)
 
 
 def _reference_plan(
@@ -1428,6 +1437,25 @@ def _reference_plan(
     cov = pd.read_csv(folder / "coverage.csv", encoding="utf-8-sig", dtype=ids)
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     return cl, cov, summary
+
+
+def _scenario_plans(
+    sweep_dir: Path,
+    grid: Sequence[SweepScenario],
+    comparison: pd.DataFrame,
+    outcomes: Mapping[str, Outcome],
+) -> list[ScenarioPlan]:
+    """Every planned scenario's construction list and coverage (from memory, else its folder)
+    with its comparison row, in the grid's order: what explore.html switches between."""
+    plans = []
+    ok = comparison[comparison["ok"].eq(True)].set_index("scenario", drop=False)
+    for sc in grid:
+        if sc.label not in ok.index:
+            continue
+        cl, cov, summary = _reference_plan(sweep_dir / sc.label, outcomes.get(sc.label))
+        totals = {str(k): v for k, v in ok.loc[sc.label].items()}
+        plans.append(ScenarioPlan(sc.label, cl, cov, totals, summary))
+    return plans
 
 
 def _curve(

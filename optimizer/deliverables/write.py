@@ -10,6 +10,8 @@ read the street network again). What the writers share is in :mod:`.layers`.
 What it writes::
 
     report.html     self-contained report (inline CSS, maps as embedded PNG, no network)
+    explore.html    interactive page (Bokeh, script and data inline, no network): map, list,
+                    details of each site and block (optimizer.deliverables.explore)
     maps/*.png      the report's maps and charts, for documents
     plan.xlsx       construction_list, coverage, per_type, per_area, assumptions [, comparison]
     plan.gpkg       blocks, chosen_sites, existing, uncovered_blocks, service_areas
@@ -28,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer.deliverables import maps, report, workbook
+from optimizer.deliverables import explore, maps, report, workbook
 from optimizer.deliverables.labels import Lang, check_lang
 from optimizer.deliverables.layers import PlanTables, RunOutputs, map_layers
 from optimizer.distances.base import DistanceEngine
@@ -54,7 +56,7 @@ def write_deliverables(
     comparison: pd.DataFrame | None = None,
     engine: DistanceEngine | None = None,
 ) -> list[Path]:
-    """Write report.html, maps/*.png, plan.xlsx, plan.gpkg and run.log into ``stage``.
+    """Write report.html, explore.html, maps/*.png, plan.xlsx, plan.gpkg and run.log.
 
     Parameters
     ----------
@@ -99,9 +101,12 @@ def write_deliverables(
         atomic_write(stage / "report.html", lambda p: p.write_text(html, encoding="utf-8"))
     )
     t_report = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    written.append(explore.write_explore(stage / "explore.html", run, layers, language))
+    t_explore = time.perf_counter() - t0
     log.info(
         "deliverables: report.html %.0f KB, %d maps, plan.xlsx, plan.gpkg in %.1f s "
-        "(geometry %.1f s, maps %.1f s, workbook+gpkg %.1f s, html %.2f s)",
+        "(geometry %.1f s, maps %.1f s, workbook+gpkg %.1f s, html %.2f s, explore %.2f s)",
         len(html.encode()) / 1024,
         len(figures.images),
         time.perf_counter() - started,
@@ -109,6 +114,7 @@ def write_deliverables(
         t_maps,
         t_files,
         t_report,
+        t_explore,
     )
     written.append(write_run_log(stage / "run.log", run))
     return written
