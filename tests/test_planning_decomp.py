@@ -4,15 +4,18 @@ never falls below it)."""
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from optimizer.backends import SolveOptions, Status, get_backend
+from optimizer.backends import Result, SolveOptions, Status, get_backend
 from optimizer.distances.engine import make_engine
 from optimizer.inputs import read_inputs
 from optimizer.instance import build_instance
+from optimizer.milp import MILP
 from optimizer.models.planning import decomposition as planning_decomp
 from optimizer.models.planning import model as planning
 from optimizer.models.planning import solve as planning_solve
@@ -151,3 +154,49 @@ def test_the_scenario_can_ask_for_the_decomposition(tmp_path: Path) -> None:
     assert run.verify.passed
     default = run_plan(_two_clusters_scenario(tmp_path / "auto"), write=False)
     assert default.result.solver == "highs+heuristic"  # small: one MIP, warm-started
+
+
+class _PausingHighs:
+    """HiGHS, then a pause after every solve: the clock runs out after the first batch."""
+
+    name = "highs"
+
+    def __init__(self, pause_s: float) -> None:
+        self.pause_s = pause_s
+
+    def solve(self, milp: MILP, options: SolveOptions) -> Result:
+        res = HIGHS.solve(milp, options)
+        time.sleep(self.pause_s)
+        return res
+
+
+def test_an_iteration_cut_short_keeps_the_batches_it_solved(tmp_path: Path) -> None:
+    # Two pieces in two batches; the time (less the knapsack's reserve) ends after the first
+    # batch: its plan is kept, the second batch keeps the fill's part, and no bound is claimed.
+    data = _two_clusters(tmp_path)
+    pieces = planning_decomp.find_pieces(data, batch_sites=1)
+    batches = planning_decomp._batches(data, pieces)
+    assert len(batches) == 2
+    base = planning.build_model(data, must_cover=False)
+    c = planning.objective(data, "coverage")
+    R, limits = planning_decomp.budget_rows(data, base)
+    lam = np.zeros(limits.size)
+    opts = SolveOptions(time_limit_s=30, mip_gap=1e-6)
+    full = planning_decomp._evaluate(batches, pieces, c, lam, base, R, HIGHS, opts, math.inf)
+    assert full is not None and math.isfinite(full[0])
+    fill = np.full(base.num_vars, 7.0)  # a marker: the unsolved batch's columns keep it
+    slow = _PausingHighs(0.7)
+    deadline = time.perf_counter() + 1.2
+    got = planning_decomp._evaluate(
+        batches, pieces, c, lam, base, R, slow, opts, deadline, fill, reserve=0.5
+    )
+    assert got is not None
+    total, x = got
+    assert math.isnan(total)
+    first, second = batches[0].cols, batches[1].cols
+    assert c[first] @ x[first] == pytest.approx(c[first] @ full[1][first], rel=1e-9)
+    assert np.all(x[second] == 7.0)
+    # without a fill (the "build nothing" start) an unfinished evaluation gives nothing
+    deadline = time.perf_counter() + 0.7
+    none = planning_decomp._evaluate(batches, pieces, c, lam, base, R, slow, opts, deadline)
+    assert none is None

@@ -64,6 +64,14 @@ BATCH_SITES = 25
 MIN_STEP = 1e-3
 """The subgradient stops when its step factor falls below this (the dual has stalled)."""
 
+CHOOSE_RESERVE_S = 1.5
+"""Seconds an iteration leaves for the menu knapsack (at most :data:`CHOOSE_RESERVE_SHARE` of
+the limit). On a loaded machine an iteration may not fit the time left (9-14 s each on the
+sample city at load 6-7): the batches it did solve still join the menu, the others keep the
+best plan's part, and the knapsack picks from it, instead of the iteration's work being lost."""
+
+CHOOSE_RESERVE_SHARE = 0.1
+
 
 @dataclass(frozen=True)
 class Pieces:
@@ -300,18 +308,29 @@ def solve_decomposed(
         empty = _evaluate(batches, pieces, c, None, milp, R, backend, options, deadline)
         if empty is not None:
             _add_to_menu(menu, empty[1], pieces, c, R)
-    theta, stale, iterations = 0.5, 0, 0
+    theta, stale, iterations, cut_short = 0.5, 0, 0, False
+    reserve = min(CHOOSE_RESERVE_S, CHOOSE_RESERVE_SHARE * limit)
     while time.perf_counter() < deadline:
-        got = _evaluate(batches, pieces, c, lam, milp, R, backend, options, deadline)
+        got = _evaluate(
+            batches, pieces, c, lam, milp, R, backend, options, deadline, best_x, reserve
+        )
         if got is None:
             break
-        iterations += 1
         bound_sum, x = got
-        value_l = bound_sum + float(lam @ limits)
         _add_to_menu(menu, x, pieces, c, R)
         plan = _choose(menu, limits, backend, options, deadline)
         if plan is not None and plan[0] > best_value:
             best_value, best_x = plan
+        if not math.isfinite(bound_sum):
+            log.info(
+                "decomposition: iteration %d cut short by the time limit, plan %.6g",
+                iterations + 1,
+                best_value,
+            )
+            cut_short = True
+            break  # part of the batches solved: no bound from them, no time for more
+        iterations += 1
+        value_l = bound_sum + float(lam @ limits)
         if not math.isfinite(best_bound) or value_l < best_bound - 1e-12 * abs(best_bound):
             best_bound, stale = value_l, 0
         else:
@@ -341,7 +360,7 @@ def solve_decomposed(
         lam = np.where(lam > 0, np.clip(new, lam / 2, lam * 2), new)
 
     lagrangian_bound = best_bound
-    if best_x is not None and _gap(best_value, best_bound) > options.mip_gap:
+    if not cut_short and best_x is not None and _gap(best_value, best_bound) > options.mip_gap:
         # what the dual leaves (its duality gap: a few pieces' worth, large on small models)
         # goes to the MIP, warm-started from the best plan, for the time that remains
         left = deadline - time.perf_counter()
@@ -432,16 +451,22 @@ def _evaluate(
     backend: Backend,
     options: SolveOptions,
     deadline: float,
+    fill: np.ndarray | None = None,
+    reserve: float = 0.0,
 ) -> tuple[float, np.ndarray] | None:
     """Solve every batch at multipliers ``lam`` (``None``: build nothing); the sum of their
-    bounds and the assembled full-model vector, or None when time runs out."""
+    bounds and the assembled full-model vector, or None when time runs out.
+
+    With a feasible plan ``fill``, a batch that no longer fits before ``deadline - reserve``
+    keeps ``fill``'s part and the sum is NaN (no bound): the pieces solved still give the
+    menu new plans (each piece's part of ``fill`` is a plan for that piece)."""
     price = c - (R.T @ lam if lam is not None else 0.0)
-    x = np.zeros(milp.num_vars)
+    x = np.zeros(milp.num_vars) if fill is None else np.array(fill, dtype=float)
     total = 0.0
-    for b in batches:
-        left = deadline - time.perf_counter()
+    for solved, b in enumerate(batches):
+        left = deadline - time.perf_counter() - (reserve if fill is not None else 0.0)
         if left <= 0:
-            return None
+            return (math.nan, x) if fill is not None and solved > 0 else None
         m = replace(b.milp, c=price[b.cols], sense="max")
         if lam is None:  # nothing built (but what is committed): only existing facilities serve
             up = m.col_upper.copy()
@@ -451,7 +476,7 @@ def _evaluate(
             m, replace(options, time_limit_s=left, mip_gap=min(options.mip_gap / 10, PIECE_GAP))
         )
         if res.x is None or not math.isfinite(res.bound):
-            return None
+            return (math.nan, x) if fill is not None and solved > 0 else None
         x[b.cols] = res.x
         total += res.bound
     return total, x
