@@ -14,10 +14,11 @@ Instances: ``city_like(blocks, sites, seed=0)`` (``optimizer.bench.generators``)
 * ``sites``: 20,000 blocks with 2,000, 10,000 sites at 300 m (5,000: from the blocks series);
 * ``radius``: 20,000 x 5,000 at 200, 500 and 800 m (300 m: from the blocks series).
 
-Models, each with this project's best configuration on HiGHS and a 30 s limit: LSCP
-(``lscp-warm``, unit costs, every coverable block), MCLP (``mclp-warm``, p = one facility per 25
-blocks), p-median (``pmedian-exact``, same p, pairs capped at the walking limit, an unserved
-block charged twice the limit). Each run is a fresh process: ``peak_mb`` is its own peak RSS.
+Models, each with its DEFAULT method (what ``solve_classic(model, data)`` picks at the time
+of the run, recorded in ``method`` / ``config``) on HiGHS and a 30 s limit: LSCP (unit costs,
+every coverable block), MCLP (p = one facility per 25 blocks), p-median (same p, pairs capped
+at the walking limit, an unserved block charged twice the limit); instances and runs are built
+by :mod:`optimizer.bench.cities`. Each run is a fresh process: ``peak_mb`` is its own peak RSS.
 ``gen_s`` generates the points and the reach / pair lists, ``build_s`` is the configuration's
 build (reductions, cost arrays, MILP), ``solve_s`` the rest; ``milp_build_s``, ``milp_rows``,
 ``milp_cols`` and ``milp_nnz`` describe the plain MILP of the same data (built after the solve,
@@ -28,10 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,14 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer.backends import SolveOptions
-from optimizer.bench.generators import city_like
-from optimizer.classic.registry import solve_classic
+from optimizer.bench import cities
 from optimizer.models.covering import lscp, mclp
 from optimizer.models.covering.lscp import LscpData
 from optimizer.models.covering.mclp import MclpData
 from optimizer.models.pmedian import model as pmedian
-from optimizer.models.pmedian.model import PMedianData
 from optimizer.outputs import atomic_write, write_csv
 
 HERE = Path(__file__).resolve().parent
@@ -55,8 +50,7 @@ CSV = HERE / "results" / "scaling.csv"
 REPORT = HERE / "results" / "scaling.md"
 LIMIT_S = 30.0
 WALL_CAP_S = 300.0
-BEST = {"lscp": "lscp-warm", "mclp": "mclp-warm", "pmedian": "pmedian-exact"}
-MODELS = ("lscp", "mclp", "pmedian")
+MODELS = cities.MODELS
 
 
 def cases(quick: bool) -> list[dict[str, Any]]:
@@ -82,86 +76,29 @@ def cases(quick: bool) -> list[dict[str, Any]]:
     ]
 
 
-def make_data(case: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The model data of one case and its sizes."""
-
-    prob = city_like(case["blocks"], case["sites"], seed=0)
-    radius = case["radius"]
-    p = max(1, case["blocks"] // 25)
-    if case["model"] == "pmedian":
-        pairs = prob.pairs(radius)
-        data: Any = PMedianData.from_arrays(
-            pairs, p, prob.weight, max_distance=radius, unserved_penalty=2 * radius
-        )
-        return data, {"p": p, "pairs": int(pairs.size)}
-    reach = prob.reach(radius)
-    if case["model"] == "lscp":
-        coverable = np.diff(reach.indptr) > 0
-        data = LscpData.from_arrays(reach[coverable], np.ones(reach.shape[1]))
-        return data, {"pairs": int(reach.nnz), "uncoverable": int((~coverable).sum())}
-    return MclpData.from_arrays(reach, prob.weight, p), {"p": p, "pairs": int(reach.nnz)}
-
-
-def run_case(case: dict[str, Any]) -> dict[str, Any]:
-    """One case in this process (call through :func:`in_subprocess`)."""
-
-    load0 = os.getloadavg()[0]
+def milp_sizes(data: Any) -> dict[str, Any]:
+    """Build time and size of the plain MILP of the same data (after the solve)."""
     t0 = time.perf_counter()
-    data, sizes = make_data(case)
-    gen_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    res = solve_classic(
-        BEST[case["model"]], data, "highs", SolveOptions(time_limit_s=case["limit"], seed=0)
-    )
-    wall = time.perf_counter() - t1
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t2 = time.perf_counter()
-    if case["model"] == "lscp":
+    if isinstance(data, LscpData):
         milp = lscp.build_model(data)
-    elif case["model"] == "mclp":
+    elif isinstance(data, MclpData):
         milp = mclp.build_model(data)
     else:
         milp = pmedian.build_model(data)
-    milp_s = time.perf_counter() - t2
     return {
-        **case,
-        **sizes,
-        "config": f"{BEST[case['model']]} highs",
-        "status": res.status.value,
-        "objective": res.objective,
-        "bound": res.bound,
-        "gap": res.gap,
-        "gen_s": round(gen_s, 3),
-        "build_s": round(res.build_s, 3),
-        "solve_s": round(wall - res.build_s, 3),
-        "total_s": round(wall, 3),
-        "peak_mb": round(peak, 1),
-        "milp_build_s": round(milp_s, 3),
+        "milp_build_s": round(time.perf_counter() - t0, 3),
         "milp_rows": milp.num_rows,
         "milp_cols": milp.num_vars,
         "milp_nnz": int(milp.A.nnz),
-        "load_start": round(load0, 2),
-        "load_end": round(os.getloadavg()[0], 2),
-        "message": res.result.message,
     }
 
 
-def in_subprocess(case: dict[str, Any]) -> dict[str, Any]:
-    try:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--case", json.dumps(case)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=WALL_CAP_S,
-        )
-    except subprocess.TimeoutExpired:
-        return {**case, "status": "TIMEOUT", "message": f"killed after {WALL_CAP_S:.0f} s"}
-    if proc.returncode != 0:
-        tail = " / ".join(proc.stderr.strip().splitlines()[-3:])[-300:]
-        return {**case, "status": "ERROR", "message": tail}
-    row: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return row
+def run_case(case: dict[str, Any]) -> dict[str, Any]:
+    """One case in this process, the model's default method (call through
+    :func:`optimizer.bench.cities.in_subprocess`)."""
+    row = cities.run_case(case, extra=milp_sizes)
+    # the scaling tables name the configuration and the whole solve as they always did
+    return {**row, "config": f"{row['method']} highs", "total_s": row["wall_s"]}
 
 
 def _fmt(v: Any) -> str:
@@ -320,7 +257,7 @@ def main() -> None:
         if elapsed > args.budget_min:
             row = {**case, "status": "SKIPPED", "message": "not run: time budget spent"}
         else:
-            row = in_subprocess(case)
+            row = cities.in_subprocess(__file__, case, WALL_CAP_S)
         print(
             f"[{elapsed:5.1f} min] {case['series']} {case['model']} {case['blocks']}x"
             f"{case['sites']} {case['radius']:g} m: {row.get('status')} gap {row.get('gap')} "

@@ -29,7 +29,7 @@ import pytest
 import shapely
 import yaml
 
-from optimizer import cli
+from optimizer import cli, cli_app
 from optimizer.deliverables import maps
 from optimizer.deliverables.layers import RunOutputs, map_layers
 from optimizer.errors import EXIT_CODES, ExitCode, describe_os_error
@@ -659,7 +659,7 @@ def test_every_failure_is_a_message_and_its_exit_code(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(cli, "_cmd_validate", _fail_with(exc))
+    monkeypatch.setattr(cli_app, "_cmd_validate", _fail_with(exc))
     assert cli.main(["validate", "any.yaml"]) == code
     err = _flat(capsys.readouterr().err)
     assert words in err and "Traceback" not in err
@@ -668,7 +668,7 @@ def test_every_failure_is_a_message_and_its_exit_code(
 def test_verbose_adds_the_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "_cmd_validate", _fail_with(RuntimeError("boom")))
+    monkeypatch.setattr(cli_app, "_cmd_validate", _fail_with(RuntimeError("boom")))
     assert cli.main(["validate", "any.yaml", "-v"]) == ExitCode.INTERNAL
     assert "Traceback" in capsys.readouterr().err
 

@@ -8,7 +8,9 @@ callers pick one with :func:`get_backend`, never with if/elif chains over solver
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -33,8 +35,11 @@ __all__ = [
     "reached_time_limit",
     "register",
     "relative_gap",
+    "time_left",
 ]
 
+MIN_SOLVER_S = 0.01
+"""The least time limit a backend hands its solver (HiGHS refuses a limit of 0 or less)."""
 TIME_LIMIT_SHARE = 0.95
 """A limit stop whose cause the solver does not name counts as the time limit once this share
 of the limit has passed (a solver checks its clock between steps, so it stops a little before
@@ -108,6 +113,16 @@ def optimal_stop(objective: float, bound: float, mip_gap: float) -> StopReason:
     if mip_gap > 0.0 and relative_gap(objective, bound) > 0.0:
         return StopReason.GAP_REACHED
     return StopReason.OPTIMAL
+
+
+def time_left(options: SolveOptions, started: float) -> SolveOptions:
+    """``options`` with the time limit that is left since ``started`` (``time.perf_counter``
+    when the backend's ``solve`` began): translating the model for the solver counts against
+    the caller's limit, so a call ends by it however long the translation took."""
+    if options.time_limit_s is None:
+        return options
+    left = options.time_limit_s - (time.perf_counter() - started)
+    return dataclasses.replace(options, time_limit_s=max(MIN_SOLVER_S, left))
 
 
 def reached_time_limit(elapsed_s: float, time_limit_s: float | None) -> bool:

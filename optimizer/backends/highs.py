@@ -23,6 +23,7 @@ from optimizer.backends.base import (
     importable,
     optimal_stop,
     register,
+    time_left,
 )
 from optimizer.milp import MILP
 
@@ -51,10 +52,9 @@ class HighsBackend(Backend):
     def solve(self, milp: MILP, options: SolveOptions) -> Result:
         import highspy
 
+        started = time.perf_counter()
         h = highspy.Highs()
         h.setOptionValue("output_flag", bool(options.verbose))
-        if options.time_limit_s is not None:
-            h.setOptionValue("time_limit", float(options.time_limit_s))
         h.setOptionValue("mip_rel_gap", float(options.mip_gap))
         h.setOptionValue("random_seed", int(options.seed))
         if options.threads is not None:
@@ -67,6 +67,9 @@ class HighsBackend(Backend):
             sol.col_value = list(np.asarray(options.warm_start, dtype=float))
             sol.value_valid = True
             h.setSolution(sol)
+        options = time_left(options, started)  # passing a big model takes seconds
+        if options.time_limit_s is not None and "time_limit" not in self.highs_options:
+            h.setOptionValue("time_limit", float(options.time_limit_s))
         self._before_run(h)
         t0 = time.perf_counter()
         if options.verbose:

@@ -29,6 +29,7 @@ from optimizer.backends.base import (
     reached_time_limit,
     register,
     relative_gap,
+    time_left,
 )
 from optimizer.errors import SolverError, SolverNotAvailable, preview_ids
 from optimizer.milp import MILP
@@ -86,6 +87,7 @@ class ScipBackend(Backend):
         t0 = time.perf_counter()
         model = _to_model_builder(milp, mbh)
         build_s = time.perf_counter() - t0
+        options = time_left(options, t0)  # the translation counts against the limit
         if options.warm_start is not None:
             warm = _clip_warm_start(milp, options.warm_start)
             for j, value in enumerate(warm.tolist()):
@@ -228,6 +230,7 @@ class CpSatBackend(Backend):
         invalid = model.validate()
         if invalid:
             raise SolverError(f"CP-SAT rejected the scaled model: {invalid}")
+        options = time_left(options, t0)  # the translation counts against the limit
 
         solver = cp_model.CpSolver()
         params = solver.parameters

@@ -31,6 +31,7 @@ from optimizer.backends.base import (
     reached_time_limit,
     register,
     relative_gap,
+    time_left,
 )
 from optimizer.errors import SolverError
 from optimizer.milp import MILP
@@ -81,6 +82,7 @@ class CbcBackend(Backend):
         build_s = time.perf_counter() - t0
         if options.warm_start is not None:
             _set_initial_values(xs, milp, options.warm_start)
+        options = time_left(options, t0)  # the translation counts against the limit
 
         cbc_options = []
         if options.seed:

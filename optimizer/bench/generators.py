@@ -1,6 +1,6 @@
 """Synthetic location instances for tests and benchmarks: random uniform and city-like.
 
-Two generators, both deterministic given their seed, both returning a :class:`PointsProblem`
+Three generators, both deterministic given their seed, both returning a :class:`PointsProblem`
 (demand points, candidate sites, weights and site costs in metres on a plane):
 
 * :func:`random_uniform` — the common spopt-style test: demand points and sites uniform in a
@@ -10,6 +10,10 @@ Two generators, both deterministic given their seed, both returning a :class:`Po
   compounds with block-like populations), a thinner scatter of outlying blocks, and candidate
   sites near blocks with a share in the gaps between neighbourhoods. The side of the city grows
   with the square root of the number of blocks, so the density stays the same at any size.
+* :func:`city_dense` — a second clustered city (issue 19): a denser city (side
+  ``DENSE_SHRINK`` of :func:`city_side_m`) of many small neighbourhoods grouped into districts,
+  so that their spreads overlap; heavy-tailed (Pareto) neighbourhood sizes whose spread grows
+  with their size; a few isolated blocks; sites near blocks with a small share in the gaps.
 
 City-like parameters (module constants, documented in ``benchmarks/README.md``):
 
@@ -36,6 +40,14 @@ With these parameters at 20,000 x 5,000 and 300 m (the 5-minute circle) about 4-
 blocks (4-5 % of residents) have no candidate site within reach, the median block reaches 6-7
 sites and the median site 35-40 blocks (measured figures in ``benchmarks/README.md``), so
 coverage models face a realistic mix of well-served, contested and uncoverable blocks.
+
+City-dense parameters (``DENSE_*`` constants): one district per 2,000 blocks (centres in the
+inner 80 % of the city, s.d. 0.35 x side / sqrt(districts)), one neighbourhood per 60 blocks
+placed around a random district, neighbourhood weights Pareto(1.5) + 0.2 and spreads
+log-uniform in 150-300 m times sqrt(weight / mean weight); 0.2 % of blocks isolated (uniform);
+90 % of sites near a clustered block (s.d. 100 m), 10 % uniform. At 20,000 x 5,000 and 300 m
+(seeds 0-2): 60-145 blocks out of reach of every site, the median block reaches 15-17 sites
+and the median site 58-67 blocks (about 335,000-410,000 pairs against city_like's 270,000).
 """
 
 from __future__ import annotations
@@ -59,6 +71,16 @@ SITE_RICHNESS_SHAPE = 0.5
 SCATTER_RICHNESS = 0.3
 POP_MEDIAN = (55.0, 25.0)  # neighbourhood blocks, scattered blocks
 POP_SIGMA = (0.6, 0.8)
+
+DENSE_SHRINK = 0.85
+DENSE_BLOCKS_PER_DISTRICT = 2_000
+DENSE_DISTRICT_SD = 0.35
+DENSE_BLOCKS_PER_CENTRE = 60
+DENSE_SIZE_PARETO = 1.5
+DENSE_SPREAD_M = (150.0, 300.0)
+DENSE_ISOLATED_SHARE = 0.002
+DENSE_SITE_NEAR_SHARE = 0.90
+DENSE_SITE_NEAR_SD_M = 100.0
 
 
 @dataclass(frozen=True)
@@ -249,5 +271,69 @@ def city_like(n_blocks: int, n_sites: int, seed: int = 0) -> PointsProblem:
         demand_xy=blocks,
         site_xy=sites,
         weight=pop,
+        site_cost=np.ones(n_sites),
+    )
+
+
+def city_dense(n_blocks: int, n_sites: int, seed: int = 0) -> PointsProblem:
+    """A denser clustered city with overlapping neighbourhoods (issue 19's second generator).
+
+    Neighbourhood centres are drawn around district centres, so neighbourhoods overlap;
+    their sizes are heavy-tailed (Pareto) and their spreads grow with the square root of their
+    size (a big neighbourhood is wider, not just denser). A few isolated blocks lie uniformly
+    over the city, most of them out of reach of every site at 300 m. Parameters: the
+    ``DENSE_*`` module constants (see the module docstring).
+
+    Parameters
+    ----------
+    n_blocks : int
+        Number of residential blocks (demand points); the city's side is ``DENSE_SHRINK``
+        times :func:`city_side_m` (14.4 km at 20,000 blocks).
+    n_sites : int
+        Number of candidate sites; ``DENSE_SITE_NEAR_SHARE`` of them near a clustered block
+        (s.d. 100 m, every clustered block equally likely), the rest uniform.
+    seed : int
+        Seed of numpy's default generator; equal seeds give identical problems.
+
+    Returns
+    -------
+    PointsProblem
+        Weights are block populations (integers >= 1, as in :func:`city_like`); site costs
+        are ones.
+    """
+    _check_sizes(n_blocks, n_sites)
+    rng = np.random.default_rng(seed)
+    side = DENSE_SHRINK * city_side_m(n_blocks)
+    n_districts = max(1, round(n_blocks / DENSE_BLOCKS_PER_DISTRICT))
+    districts = rng.uniform(0.1 * side, 0.9 * side, (n_districts, 2))
+    district_sd = rng.uniform(0.5, 1.0, n_districts) * DENSE_DISTRICT_SD * side
+    district_sd /= math.sqrt(n_districts)
+    n_centres = max(1, round(n_blocks / DENSE_BLOCKS_PER_CENTRE))
+    district = rng.integers(0, n_districts, n_centres)
+    centres = districts[district] + rng.normal(size=(n_centres, 2)) * district_sd[district, None]
+    centres = _clip(centres, side)
+    size = rng.pareto(DENSE_SIZE_PARETO, n_centres) + 0.2
+    low, high = np.log(DENSE_SPREAD_M)
+    spread = np.exp(rng.uniform(low, high, n_centres)) * np.sqrt(size / size.mean())
+    n_isolated = round(DENSE_ISOLATED_SHARE * n_blocks)
+    n_clustered = n_blocks - n_isolated
+    home = rng.choice(n_centres, size=n_clustered, p=size / size.sum())
+    clustered = centres[home] + rng.normal(size=(n_clustered, 2)) * spread[home, None]
+    isolated = rng.uniform(0.0, side, (n_isolated, 2))
+    blocks = _clip(np.vstack([clustered, isolated]), side)
+    median = np.r_[np.full(n_clustered, POP_MEDIAN[0]), np.full(n_isolated, POP_MEDIAN[1])]
+    sigma = np.r_[np.full(n_clustered, POP_SIGMA[0]), np.full(n_isolated, POP_SIGMA[1])]
+    pop = np.maximum(1.0, np.round(median * np.exp(sigma * rng.normal(size=n_blocks))))
+    n_near = round(DENSE_SITE_NEAR_SHARE * n_sites)
+    anchor = rng.integers(0, max(1, n_clustered), n_near)
+    near = blocks[anchor] + rng.normal(size=(n_near, 2)) * DENSE_SITE_NEAR_SD_M
+    gaps = rng.uniform(0.0, side, (n_sites - n_near, 2))
+    sites = _clip(np.vstack([near, gaps]), side)[rng.permutation(n_sites)]
+    perm = rng.permutation(n_blocks)  # isolated blocks interleaved with the others
+    return PointsProblem(
+        name=f"dense-{n_blocks}x{n_sites}-s{seed}",
+        demand_xy=blocks[perm],
+        site_xy=sites,
+        weight=pop[perm],
         site_cost=np.ones(n_sites),
     )

@@ -22,12 +22,13 @@ suite        instances                                      model
 ``tsplib``   TSPLIB points ``rl1304-p10`` ... (p 5 to 500)  ``pmedian``
 ``random``   generated ``random-<size>-<model>``            lscp / mclp /
 ``city``     generated ``city-<size>-<model>``              pmedian
+``dense``    generated ``dense-<size>-<model>``             (same)
 ============ ============================================== ============
 
 Generated suites (:data:`SIZES`, seed 0, :mod:`optimizer.bench.generators`), demand points x sites:
 
 ====== ================= ====================
-size   ``random`` 800 m  ``city`` 300 m
+size   ``random`` 800 m  ``city`` / ``dense`` 300 m
 ====== ================= ====================
 XS     300 x 60          1,000 x 400
 S      1,000 x 200       5,000 x 2,000
@@ -71,7 +72,7 @@ from dask.distributed import Client, LocalCluster, as_completed
 from optimizer.backends import Backend, Result, SolveOptions, Status, get_backend, relative_gap
 from optimizer.bench import instances as benchdata
 from optimizer.bench.configs import BenchConfig
-from optimizer.bench.generators import PointsProblem, city_like, random_uniform
+from optimizer.bench.generators import PointsProblem, city_dense, city_like, random_uniform
 from optimizer.classic.registry import ModelData, solve_classic
 from optimizer.errors import ProblemCollector, SolverError
 from optimizer.instance import PlanningInstance
@@ -168,7 +169,14 @@ SIZES: dict[str, dict[str, tuple[int, int]]] = {
     },
 }
 """Generated suites: (demand points, candidate sites) per size. ``XS`` is for quick tests."""
-RADIUS_M = {"random": 800.0, "city": 300.0}
+SIZES["dense"] = SIZES["city"]  # city_dense: same sizes, radius, p and caps as city
+RADIUS_M = {"random": 800.0, "city": 300.0, "dense": 300.0}
+GENERATORS: dict[str, Callable[[int, int, int], PointsProblem]] = {
+    "random": lambda n, m, seed: random_uniform(n, m, seed=seed),
+    "city": city_like,
+    "dense": city_dense,
+}
+"""The generator of each generated suite (:mod:`optimizer.bench.generators`)."""
 GENERATED_FAMILIES = ("lscp", "mclp", "pmedian")
 GENERATED_SEED = 0
 UNSERVED_FACTOR = 2.0
@@ -186,7 +194,7 @@ def generated_p(kind: str, n_demand: int, n_sites: int) -> int:
 @functools.lru_cache(maxsize=2)
 def _points(kind: str, size: str, seed: int) -> PointsProblem:
     n, m = SIZES[kind][size]
-    return random_uniform(n, m, seed=seed) if kind == "random" else city_like(n, m, seed=seed)
+    return GENERATORS[kind](n, m, seed)
 
 
 def generated_data(kind: str, size: str, family: str, seed: int = GENERATED_SEED) -> Loaded:
@@ -317,6 +325,7 @@ SUITES: dict[str, Suite] = {
     "tsplib": Suite("tsplib", ".tsp", _load_tsplib, names=_tsplib_names),
     "random": Suite("", "", _load_generated("random"), names=_generated_names("random")),
     "city": Suite("", "", _load_generated("city"), names=_generated_names("city")),
+    "dense": Suite("", "", _load_generated("dense"), names=_generated_names("dense")),
     "plan": Suite("", "", _load_plan, names=_plan_names),
 }
 

@@ -24,9 +24,9 @@ recorded in ``result.extra["method"]`` and :attr:`ClassicResult.method`.
 =========== ===================================== ========= ===============================
 family      problem                               default   methods
 =========== ===================================== ========= ===============================
-``lscp``    location set covering                 warm      mip, heuristic, warm
-``mclp``    maximal covering                      warm      mip, heuristic, warm
-``pmedian`` p-median (uncapacitated)              exact     mip, heuristic, warm, exact
+``lscp``    location set covering                 warm      mip, heuristic, warm, cft
+``mclp``    maximal covering                      warm      mip, heuristic, warm, benders
+``pmedian`` p-median (uncapacitated)              exact     mip, heuristic, warm, exact, benders
 ``cpmedian`` capacitated p-median, single sourcing exact     mip, exact
 ``pcenter`` p-center                              exact     mip, exact
 ``backup``  backup (double) coverage, BACOP1      mip       mip
@@ -38,6 +38,8 @@ family      problem                               default   methods
   swaps, a Lagrangian / LP bound (:mod:`optimizer.models.covering.solve`); p-median: greedy +
   swap local search + Lagrangian bound (:mod:`optimizer.models.pmedian.lagrangian`). FEASIBLE
   with a certified gap, OPTIMAL only when the bound closes it.
+* ``cft`` (LSCP): ``heuristic`` with the Caprara–Fischetti–Toth Lagrangian (core problem
+  priced on the full matrix, refinement; :mod:`optimizer.models.covering.cft`), no MIP.
 * ``warm``: the heuristic, then the MIP warm-started from it (LSCP / MCLP: beside a
   row-weighting local search, a swap search or a large-neighbourhood search); the bound is the
   better of the two.
@@ -47,6 +49,10 @@ family      problem                               default   methods
 * ``exact``: p-median: Lagrangian bound, reduced-cost fixing, window sub-MIPs and Lagrangian
   branch-and-bound (:mod:`optimizer.models.pmedian.solve`); p-center: binary search over
   covering problems (:func:`optimizer.models.pcenter.solve_search`).
+* ``benders``: MCLP: Benders branch-and-cut on the site variables, coverage cuts per demand
+  point (Cordeau, Furini & Ljubić 2019; :mod:`optimizer.models.covering.benders`); p-median:
+  Benders cuts on the radius formulation (García, Labbé & Marín 2011; Duran-Mateluna, Ales &
+  Elloumi 2023; :mod:`optimizer.models.pmedian.benders`). Both keep the master on HiGHS.
 
 Every solution is checked by :mod:`optimizer.classic.verify` (feasibility and objective
 recomputed from the input arrays) before it is returned; a failed check raises
@@ -87,10 +93,12 @@ from optimizer.models import pcenter
 from optimizer.models.common import Pairs, nearest_open
 from optimizer.models.covering import backup, lscp, mclp
 from optimizer.models.covering import solve as cover_solver
+from optimizer.models.covering.benders import solve_mclp_benders
 from optimizer.models.covering.lscp import LscpData
 from optimizer.models.pmedian import heuristics as pmedian_heuristics
 from optimizer.models.pmedian import lagrangian as pmedian_lagrangian
 from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.benders import solve_pmedian_benders
 from optimizer.models.pmedian.capacitated import solve_cpmedian
 from optimizer.models.pmedian.solve import solve_pmedian
 from optimizer.verify import VerifyReport
@@ -382,6 +390,23 @@ def _run_pmedian_exact(data: ModelData, backend: Backend, options: SolveOptions)
     return _Run(result, None, run.selected, run.assignment, None, sol)
 
 
+def _run_pmedian_benders(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+    """Benders decomposition of the radius formulation on HiGHS
+    (:mod:`optimizer.models.pmedian.benders`; the master always runs on HiGHS, ``backend`` is
+    not used); OPTIMAL only when the bound closes the gap (within ``mip_gap``)."""
+    assert isinstance(data, pmedian.PMedianData)
+    run = solve_pmedian_benders(data, options)
+    extra: dict[str, object] = {**run.result.extra, **run.phases, "proven_by": run.proven_by}
+    note = f"certified gap {run.result.gap:.3g}" + (
+        f"; proven by {run.proven_by}" if run.proven_by else ""
+    )
+    result = run.result.replace(message=note, extra=extra, x=None)
+    if not result.status.has_solution:
+        return _Run(result, None, None)
+    sol = pmedian.PMedianSolution(run.selected, run.assignment, result.objective)
+    return _Run(result, None, run.selected, run.assignment, None, sol)
+
+
 def _run_cpmedian_exact(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
     """Capacitated p-median: Lagrangian bound, GAP heuristic, reduced-cost fixing and
     Lagrangian branch-and-bound (:mod:`optimizer.models.pmedian.capacitated`); OPTIMAL only
@@ -478,9 +503,10 @@ def _warm_pmedian_mip(
     return _Run(result, milp, sol.selected, sol.assignment, None, sol)
 
 
-def _run_lscp_fast(warm: bool) -> Runner:
+def _run_lscp_fast(warm: bool, cft: bool | None = None) -> Runner:
     """LSCP beyond a plain MIP (:func:`optimizer.models.covering.solve.solve_lscp`): exact
-    reductions, the Lagrangian heuristic with a certified bound, and for ``warm`` the MIP
+    reductions, the Lagrangian heuristic with a certified bound (``cft``: the
+    Caprara–Fischetti–Toth one, :mod:`optimizer.models.covering.cft`), and for ``warm`` the MIP
     warm-started from it beside the row-weighting local search."""
 
     def run(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
@@ -492,6 +518,7 @@ def _run_lscp_fast(warm: bool) -> Runner:
             forbidden=data.forbidden,
             backend=backend if warm else None,
             options=options,
+            cft=cft,
         )
         return _covering_run(out.result, None, data.reach, out.selected)
 
@@ -511,6 +538,15 @@ def _run_mclp_fast(warm: bool) -> Runner:
         return _covering_run(out.result, None, data.coverage, out.selected)
 
     return run
+
+
+def _run_mclp_benders(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
+    """MCLP by Benders branch-and-cut (:mod:`optimizer.models.covering.benders`): reductions,
+    greedy + swaps, LP cut rounds, reduced-cost fixing, the master MIP (HiGHS) beside the
+    swap search; ``backend`` solves the neighbourhood MIPs under a budget."""
+    assert isinstance(data, mclp.MclpData)
+    out = solve_mclp_benders(data, backend=backend, options=options)
+    return _covering_run(out.result, None, data.coverage, out.selected)
 
 
 # -- checks (independent: optimizer.classic.verify)
@@ -587,6 +623,14 @@ _ENTRIES = (
         _check_lscp,
     ),
     ClassicModel(
+        "lscp",
+        "cft",
+        "location set covering: reductions + CFT Lagrangian (core problem, refinement; no MIP)",
+        LscpData,
+        _run_lscp_fast(warm=False, cft=True),
+        _check_lscp,
+    ),
+    ClassicModel(
         "mclp", "mip", "maximal covering: the MIP", mclp.MclpData, _run_mclp_mip, _check_mclp, "max"
     ),
     ClassicModel(
@@ -604,6 +648,15 @@ _ENTRIES = (
         "maximal covering: reductions, greedy + swaps, warm-started MIP + swap search / LNS",
         mclp.MclpData,
         _run_mclp_fast(warm=True),
+        _check_mclp,
+        "max",
+    ),
+    ClassicModel(
+        "mclp",
+        "benders",
+        "maximal covering: Benders branch-and-cut (LP cut rounds, fixing, master MIP + swaps)",
+        mclp.MclpData,
+        _run_mclp_benders,
         _check_mclp,
         "max",
     ),
@@ -640,6 +693,15 @@ _ENTRIES = (
         "p-median: Lagrangian bound, reduced-cost fixing, window search, Lagrangian B&B",
         PMD,
         _run_pmedian_exact,
+        _check_pmedian,
+        accepts=_no_capacity,
+    ),
+    ClassicModel(
+        "pmedian",
+        "benders",
+        "p-median: Benders on the radius formulation (LP cut rounds, fixing, iterative MIP)",
+        PMD,
+        _run_pmedian_benders,
         _check_pmedian,
         accepts=_no_capacity,
     ),
@@ -701,7 +763,9 @@ DEFAULT_METHOD: dict[str, str] = {
 }
 """The strongest method of each family: what runs when no method is named."""
 
-METHODS = ("mip", "warm", "heuristic", "exact")
+METHODS = ("mip", "warm", "heuristic", "exact", "benders", "cft")
+"""Every method name `siting solve --method` accepts (not every family has every method:
+benders for pmedian and mclp, cft for lscp)."""
 
 
 def model_names() -> list[str]:

@@ -332,7 +332,9 @@ def lscp_lagrangian(
         return 1e-7 * max(1.0, abs(ub))
 
     while it < max_iter:
-        if deadline is not None and time.perf_counter() >= deadline:
+        # the first iteration always runs: its bound (one sparse product) is what keeps a
+        # component given no time (the last of several, after an overrun) from a bound of -inf
+        if it > 0 and deadline is not None and time.perf_counter() >= deadline:
             stop = StopReason.TIME_LIMIT
             break
         if rounded(lb) >= ub - tol():

@@ -7,12 +7,20 @@ LSCP (:func:`solve_lscp`), each step stopping as soon as the gap is closed:
    independent component (:func:`optimizer.models.covering.reductions.lscp_components`), each with
    a share of
    the time in proportion to its size.
-2. **Lagrangian heuristic** (:func:`optimizer.models.covering.heuristics.lscp_lagrangian`): a cover
-   (upper bound), a certified lower bound, sites fixed by their reduced costs.
+   Components run smallest first (each with its share of the time left), so that a large one
+   cannot leave the others no time.
+2. **Lagrangian heuristic** (:func:`optimizer.models.covering.heuristics.lscp_lagrangian`; on
+   components of :data:`CFT_MIN_NNZ` nonzeros or more the Caprara–Fischetti–Toth one,
+   :func:`optimizer.models.covering.cft.cft_lagrangian`): a cover (upper bound), a certified
+   lower bound (never -inf: the first multipliers' bound is computed even with no time), sites
+   fixed by their reduced costs.
 3. With a MIP backend (``lscp-warm``): the MIP on the sites left after fixing, warm-started
    with the cover, for the bound (its bound is a bound of the whole component, since the fixed
    sites cannot be in a better cover), side by side with the row-weighting local search
    (:func:`optimizer.models.covering.search.cover_local_search`, compiled) that improves the cover.
+   A MIP with more nonzeros than :data:`MIP_NNZ_PER_S` per second it would get is not started
+   (its root would not end in time); the search alone gets the time and the bound stays the
+   Lagrangian's.
 
 MCLP (:func:`solve_mclp`):
 
@@ -64,6 +72,7 @@ from optimizer.backends import (
 )
 from optimizer.models.common import IndexLike
 from optimizer.models.covering import lscp
+from optimizer.models.covering.cft import cft_lagrangian
 from optimizer.models.covering.heuristics import (
     _Mclp,
     _mclp_milp,
@@ -100,6 +109,22 @@ runs past its own limit in the root node of the city MCLP (20,000 x 5,000, p = 8
 its interrupt callback is not reached either: alone, by 1-7.5 s on a 30 s limit (1 s with
 ``mip_heuristic_effort = 0``); beside the search, whole runs ended 0.4-2.7 s past 60 s when
 it had all the time left. The search beside it uses the whole time."""
+
+
+CFT_MIN_NNZ = 100_000
+"""Components with at least this many nonzeros get the CFT Lagrangian
+(:func:`optimizer.models.covering.cft.cft_lagrangian`) rather than the plain subgradient."""
+
+CFT_SHARE = 0.25
+"""Share of a component's time the CFT Lagrangian gets before the MIP and the search."""
+
+MIP_NNZ_PER_S = 20_000.0
+"""The MIP runs only when its matrix has at most this many nonzeros per second it gets
+(HiGHS does not stop inside its root: a MIP whose root LP cannot end in time only holds its
+thread and may overrun). On 20,000 x 5,000 at 300 m, 60 s: the city (about 272,000 nonzeros
+after reductions) is proven in 4 s; a denser city (16,248 x 4,441, 463,121 nonzeros) did not
+end HiGHS's root in 50 s (bound 46 against the Lagrangian's 375); at 500 m (574,361) HiGHS's
+bound reached the LP's (352) in 25 s; at 800 m (30 s) its bound stayed at 143 against 209."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +215,7 @@ def solve_lscp(
     forbidden: IndexLike | None = None,
     backend: Backend | None = None,
     options: SolveOptions | None = None,
+    cft: bool | None = None,
 ) -> CoverRun:
     """Least-cost cover of every row of ``reach`` (see the module docstring).
 
@@ -205,6 +231,10 @@ def solve_lscp(
         heuristic only.
     options : SolveOptions
         ``time_limit_s`` for everything, ``threads``, ``seed``.
+    cft : bool, optional
+        True: the Lagrangian step is :func:`optimizer.models.covering.cft.cft_lagrangian`
+        (core problem, refinement); False: :func:`lscp_lagrangian`; None: CFT on components of
+        at least :data:`CFT_MIN_NNZ` nonzeros.
     """
     options = options or SolveOptions()
     t0 = time.perf_counter()
@@ -224,18 +254,22 @@ def solve_lscp(
         "components": len(parts),
     }
     sizes = np.array([red.reach[r].nnz for r, _ in parts], dtype=float)
+    # smallest first: the small ones end early (often proven) and leave their time to the
+    # large ones; largest first, the largest used its whole share and left nothing after it
+    order = np.argsort(sizes, kind="stable")
     notes = []
-    for k, (rows, cols) in enumerate(parts):
+    for done, k in enumerate(order):
+        rows, cols = parts[k]
         share = None
         if deadline is not None:
-            share = (_left(deadline) or 0.0) * sizes[k] / max(sizes[k:].sum(), 1.0)
+            share = (_left(deadline) or 0.0) * sizes[k] / max(sizes[order[done:]].sum(), 1.0)
         sub = red.reach[rows][:, cols]
-        part = _lscp_part(sub, red.cost[cols], backend, options, share)
+        part = _lscp_part(sub, red.cost[cols], backend, options, share, cft)
         chosen[cols[part.selected]] = True
         objective += part.objective
         bound += part.bound
         build_s += part.build_s
-        if k == 0:
+        if done == len(parts) - 1:  # the figures of the largest component
             info.update(part.info)
         notes.append(part.note)
     selected = red.lift(chosen)
@@ -283,14 +317,23 @@ def _lscp_part(
     backend: Backend | None,
     options: SolveOptions,
     limit: float | None,
+    cft: bool | None = None,
 ) -> _Part:
-    """One component: Lagrangian, then (with a backend) the MIP beside the search."""
+    """One component: Lagrangian (CFT on large ones), then (with a backend) the MIP beside the
+    search, or the search alone where the MIP's root would not fit the time
+    (:data:`MIP_NNZ_PER_S`)."""
     t0 = time.perf_counter()
     deadline = None if limit is None else t0 + limit
     integral = bool(np.all(c == np.round(c)))
-    lag_limit = None if limit is None else (limit if backend is None else 0.15 * limit)
-    lag = lscp_lagrangian(a, c, time_limit_s=lag_limit, seed=options.seed)
+    use_cft = a.nnz >= CFT_MIN_NNZ if cft is None else cft
+    share = CFT_SHARE if use_cft else 0.15
+    lag_limit = None if limit is None else (limit if backend is None else share * limit)
+    if use_cft:
+        lag = cft_lagrangian(a, c, time_limit_s=lag_limit, seed=options.seed)
+    else:
+        lag = lscp_lagrangian(a, c, time_limit_s=lag_limit, seed=options.seed)
     info: dict[str, object] = {
+        "lagrangian_method": "cft" if use_cft else "subgradient",
         "greedy_objective": lag.result.extra["greedy_objective"],
         "lagrangian_objective": lag.result.objective,
         "lagrangian_bound": lag.result.bound,
@@ -339,7 +382,29 @@ def _lscp_part(
             local_search_improved=ls.result.extra["improved"],
         )
 
-    res = _side_by_side(mip, search, deadline, options.threads != 1)
+    def more_cft(left: float | None) -> Result:
+        # the subgradient continued from the multipliers reached, on the sites not fixed
+        out = cft_lagrangian(
+            a[:, keep],
+            c[keep],
+            time_limit_s=left,
+            seed=options.seed + 1,
+            upper=(x[keep], ub),
+            refine=False,
+            multipliers=lag.multipliers,
+        )
+        return out.result.replace(x=out.selected.astype(float), solver="cft")
+
+    left = _left(deadline)
+    if left is not None and milp.A.nnz > MIP_NNZ_PER_S * (1.0 - MIP_RESERVE) * left:
+        # the MIP's root LP would not end in time (HiGHS does not stop inside it): the CFT
+        # subgradient goes on in its place (its bound on the sites left is a bound here, as
+        # the MIP's is) beside the search
+        log.info("lscp: MIP skipped (%d nonzeros, %.1f s left); CFT beside the search",
+                 milp.A.nnz, left)  # fmt: skip
+        res = _side_by_side(more_cft, search, deadline, options.threads != 1)
+    else:
+        res = _side_by_side(mip, search, deadline, options.threads != 1)
     info.update(mip_status=res.status.value, mip_objective=res.objective, mip_bound=res.bound)
     if res.status.has_solution and res.x is not None:
         cand = np.zeros(a.shape[1], dtype=bool)
@@ -359,6 +424,8 @@ def _lscp_part(
         lb = max(lb, mip_bound)
     lb = min(lb, ub)
     note = f"MIP {res.status.value} beside the search"
+    if res.solver == "cft":
+        note = "MIP skipped (too large for the time); CFT beside the search"
     return _Part(x, ub, lb, build_s, note, info)
 
 

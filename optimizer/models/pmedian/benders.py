@@ -1,0 +1,652 @@
+r"""Uncapacitated p-median by Benders decomposition of the radius formulation.
+
+Formulation (García, Labbé & Marín, 2011; Benders as in Duran-Mateluna, Ales & Elloumi, 2023)
+-----------------------------------------------------------------------------------------------
+With :math:`c_{ij} = w_i d_{ij}` over the allowed pairs and :math:`f_i` the cost of leaving
+point :math:`i` unserved (``weight * unserved_penalty``, or a big-M when service is
+compulsory, as in :class:`~optimizer.models.pmedian.heuristics.CostPairs`), let
+:math:`D_i^1 < \dots < D_i^{K_i}` be the distinct values among :math:`\{c_{ij}\} \cup \{f_i\}`
+up to :math:`f_i`. The radius formulation charges :math:`D_i^1` plus
+:math:`D_i^{k+1} - D_i^k` whenever no open site lies within :math:`D_i^k`. Projecting out its
+radius variables leaves the master
+
+.. math::
+
+    \min \; & \sum_i \theta_i \\
+    \text{s.t.}\; & \theta_i + \sum_{j:\,c_{ij} < D} (D - c_{ij})\, y_j \ge D
+        && \forall i,\ D \in \{D_i^1, \dots, D_i^{K_i}\} && \text{(Benders cuts)} \\
+    & \sum_j y_j = p, \quad y_j = 1\ (j \in R), \quad y_j = 0\ (j \in F),
+        \quad y \in \{0, 1\}^m, \quad \theta_i \ge D_i^1 .
+
+For a given (fractional) :math:`y` the most violated cut of point :math:`i` is the one at the
+first level :math:`D_i^k` whose sites :math:`\{j: c_{ij} \le D_i^k\}` carry a total
+:math:`y`-weight of at least 1 (:math:`f_i` when none does): the right-hand side is a concave
+piecewise-linear function of :math:`D` whose slope :math:`1 - \sum_{c_{ij} < D} y_j` changes
+sign there. It is found for every point at once from a cumulative sum over the pairs sorted by
+(point, cost) (:func:`separate`). At an integral :math:`y` that cut is exact (its value is
+the point's cost), and the LP of the master with every cut equals the LP of the strong
+formulation.
+
+Algorithm
+---------
+1. **Incumbent**: greedy + fast interchange
+   (:func:`~optimizer.models.pmedian.heuristics.solve_heuristic`).
+2. **LP phase**: the LP master on HiGHS (dual simplex, re-solved after each round of cuts added
+   in one ``addRows`` call), separated at an in-out point (Ben-Ameur & Neto, 2007; Fischetti,
+   Ljubić & Sinnl, 2017) :math:`\lambda y^* + (1 - \lambda) y^\circ` between the LP solution
+   :math:`y^*` and a core point :math:`y^\circ` that moves towards :math:`y^*`; plain Kelley at
+   :math:`y^*` when the in-out cuts are not violated at :math:`y^*`; done when no cut is. Each
+   LP value is a valid lower bound. Slack cuts are dropped when the master grows large.
+3. **LP rounding + reduced-cost fixing**: the ``p`` largest :math:`y^*` seed a local search;
+   with the LP bound :math:`L` and reduced costs :math:`r_j`, a site with :math:`L + r_j > UB`
+   is closed (:math:`r_j > 0` at 0) or kept open (:math:`L - r_j > UB`, at 1): every solution
+   cheaper than the incumbent survives.
+4. **Integer phase**: the master as a MIP (same cuts, ``y`` integer) warm-started with the
+   incumbent; its solution is priced exactly, cuts are added there and the MIP re-solved until
+   its value meets the price or time runs out. The MIP's dual bound is a bound of the full
+   problem (a relaxation of it, restricted only by the fixing).
+
+The selection is re-assigned on the full pairs and its cost recomputed from the input arrays.
+Memory is linear in the pairs (one sorted copy, one cumulative sum per separation).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.backends import Result, SolveOptions, Status, StopReason, optimal_stop, relative_gap
+from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.bnb import lagrangian_branch_and_bound
+from optimizer.models.pmedian.heuristics import (
+    CostPairs,
+    assign_nearest,
+    best_two,
+    local_search,
+    solve_heuristic,
+)
+from optimizer.models.pmedian.lagrangian import integral_costs, reduced_cost_fixing
+from optimizer.models.pmedian.model import PMedianData
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BendersRun", "RadiusPairs", "separate", "solve_pmedian_benders"]
+
+TIME_SLACK_S = 0.3
+"""Seconds kept back from the time limit for the final re-assignment and HiGHS's own
+overrun of its time limit."""
+
+HEURISTIC_SHARE = 0.1
+"""Share of the time limit for the first heuristic."""
+
+HEURISTIC_RESTARTS = 0
+"""Randomised greedy restarts of the first heuristic: none, 20 of them did not improve the
+incumbent of rl1304 p = 10 and took 7 s from the tree."""
+
+LP_SHARE = 0.6
+"""Share of the time limit after which the LP phase stops even when cuts are still violated."""
+
+IN_OUT_LAMBDA = 0.3
+"""Weight of the LP solution in the in-out separation point (the rest: the core point)."""
+
+VIOLATION_TOL = 1e-7
+"""Relative violation below which a cut counts as satisfied."""
+
+PURGE_FACTOR = 6
+"""Drop the slack cuts once the master holds more than this many cuts per point."""
+
+
+@dataclass(frozen=True)
+class RadiusPairs:
+    """Pairs sorted by (point, cost) in CSR layout, pairs no cheaper than the fallback dropped.
+
+    Attributes
+    ----------
+    starts : ndarray of int64 (n + 1,)
+        First pair of each point.
+    rows, cols : ndarray of int64 (k,)
+        Point and site of each pair.
+    cost : ndarray (k,)
+        Weighted cost, ascending within a point.
+    fallback : ndarray (n,)
+        Unserved cost (penalty or big-M) of each point: its last level.
+    first : ndarray (n,)
+        Each point's cheapest level :math:`D_i^1`.
+    """
+
+    starts: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    cost: np.ndarray
+    fallback: np.ndarray
+    first: np.ndarray
+
+    @classmethod
+    def from_cost_pairs(cls, cp: CostPairs) -> RadiusPairs:
+        """Sort ``cp``'s pairs by (point, cost); pairs to forbidden sites are already gone."""
+        useful = cp.cost < cp.fallback[cp.rows]
+        rows, cols, cost = cp.rows[useful], cp.cols[useful], cp.cost[useful]
+        order = np.lexsort((cols, cost, rows))
+        rows, cols, cost = rows[order], cols[order], cost[order]
+        counts = np.bincount(rows, minlength=cp.n_demand)
+        starts = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        first = cp.fallback.astype(float).copy()
+        has = counts > 0
+        first[has] = cost[starts[:-1][has]]
+        return cls(starts, rows, cols, cost, cp.fallback.astype(float), first)
+
+    @property
+    def n_demand(self) -> int:
+        return int(self.fallback.size)
+
+
+@dataclass(frozen=True)
+class Cuts:
+    """The most violated cut of every point at one separation point.
+
+    Attributes
+    ----------
+    level : ndarray (n,)
+        :math:`D` of each point's cut (its right-hand side).
+    inside : ndarray of bool (k,)
+        Pairs with a positive coefficient :math:`D - c_{ij}`.
+    """
+
+    level: np.ndarray
+    inside: np.ndarray
+
+    def value(self, rp: RadiusPairs, y: np.ndarray) -> np.ndarray:
+        """Each cut's right-hand side minus its ``y`` terms at ``y``: the bound it puts on
+        ``theta``."""
+        sel = np.flatnonzero(self.inside)
+        coef = self.level[rp.rows[sel]] - rp.cost[sel]
+        drop = np.bincount(rp.rows[sel], coef * y[rp.cols[sel]], minlength=rp.n_demand)
+        return np.asarray(self.level - drop)
+
+
+def separate(rp: RadiusPairs, y: np.ndarray) -> Cuts:
+    """The most violated Benders cut of every point at ``y`` (module docstring), vectorised.
+
+    Parameters
+    ----------
+    rp : RadiusPairs
+        The sorted pairs.
+    y : ndarray (n_sites,)
+        Site values in [0, 1].
+    """
+    yv = y[rp.cols]
+    cs = np.cumsum(yv)
+    before = np.r_[0.0, cs][rp.starts[:-1]]
+    # the site weight within each pair's cost, ties included (all pairs of equal cost count)
+    row_cum = cs - np.repeat(before, np.diff(rp.starts))
+    k = rp.cost.size
+    last_tie = np.r_[rp.cost[1:] != rp.cost[:-1], True] | np.r_[rp.rows[1:] != rp.rows[:-1], True]
+    # the cumulative weight at the last pair of each run of equal costs holds for the run
+    tie_end = np.flatnonzero(last_tie)
+    run_of = np.searchsorted(tie_end, np.arange(k))
+    reached = row_cum[tie_end][run_of] >= 1.0 - 1e-9
+    level = rp.fallback.copy()
+    hit = np.flatnonzero(reached)
+    if hit.size:
+        rows_hit = rp.rows[hit]
+        firsts = np.flatnonzero(np.r_[True, rows_hit[1:] != rows_hit[:-1]])
+        level[rows_hit[firsts]] = rp.cost[hit[firsts]]
+    inside = rp.cost < level[rp.rows]
+    return Cuts(level, inside)
+
+
+@dataclass(frozen=True)
+class BendersRun:
+    """Outcome of :func:`solve_pmedian_benders`.
+
+    Attributes
+    ----------
+    result : Result
+        OPTIMAL when the bound meets the objective (within ``mip_gap``), FEASIBLE otherwise,
+        NO_SOLUTION without a feasible selection; ``objective``: the cost of ``selected`` on
+        the full pairs; ``bound``: the certified lower bound.
+    selected : ndarray of bool (n_sites,)
+        Open sites.
+    assignment : ndarray of int (n_demand,)
+        Site serving each point (``-1``: unserved).
+    phases : dict
+        Seconds per phase (``setup``, ``heuristic``, ``lp``, ``mip``), LP rounds and cuts,
+        the LP bound, fixed sites, MIP rounds.
+    """
+
+    result: Result
+    selected: np.ndarray
+    assignment: np.ndarray
+    phases: dict[str, float | int | str] = field(default_factory=dict)
+
+    @property
+    def proven_by(self) -> str:
+        """What closed the gap: ``lp`` (the LP bound), ``tree`` or ``mip`` (the integer
+        phase) or ``""``."""
+        if self.result.status is not Status.OPTIMAL:
+            return ""
+        if "tree" in self.phases:
+            return "tree"
+        return "mip" if int(self.phases.get("mip_rounds", 0)) > 0 else "lp"
+
+
+class _Master:
+    """The master problem on a HiGHS instance: columns ``[y (m) | theta (n)]``, row 0 the
+    facility count, then the cuts."""
+
+    def __init__(self, cp: CostPairs, rp: RadiusPairs) -> None:
+        m, n = cp.n_sites, cp.n_demand
+        self.m, self.n = m, n
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        lower = np.r_[cp.required.astype(float), rp.first]
+        upper = np.r_[cp.allowed.astype(float), np.full(n, math.inf)]
+        cost = np.r_[np.zeros(m), np.ones(n)]
+        empty_i = np.zeros(0, dtype=np.int32)
+        h.addCols(
+            m + n, cost, lower, upper, 0, np.zeros(m + n, dtype=np.int32), empty_i, np.zeros(0)
+        )
+        count = float(cp.p)
+        h.addRows(
+            1,
+            np.array([count]),
+            np.array([count]),
+            m,
+            np.array([0], dtype=np.int32),
+            np.arange(m, dtype=np.int32),
+            np.ones(m),
+        )
+        self.h = h
+        self.cuts = 0
+        # point and level of each cut row (row k + 1), for the Lagrangian multipliers
+        self.row_point = np.zeros(0, dtype=np.int64)
+        self.row_level = np.zeros(0)
+
+    def add(self, rp: RadiusPairs, cuts: Cuts, points: np.ndarray) -> int:
+        """Add the cuts of ``points`` in one ``addRows`` call; the number added."""
+        if points.size == 0:
+            return 0
+        chosen = np.zeros(self.n, dtype=bool)
+        chosen[points] = True
+        sel = np.flatnonzero(cuts.inside & chosen[rp.rows])
+        cut_id = np.full(self.n, -1, dtype=np.int64)
+        cut_id[points] = np.arange(points.size)
+        r = np.r_[cut_id[rp.rows[sel]], np.arange(points.size)]
+        c = np.r_[rp.cols[sel], self.m + points]
+        v = np.r_[cuts.level[rp.rows[sel]] - rp.cost[sel], np.ones(points.size)]
+        a = sp.csr_matrix((v, (r, c)), shape=(points.size, self.m + self.n))
+        a.sort_indices()
+        self.h.addRows(
+            points.size,
+            cuts.level[points].astype(float),
+            np.full(points.size, math.inf),
+            a.nnz,
+            a.indptr[:-1].astype(np.int32),
+            a.indices.astype(np.int32),
+            a.data.astype(float),
+        )
+        self.cuts += points.size
+        self.row_point = np.r_[self.row_point, points]
+        self.row_level = np.r_[self.row_level, cuts.level[points]]
+        return int(points.size)
+
+    def solve(self, time_limit: float) -> tuple[bool, np.ndarray, np.ndarray, float]:
+        """Run HiGHS; (has a solution, y, theta, objective) (for a MIP: its best solution)."""
+        self.h.setOptionValue("time_limit", max(0.05, float(time_limit)))
+        self.h.run()
+        info = self.h.getInfo()
+        if int(info.primal_solution_status) != 2:
+            return False, np.zeros(self.m), np.zeros(self.n), math.nan
+        x = np.asarray(self.h.getSolution().col_value, dtype=float)
+        return True, x[: self.m], x[self.m :], float(info.objective_function_value)
+
+    def lp_optimal(self) -> bool:
+        return bool(self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal)
+
+    def purge(self) -> None:
+        """Drop the cuts with slack at the current solution (a basic slack: the basis stays
+        valid)."""
+        act = np.asarray(self.h.getSolution().row_value, dtype=float)
+        lower = np.asarray(self.h.getLp().row_lower_, dtype=float)
+        if act.size != lower.size:  # rows added since the last solve: no activities for them
+            return
+        slack = act - lower
+        drop = np.flatnonzero(slack > 1e-6 * np.maximum(1.0, np.abs(lower)))
+        drop = drop[drop > 0].astype(np.int32)
+        if drop.size:
+            self.h.deleteRows(drop.size, drop)
+            self.cuts -= int(drop.size)
+            keep = np.ones(self.row_point.size, dtype=bool)
+            keep[drop - 1] = False
+            self.row_point, self.row_level = self.row_point[keep], self.row_level[keep]
+
+    def multipliers(self, rp: RadiusPairs) -> np.ndarray | None:
+        r"""Lagrangian multipliers of the assignment rows from the LP duals of the cuts:
+        :math:`\lambda_i = \sum_c \pi_c D_c` over the cuts of point :math:`i` (their duals sum
+        to 1); at the LP optimum :math:`L(\lambda)` equals the LP bound, and any
+        :math:`\lambda` gives a valid bound. None without valid duals."""
+        sol = self.h.getSolution()
+        dual = np.asarray(sol.row_dual, dtype=float)
+        if not sol.dual_valid or dual.size != self.row_point.size + 1:
+            return None
+        pi = np.abs(dual[1:])
+        lam = np.bincount(self.row_point, pi * self.row_level, minlength=self.n)
+        weight = np.bincount(self.row_point, pi, minlength=self.n)
+        # a point whose theta sits at its lower bound has no dual weight: its cheapest level
+        return np.asarray(np.where(weight > 1e-9, lam / np.maximum(weight, 1e-12), rp.first))
+
+
+def _left(deadline: float | None) -> float:
+    return math.inf if deadline is None else deadline - time.perf_counter()
+
+
+def _violated(cuts: Cuts, rp: RadiusPairs, y: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    value = cuts.value(rp, y)
+    return np.flatnonzero(value - theta > VIOLATION_TOL * np.maximum(1.0, np.abs(value)))
+
+
+def _lp_phase(
+    master: _Master,
+    rp: RadiusPairs,
+    core: np.ndarray,
+    deadline: float | None,
+    lp_deadline: float | None,
+    phases: dict[str, float | int | str],
+) -> tuple[float, np.ndarray, np.ndarray | None, bool]:
+    """Cut rounds on the LP master: (the last LP bound, its ``y``, the multipliers its duals
+    give (None before any LP), converged)."""
+    # every point pays at least its cheapest level: the bound before any LP
+    bound, y_lp, converged, rounds = float(rp.first.sum()), core.copy(), False, 0
+    lam: np.ndarray | None = None
+    while _left(lp_deadline) > 0.05 or (rounds == 0 and _left(deadline) > 0.05):
+        ok, y, theta, obj = master.solve(_left(deadline))
+        if not ok or not master.lp_optimal():
+            break
+        rounds += 1
+        bound, y_lp = max(bound, obj), y
+        # taken before the next cuts go in (their duals are gone once rows are added)
+        lam = master.multipliers(rp)
+        sep = IN_OUT_LAMBDA * y + (1.0 - IN_OUT_LAMBDA) * core
+        cuts = separate(rp, sep)
+        points = _violated(cuts, rp, y, theta)
+        if points.size == 0:  # the in-out point gives nothing here: plain Kelley at y
+            cuts = separate(rp, y)
+            points = _violated(cuts, rp, y, theta)
+            if points.size == 0:
+                converged = True
+                break
+        core = 0.5 * (core + y)
+        if master.cuts + points.size > PURGE_FACTOR * master.n:
+            master.purge()
+        master.add(rp, cuts, points)
+    phases["lp_rounds"] = rounds
+    phases["lp_cuts"] = master.cuts
+    return bound, y_lp, lam, converged
+
+
+def _round(cp: CostPairs, y: np.ndarray, deadline: float | None) -> np.ndarray:
+    """The required sites plus the largest other ``y`` up to ``p``, then the swap search."""
+    score = np.where(cp.allowed, y, -1.0) + 2.0 * cp.required
+    opened = np.zeros(cp.n_sites, dtype=bool)
+    opened[np.argsort(-score, kind="stable")[: cp.p]] = True
+    sites, _, _ = local_search(cp, opened, deadline)
+    return np.asarray(sites)
+
+
+def _fix(master: _Master, bound: float, upper: float, integral: bool) -> tuple[int, int]:
+    """Reduced-cost fixing of the ``y`` against the incumbent (module docstring); the
+    numbers of sites fixed closed and open."""
+    sol = master.h.getSolution()
+    if not sol.dual_valid:
+        return 0, 0
+    rc = np.asarray(sol.col_dual, dtype=float)[: master.m]
+    y = np.asarray(sol.col_value, dtype=float)[: master.m]
+    # solutions at least as dear as the incumbent may go: with integer costs, those above
+    # UB - 1; a margin keeps floating noise from cutting off an optimum
+    limit = upper - (1.0 if integral else 0.0) + 1e-6 * max(1.0, abs(upper))
+    close = np.flatnonzero((y < 1e-9) & (bound + rc > limit)).astype(np.int32)
+    open_ = np.flatnonzero((y > 1.0 - 1e-9) & (bound - rc > limit)).astype(np.int32)
+    if close.size:
+        master.h.changeColsBounds(close.size, close, np.zeros(close.size), np.zeros(close.size))
+    if open_.size:
+        master.h.changeColsBounds(open_.size, open_, np.ones(open_.size), np.ones(open_.size))
+    return int(close.size), int(open_.size)
+
+
+def _mip_phase(
+    master: _Master,
+    cp: CostPairs,
+    rp: RadiusPairs,
+    incumbent: np.ndarray,
+    upper: float,
+    bound: float,
+    deadline: float | None,
+    options: SolveOptions,
+    phases: dict[str, float | int | str],
+) -> tuple[np.ndarray, float, float, bool]:
+    """Iterative master MIP: (selection, its cost, bound, proven)."""
+    m = master.m
+    master.purge()  # the slack cuts only slow the MIP's node LPs down
+    idx = np.arange(m, dtype=np.int32)
+    master.h.changeColsIntegrality(m, idx, np.ones(m, dtype=np.uint8))
+    master.h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    master.h.setOptionValue("random_seed", int(options.seed))
+    if options.threads is not None:
+        master.h.setOptionValue("threads", int(options.threads))
+    rounds, proven = 0, False
+    while _left(deadline) > 0.2:
+        d1, _, _ = best_two(cp, incumbent)
+        start = highspy.HighsSolution()
+        start.col_value = list(np.r_[incumbent.astype(float), d1])
+        start.value_valid = True
+        master.h.setSolution(start)
+        master.solve(_left(deadline))
+        rounds += 1
+        ms = master.h.getModelStatus()
+        info = master.h.getInfo()
+        if ms == highspy.HighsModelStatus.kInfeasible:
+            bound, proven = upper, True  # fixing left nothing cheaper than the incumbent
+            break
+        mip_bound = float(info.mip_dual_bound)
+        if math.isfinite(mip_bound):
+            bound = max(bound, mip_bound)
+        if int(info.primal_solution_status) != 2:
+            break
+        x = np.asarray(master.h.getSolution().col_value, dtype=float)
+        y = x[:m] > 0.5
+        theta = x[m:]
+        price = cp.objective(y)
+        if price < upper:
+            incumbent, upper = y, price
+        if relative_gap(upper, bound) <= max(options.mip_gap, 0.0):
+            proven = True
+            break
+        if ms != highspy.HighsModelStatus.kOptimal:
+            break  # the time limit stopped the MIP
+        cuts = separate(rp, y.astype(float))
+        points = _violated(cuts, rp, y.astype(float), theta)
+        if points.size == 0:  # the MIP's optimum is priced right: optimal
+            bound, proven = max(bound, min(upper, price)), True
+            break
+        master.add(rp, cuts, points)
+    phases["mip_rounds"] = rounds
+    return incumbent, upper, bound, proven
+
+
+def _tree_phase(
+    cp: CostPairs,
+    lam: np.ndarray,
+    incumbent: np.ndarray,
+    upper: float,
+    bound: float,
+    deadline: float | None,
+    phases: dict[str, float | int | str],
+) -> tuple[np.ndarray, float, float, bool]:
+    """Lagrangian branch-and-bound (:mod:`optimizer.models.pmedian.bnb`) from the LP's
+    multipliers, on the pairs and sites that reduced-cost fixing keeps: (selection, its cost,
+    bound, proven)."""
+    fixing = reduced_cost_fixing(cp, lam, upper)
+    reduced = replace(
+        cp,
+        rows=cp.rows[fixing.keep],
+        cols=cp.cols[fixing.keep],
+        cost=cp.cost[fixing.keep],
+        allowed=cp.allowed & ~fixing.closed,
+        required=cp.required | fixing.opened,
+    )
+    phases["fixed_closed"] = int((fixing.closed & cp.allowed).sum())
+    phases["fixed_open"] = int((fixing.opened & ~cp.required).sum())
+    phases["reduced_pairs"] = int(fixing.keep.sum())
+    tree = lagrangian_branch_and_bound(reduced, lam, incumbent, upper, deadline=deadline, full=cp)
+    phases["tree_nodes"] = tree.result.nodes or 0
+    if tree.result.objective < upper:
+        incumbent, upper = tree.selected, cp.objective(tree.selected)
+    bound = max(bound, tree.result.bound)
+    return incumbent, upper, bound, tree.result.status is Status.OPTIMAL
+
+
+def solve_pmedian_benders(
+    data: PMedianData,
+    options: SolveOptions | None = None,
+    *,
+    integer: str = "tree",
+) -> BendersRun:
+    """Solve an uncapacitated p-median problem by Benders decomposition (module docstring).
+
+    Parameters
+    ----------
+    data : PMedianData
+        Uncapacitated data (required / forbidden sites and an unserved penalty allowed).
+    options : SolveOptions, optional
+        ``time_limit_s`` for everything, ``mip_gap``, ``threads``, ``seed``.
+    integer : {"tree", "mip"}
+        The integer phase: Lagrangian branch-and-bound from the multipliers the LP duals give
+        (``tree``), or the iterative master MIP (``mip``).
+
+    Raises
+    ------
+    ValueError
+        Capacitated data.
+    """
+    options = options or SolveOptions()
+    t0 = time.perf_counter()
+    limit = options.time_limit_s
+    deadline = None if limit is None else t0 + max(0.1, limit - TIME_SLACK_S)
+    cp = CostPairs.from_data(data)
+    integral = integral_costs(cp)
+    rp = RadiusPairs.from_cost_pairs(cp)
+    phases: dict[str, float | int | str] = {"setup": time.perf_counter() - t0}
+
+    t1 = time.perf_counter()
+    h_limit = None if limit is None else HEURISTIC_SHARE * limit
+    heur = solve_heuristic(cp, time_limit_s=h_limit, seed=options.seed, restarts=HEURISTIC_RESTARTS)
+    incumbent = heur.selected.copy()
+    upper = cp.objective(incumbent)
+    phases["heuristic"] = time.perf_counter() - t1
+    phases["heuristic_objective"] = upper
+
+    t2 = time.perf_counter()
+    master = _Master(cp, rp)
+    master.add(rp, separate(rp, incumbent.astype(float)), np.arange(cp.n_demand))
+    share = np.where(cp.allowed & ~cp.required, 1.0, 0.0)
+    free = max(1.0, float(share.sum()))
+    core = np.where(cp.required, 1.0, share * max(0, cp.p - int(cp.required.sum())) / free)
+    core = 0.5 * core + 0.5 * incumbent
+    lp_deadline = None if limit is None else t0 + LP_SHARE * limit
+    bound, y_lp, lam, converged = _lp_phase(master, rp, core, deadline, lp_deadline, phases)
+    phases["lp"] = time.perf_counter() - t2
+    phases["lp_bound"] = bound
+    phases["lp_converged"] = int(converged)
+    if math.isfinite(bound) and _left(deadline) > 0.5:
+        rounded = _round(cp, y_lp, deadline)
+        price = cp.objective(rounded)
+        if price < upper:
+            incumbent, upper = rounded, price
+    stop = StopReason.TIME_LIMIT
+    proven = relative_gap(upper, _rounded(bound, integral)) <= max(options.mip_gap, 0.0)
+    if proven:
+        stop = StopReason.OPTIMAL
+    elif integer == "tree" and _left(deadline) > 0.5 and math.isfinite(upper) and lam is not None:
+        t3 = time.perf_counter()
+        incumbent, upper, bound, proven = _tree_phase(
+            cp, lam, incumbent, upper, bound, deadline, phases
+        )
+        phases["tree"] = time.perf_counter() - t3
+        if proven:
+            stop = StopReason.OPTIMAL
+    elif math.isfinite(bound) and _left(deadline) > 0.5 and math.isfinite(upper):
+        closed, opened = _fix(master, bound, upper, integral)
+        phases["fixed_closed"], phases["fixed_open"] = closed, opened
+        t3 = time.perf_counter()
+        incumbent, upper, bound, proven = _mip_phase(
+            master, cp, rp, incumbent, upper, bound, deadline, options, phases
+        )
+        phases["mip"] = time.perf_counter() - t3
+        if proven:
+            stop = StopReason.OPTIMAL
+    return _record(data, t0, incumbent, bound, integral, stop, options, phases)
+
+
+def _rounded(bound: float, integral: bool) -> float:
+    """An integer optimum is at least the bound rounded up."""
+    if integral and math.isfinite(bound):
+        return float(math.ceil(bound - 1e-6 * max(1.0, abs(bound))))
+    return bound
+
+
+def _record(
+    data: PMedianData,
+    started: float,
+    selected: np.ndarray,
+    bound: float,
+    integral: bool,
+    stop: StopReason,
+    options: SolveOptions,
+    phases: dict[str, float | int | str],
+) -> BendersRun:
+    """The run's answer: ``selected`` re-assigned and priced on the full pairs."""
+    assignment = assign_nearest(data, selected)
+    objective = pmedian.solution_cost(data, assignment)
+    bound = _rounded(bound, integral)
+    if not math.isfinite(objective):
+        status, stop = Status.NO_SOLUTION, StopReason.TIME_LIMIT
+        objective = math.nan
+    else:
+        bound = min(bound, objective)  # noise only: a bound never beats a solution
+        closed = relative_gap(objective, bound) <= max(options.mip_gap, 0.0)
+        status = Status.OPTIMAL if closed else Status.FEASIBLE
+        if closed:
+            stop = optimal_stop(objective, bound, options.mip_gap)
+        elif stop is StopReason.OPTIMAL:
+            stop = StopReason.ITERATION_LIMIT
+    setup = float(phases["setup"])
+    result = Result(
+        status=status,
+        objective=objective,
+        bound=bound if math.isfinite(bound) else math.nan,
+        x=None,
+        solver="benders+highs",
+        build_s=setup,
+        solve_s=time.perf_counter() - started - setup,
+        stop=stop,
+        message=f"{phases.get('lp_rounds', 0)} LP rounds, {phases.get('mip_rounds', 0)} MIPs",
+    )
+    log.info(
+        "p-median benders: %s, objective %.10g, bound %.10g, gap %.3g (%s)",
+        result.status.value,
+        result.objective,
+        result.bound,
+        result.gap,
+        ", ".join(
+            f"{k} {phases[k]:.2f} s"
+            for k in ("setup", "heuristic", "lp", "tree", "mip")
+            if k in phases
+        ),
+    )
+    return BendersRun(result, selected, assignment, phases)
