@@ -295,8 +295,8 @@ def _print_plan_summary(summary: dict[str, object], out_dir: Path | None, elapse
     )
     if out_dir is not None:
         console.print(
-            f"outputs: {out_dir}/report.html, plan.xlsx, plan.gpkg, construction_list.csv, "
-            "coverage.csv, summary.json, maps/, run.log"
+            f"outputs: {out_dir}/report.html, explore.html, plan.xlsx, plan.gpkg, "
+            "construction_list.csv, coverage.csv, summary.json, maps/, run.log"
         )
 
 

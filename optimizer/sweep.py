@@ -1597,8 +1597,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"{len(result.failed)} failed; coverage "
             + ("never falls as the budget grows" if not result.violations else "NOT MONOTONE")
             + f"; whole sweep {time.perf_counter() - started:.1f} s\n"
-            f"outputs: {result.out_dir}/comparison.csv, report.html, sweep.xlsx, sweep.json, "
-            "run.log, and one plan folder per scenario"
+            f"outputs: {result.out_dir}/comparison.csv, report.html, explore.html, sweep.xlsx, "
+            "sweep.json, run.log, and one plan folder per scenario"
         )
     return result.exit_code
 

@@ -1,7 +1,7 @@
 """explore.html: the columns it is made of (fast), and the page itself in headless Chromium.
 
-The browser tests (marker ``browser``) open a planned town's page and a 4-budget sweep's page
-offline, drive Bokeh's models by name (``Bokeh.documents[0].get_model_by_name``) and click on
+The browser tests (marker ``browser``) open a planned town's page, the sample city's (zh) and a
+4-budget sweep's page offline, drive Bokeh's models by name (``Bokeh.documents[0].get_model_by_name``) and click on
 the map as a person would, and check what the page then shows against the run's own tables.
 """
 
@@ -339,6 +339,48 @@ def test_plan_page_in_headless_chromium(town: tuple[PlanRun, Path], tmp_path: Pa
         page = browser.screenshot({"x": 0, "y": 0, "width": 1280, "height": 1000})
         assert browser.problems() == []
     (tmp_path / "explore.png").write_bytes(page)
+    assert not _blank(page)
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "scenarios" / "sample-city.yaml"
+
+
+def _isolated_row(xy: np.ndarray, ids: pd.Series, candidates: np.ndarray) -> int:
+    """The candidate row whose site lies farthest from every other site: where a click on the
+    map hits that site's marker alone (markers of sites a few metres apart overlap)."""
+    other = ids.to_numpy()[None, :] != ids.to_numpy()[:, None]
+    gap = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
+    nearest = np.where(other, gap, np.inf).min(axis=1)
+    return int(np.flatnonzero(candidates)[np.argmax(nearest[candidates])])
+
+
+@pytest.mark.browser
+def test_sample_city_page_in_headless_chromium(tmp_path: Path) -> None:
+    # the sample city in Chinese: the page opens offline, a click on each type's first site
+    # selects exactly that site's rows, and a type filter leaves only that type
+    run = run_plan(SAMPLE, out_dir=tmp_path / "sample", time_limit_s=60, lang="zh")
+    assert run.out_dir is not None
+    cl = run.plan.construction_list
+    ids = cl["site_id"].astype(str)
+    with Browser(_chromium(), width=1280, height=1300) as browser:
+        _open(browser, run.out_dir / "explore.html")
+        assert [r[1] for r in browser.evaluate(VISIBLE_SITES)] == ids.tolist()
+        sites_xy = f"['x', 'y'].map((k) => Array.from({M}('sites').data[k]))"
+        xy = np.array(browser.evaluate(sites_xy), dtype=float).T
+        for facility_type in sorted(cl["facility_type"].unique()):
+            row = _isolated_row(xy, ids, cl["facility_type"].eq(facility_type).to_numpy())
+            expected = np.flatnonzero(ids == ids.iloc[row]).tolist()
+            browser.evaluate(f"{M}('sites').selected.indices = []")
+            _click_site(browser, row)
+            assert _wait(browser, f"{SELECTED}.length === {len(expected)}"), facility_type
+            assert browser.evaluate(SELECTED) == expected
+        chosen = str(cl["facility_type"].value_counts().index[0])
+        browser.evaluate(f"{M}('type_filter').value = '{chosen}'")
+        rows = browser.evaluate(VISIBLE_SITES)
+        assert len(rows) == int(cl["facility_type"].eq(chosen).sum())
+        assert {r[2] for r in rows} == {chosen}
+        page = browser.screenshot({"x": 0, "y": 0, "width": 1280, "height": 1000})
+        assert browser.problems() == []
     assert not _blank(page)
 
 
