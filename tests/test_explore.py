@@ -1,8 +1,9 @@
 """explore.html: the columns it is made of (fast), and the page itself in headless Chromium.
 
 The browser tests (marker ``browser``) open a planned town's page, the sample city's (zh) and a
-4-budget sweep's page offline, drive Bokeh's models by name (``Bokeh.documents[0].get_model_by_name``) and click on
-the map as a person would, and check what the page then shows against the run's own tables.
+4-budget sweep's page offline, drive Bokeh's models by name
+(``Bokeh.documents[0].get_model_by_name``) and click on the map as a person would, and check
+what the page then shows against the run's own tables.
 """
 
 from __future__ import annotations
