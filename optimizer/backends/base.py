@@ -122,7 +122,8 @@ def time_left(options: SolveOptions, started: float) -> SolveOptions:
     if options.time_limit_s is None:
         return options
     left = options.time_limit_s - (time.perf_counter() - started)
-    return dataclasses.replace(options, time_limit_s=max(MIN_SOLVER_S, left))
+    floor = min(MIN_SOLVER_S, options.time_limit_s)  # never more than the caller asked for
+    return dataclasses.replace(options, time_limit_s=max(floor, left))
 
 
 def reached_time_limit(elapsed_s: float, time_limit_s: float | None) -> bool:
