@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.bench import cities
+from optimizer.bench.suites import frame_table
 from optimizer.outputs import atomic_write, write_csv
 
 HERE = Path(__file__).resolve().parent
@@ -126,14 +127,6 @@ def judge(row: pd.Series) -> tuple[bool, str]:
     return not why, ", ".join(why)
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return ""
-        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.0f}"
-    return str(v).replace("|", "/")
-
-
 def verdicts(df: pd.DataFrame) -> list[str]:
     """One line per target: met / not met, and the runs that miss it."""
     lines = []
@@ -209,11 +202,8 @@ def report(df: pd.DataFrame, command: str) -> str:
         "",
         "## Runs",
         "",
-        "| " + " | ".join(cols) + " |",
-        "|" + "---|" * len(cols),
+        frame_table(df, cols),
     ]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -43,7 +43,7 @@ import pandas as pd
 
 from optimizer.backends import SolveOptions
 from optimizer.bench.generators import city_like, random_uniform
-from optimizer.bench.suites import machine_info
+from optimizer.bench.suites import frame_table, machine_info
 from optimizer.classic.registry import solve_classic
 from optimizer.models.covering.lscp import LscpData
 from optimizer.models.covering.mclp import MclpData
@@ -162,14 +162,6 @@ def save(rows: list[dict[str, Any]]) -> None:
     write_csv(CSV, new)
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return ""
-        return f"{v:.6g}"
-    return str(v)
-
-
 def report() -> str:
     info = machine()
     df = pd.read_csv(CSV, encoding="utf-8-sig")
@@ -228,12 +220,9 @@ def report() -> str:
         lines += [
             f"## {inst}: {first['n_demand']:,} x {first['n_sites']:,}, {first['pairs']:,} pairs",
             "",
-            "| " + " | ".join(cols) + " |",
-            "|" + "---|" * len(cols),
+            frame_table(sub, cols),
+            "",
         ]
-        for _, r in sub.iterrows():
-            lines.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
-        lines.append("")
     lines += ["## Targets", "", *targets(df), ""]
     return "\n".join(lines)
 

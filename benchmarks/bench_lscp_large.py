@@ -45,7 +45,7 @@ import pandas as pd
 from optimizer.backends import SolveOptions
 from optimizer.bench import generators
 from optimizer.bench.generators import PointsProblem, city_like, city_side_m
-from optimizer.bench.suites import machine_info
+from optimizer.bench.suites import frame_table, machine_info
 from optimizer.classic.registry import solve_classic
 from optimizer.models.covering.lscp import LscpData
 from optimizer.outputs import atomic_write, write_csv
@@ -167,12 +167,6 @@ def save(rows: list[dict[str, Any]]) -> None:
     write_csv(CSV, new)
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "" if v != v else f"{v:.6g}"
-    return str(v)
-
-
 def report(command: str) -> str:
     info = machine_info()
     df = pd.read_csv(CSV, encoding="utf-8-sig")
@@ -202,10 +196,7 @@ def report(command: str) -> str:
             "status", "objective", "bound", "gap", "wall_s", "over_s", "peak_mb",
             "load_start", "load_end", "lagrangian_method", "lagrangian_bound",
             "lagrangian_s", "mip_status", "mip_bound", "verified"]  # fmt: skip
-    cols = [c for c in cols if c in df.columns]
-    lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df[cols].iterrows():
-        lines.append("| " + " | ".join(_fmt(v) for v in r.tolist()) + " |")
+    lines += ["", frame_table(df, cols)]
     return "\n".join(lines) + "\n"
 
 

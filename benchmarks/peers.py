@@ -67,7 +67,8 @@ import pandas as pd
 
 from optimizer.backends import SolveOptions, relative_gap
 from optimizer.bench.generators import city_like, random_uniform
-from optimizer.bench.suites import machine_info
+from optimizer.bench.suites import format_cell as fmt
+from optimizer.bench.suites import frame_table, machine_info
 from optimizer.classic.registry import solve_classic
 from optimizer.models.covering.lscp import LscpData
 from optimizer.models.covering.mclp import MclpData
@@ -472,16 +473,6 @@ def machine() -> dict[str, str]:
     return info
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return ""
-        if v in (float("inf"), float("-inf")):
-            return "inf"
-        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
-    return str(v).replace("|", "/")
-
-
 def _same(a: float, b: float) -> bool:
     return bool(np.isfinite(a) and np.isfinite(b) and abs(a - b) <= 1e-6 * max(1.0, abs(b)))
 
@@ -506,25 +497,25 @@ def verdicts(df: pd.DataFrame) -> list[str]:
                     speed = float(r["total_s"]) / p_time
                     ok = "yes" if speed >= 10 else "no"
                     said += (
-                        f"{peer} optimal {_fmt(float(r['recomputed']))} in "
-                        f"{_fmt(float(r['total_s']))} s, project the same objective proven in "
-                        f"{_fmt(p_time)} s: {speed:.1f}x (>= 10x: {ok})"
+                        f"{peer} optimal {fmt(float(r['recomputed']))} in "
+                        f"{fmt(float(r['total_s']))} s, project the same objective proven in "
+                        f"{fmt(p_time)} s: {speed:.1f}x (>= 10x: {ok})"
                     )
                 else:
                     said += (
-                        f"{peer} optimal {_fmt(float(r['recomputed']))} in "
-                        f"{_fmt(float(r['total_s']))} s; project {proj['status']} "
-                        f"{_fmt(p_obj)} gap {_fmt(p_gap)} in {_fmt(p_time)} s"
+                        f"{peer} optimal {fmt(float(r['recomputed']))} in "
+                        f"{fmt(float(r['total_s']))} s; project {proj['status']} "
+                        f"{fmt(p_obj)} gap {fmt(p_gap)} in {fmt(p_time)} s"
                     )
             else:
                 peer_gap = (
-                    f"CBC's log says gap {_fmt(float(r.get('gap', np.nan)))}, the tool reports none"
+                    f"CBC's log says gap {fmt(float(r.get('gap', np.nan)))}, the tool reports none"
                     if r["status"] == "FEASIBLE"
                     else str(r.get("message", "") or r["status"])[:120]
                 )
                 said += (
                     f"{peer} {r['status']} ({peer_gap}); project {proj['status']} "
-                    f"{_fmt(p_obj)} with certified gap {_fmt(p_gap)} in {_fmt(p_time)} s"
+                    f"{fmt(p_obj)} with certified gap {fmt(p_gap)} in {fmt(p_time)} s"
                 )
             lines.append("- " + said)
     return lines
@@ -546,11 +537,11 @@ def acceptance(df: pd.DataFrame) -> list[str]:
             (fast if same and speed >= 10 else slow).append(f"{tag} ({speed:.1f}x)")
             continue
         gap = float(proj.get("gap", np.nan))
-        (certified if np.isfinite(gap) else uncertified).append(f"{tag} (gap {_fmt(gap)})")
+        (certified if np.isfinite(gap) else uncertified).append(f"{tag} (gap {fmt(gap)})")
         if np.isfinite(s_obj) and np.isfinite(p_obj) and not _same(p_obj, s_obj):
             sense = 1.0 if model == "mclp" else -1.0
             (better if sense * (p_obj - s_obj) > 0 else worse).append(
-                f"{tag} (project {_fmt(p_obj)}, spopt {_fmt(s_obj)})"
+                f"{tag} (project {fmt(p_obj)}, spopt {fmt(s_obj)})"
             )
 
     def said(items: list[str]) -> str:
@@ -651,11 +642,7 @@ def report(df: pd.DataFrame, command: str) -> str:
         "load_end",
         "message",
     ]
-    cols = [c for c in cols if c in df.columns]
-    lines.append("| " + " | ".join("objective" if c == "recomputed" else c for c in cols) + " |")
-    lines.append("|" + "---|" * len(cols))
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
+    lines.append(frame_table(df.rename(columns={"recomputed": "objective"}), cols))
     return "\n".join(lines) + "\n"
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.bench import cities
+from optimizer.bench.suites import format_cell, frame_table
 from optimizer.models.covering import lscp, mclp
 from optimizer.models.covering.lscp import LscpData
 from optimizer.models.covering.mclp import MclpData
@@ -101,14 +102,6 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     return {**row, "config": f"{row['method']} highs", "total_s": row["wall_s"]}
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return ""
-        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.0f}"
-    return str(v).replace("|", "/")
-
-
 def exactness(df: pd.DataFrame) -> list[str]:
     """Per model and series: where the runs stop being proven optimal within the limit."""
     lines = []
@@ -123,7 +116,7 @@ def exactness(df: pd.DataFrame) -> list[str]:
         ok = ", ".join(label(r) for _, r in proven.iterrows()) or "none"
         if len(not_proven):
             worst = ", ".join(
-                f"{label(r)} ({r['status']}, gap {_fmt(float(r.get('gap', np.nan)))})"
+                f"{label(r)} ({r['status']}, gap {format_cell(float(r.get('gap', np.nan)))})"
                 for _, r in not_proven.iterrows()
             )
             lines.append(
@@ -219,11 +212,8 @@ def report(df: pd.DataFrame, command: str) -> str:
         "",
         "## Runs",
         "",
-        "| " + " | ".join(cols) + " |",
-        "|" + "---|" * len(cols),
+        frame_table(df, cols),
     ]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -611,15 +611,18 @@ def _reproduced_optima(df: pd.DataFrame) -> tuple[int, int]:
     return int(df["matches_known"].astype(bool).sum()), int(df["known_optimum"].notna().sum())
 
 
-def _fmt(v: object) -> str:
+def format_cell(v: object) -> str:
+    """A value as one markdown table cell: yes/no, no text for NaN, six significant digits
+    (whole numbers from 100,000 on, never an exponent), and no ``|`` or line break."""
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
     if isinstance(v, (float, np.floating)):
-        if math.isnan(v):
+        x = float(v)
+        if math.isnan(x):
             return ""
-        if math.isinf(v):
-            return "inf"
-        return f"{v:.6g}"
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return f"{x:.0f}" if abs(x) >= 1e5 else f"{x:.6g}"
     return str(v).replace("|", "/").replace("\n", " ")
 
 
@@ -629,7 +632,7 @@ TABLE_COLUMNS = [c for c in COLUMNS if c not in ("suite", "best_known", "load_s"
 
 def markdown_table(df: pd.DataFrame) -> str:
     """The headline columns of a result frame as a markdown table."""
-    return _frame_table(df, TABLE_COLUMNS)
+    return frame_table(df, TABLE_COLUMNS)
 
 
 # ------------------------------------------------------------------ configurations
@@ -1056,12 +1059,12 @@ def config_summary_markdown(
         if c.models:
             settings["models"] = dict(c.models)
         text = ", ".join(f"{k}={v}" for k, v in settings.items())
-        lines.append(f"| {c.name} | {_fmt(text)} | {_fmt(c.description)} |")
+        lines.append(f"| {c.name} | {format_cell(text)} | {format_cell(c.description)} |")
     lines += ["", "## Best configuration per suite", ""]
-    lines.append(_frame_table(best, list(best.columns)))
+    lines.append(frame_table(best, list(best.columns)))
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
-    lines += ["", "## Runs", "", _frame_table(df, CONFIG_TABLE_COLUMNS)]
+    lines += ["", "## Runs", "", frame_table(df, CONFIG_TABLE_COLUMNS)]
     if len(df):
         counts = ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items())
         proven, with_opt = _reproduced_optima(df)
@@ -1075,9 +1078,11 @@ def _is_nan(v: object) -> bool:
     return isinstance(v, float) and math.isnan(v)
 
 
-def _frame_table(df: pd.DataFrame, cols: Sequence[str]) -> str:
+def frame_table(df: pd.DataFrame, cols: Sequence[str]) -> str:
+    """The columns ``cols`` of ``df`` (those it has) as a markdown table, cells by
+    :func:`format_cell`: the one table writer of the benchmark reports."""
     cols = [c for c in cols if c in df.columns]
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
-        out.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
+        out.append("| " + " | ".join(format_cell(r[c]) for c in cols) + " |")
     return "\n".join(out)
