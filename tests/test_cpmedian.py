@@ -69,19 +69,24 @@ def test_knapsacks_are_exact(seed: int) -> None:
     items = cap.SiteItems.from_data(data)
     lam = np.random.default_rng(seed).uniform(0, 60, data.n_demand)
     take = np.zeros(items.rows.size, dtype=np.bool_)
+    forced = np.random.default_rng(seed + 100).random(items.rows.size) < 0.15
     value = cap._knapsacks(
-        items.indptr, items.rows, items.cost, items.units, items.cap_units, lam, take
+        items.indptr, items.rows, items.cost, items.units, items.cap_units, lam, forced, take
     )
     for j in range(data.n_sites):
         lo, hi = items.indptr[j], items.indptr[j + 1]
         rc = items.cost[lo:hi] - lam[items.rows[lo:hi]]
-        best = 0.0
+        best = math.inf
         for mask in itertools.product([0, 1], repeat=hi - lo):
             chosen = np.asarray(mask, dtype=bool)
+            if np.any(forced[lo:hi] & ~chosen):
+                continue  # a forced item left out
             if items.units[lo:hi][chosen].sum() <= items.cap_units[j]:
                 best = min(best, float(rc[chosen].sum()))
         assert value[j] == pytest.approx(best)
-        assert float(rc[take[lo:hi]].sum()) == pytest.approx(value[j])
+        if math.isfinite(best):
+            assert np.all(take[lo:hi][forced[lo:hi]])
+            assert float(rc[take[lo:hi]].sum()) == pytest.approx(value[j])
 
 
 @pytest.mark.parametrize("fractional", [False, True])
@@ -243,3 +248,56 @@ def test_tree_proves_the_plain_mip_optimum(seed: int) -> None:
     assert stats.complete and stats.nodes > 1
     assert inc.objective == pytest.approx(plain.objective)
     assert stats.bound == pytest.approx(plain.objective)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_client_branching_tree_proves_the_brute_force_optimum(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Branching on assignments (a point to a site, or not) and on sites both prove the
+    optimum from a weak start: every child keeps the solutions of its parent."""
+    data, dist, weight, demand, capacity = _random_cpmp(seed, n=8, m=5)
+    opt = _optimum(dist, weight, 2, demand, capacity)
+    for clients in (True, False):
+        monkeypatch.setattr(cap, "BRANCH_ON_CLIENTS", clients)
+        items = cap.SiteItems.from_data(data)
+        inc = cap._Incumbent()
+        assigner = cap._Assigner(data, items, cap._dense_costs(data), get_backend("highs"), 1)
+        lam = np.zeros(data.n_demand)
+        stats = cap.lagrangian_tree(data, items, lam, -math.inf, inc, assigner, Deadline(30))
+        assert stats.complete
+        assert inc.objective == pytest.approx(opt)
+        assert stats.bound == pytest.approx(opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sparse_quick_assign_is_feasible_and_matches_the_dense_cost(seed: int) -> None:
+    """The pair-wise greedy (for instances too large for dense costs) returns a solution
+    within capacity whose cost is that of its assignment; with a penalty it may leave
+    points unserved."""
+    for penalty in (None, 30.0):
+        data, *_ = _random_cpmp(seed, n=12, m=6, p=3, unserved_penalty=penalty)
+        opened = np.zeros(data.n_sites, dtype=bool)
+        opened[:3] = True
+        found = cap.sparse_quick_assign(data, cap._SparseCosts.from_data(data), opened)
+        if found is None:
+            assert penalty is None
+            continue
+        assignment, cost = found
+        assert cap.within_capacity(data, assignment)
+        assert np.all(opened[assignment[assignment >= 0]])
+        assert cost == pytest.approx(cap.pmedian.solution_cost(data, assignment))
+
+
+def test_a_mip_too_large_for_the_time_is_not_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HiGHS cannot be stopped inside its root: with almost no nonzeros per second allowed
+    the run ends on the Lagrangian bound and heuristic, never OPTIMAL without a proof, and
+    within its limit."""
+    data, *_ = _random_cpmp(1, n=30, m=15, p=4)
+    monkeypatch.setattr(cap, "MIP_NNZ_PER_S", 1e-3)
+    monkeypatch.setattr(cap, "TREE_MAX_SITES", 0)
+    run = cap.solve_cpmedian(data, "highs", SolveOptions(time_limit_s=2, threads=1))
+    assert run.result.solve_s <= 2.0
+    assert run.result.objective >= run.result.bound - 1e-6
+    if run.result.status is Status.OPTIMAL:
+        assert run.result.bound == pytest.approx(run.result.objective)

@@ -28,11 +28,16 @@ The path, under one :class:`~optimizer.deadline.Deadline`:
 4. **Lagrangian branch-and-bound** on the sites (:func:`lagrangian_tree`, up to
    :data:`TREE_MAX_SITES` sites): best-first, each node re-optimises the multipliers from its
    parent's, fixes sites by reduced costs, tries the quick heuristic on its open sites and
-   branches on an open site (forced open / closed); a node with its p sites decided is a GAP,
-   solved exactly by the MIP backend. Beyond that size, the MIP
+   branches on an open site (forced open / closed) or, with :data:`BRANCH_ON_CLIENTS`, on a
+   point's assignment (to a site / not: forced and removed knapsack items); a node with its p
+   sites decided is a GAP, solved exactly by the MIP backend. Beyond that size, the MIP
    (:func:`optimizer.models.pmedian.model.build_model`) of the problem reduced by step 3,
    warm-started from the incumbent, with a Lagrangian cut (:func:`add_lagrangian_cuts`); its
    bound counts for the full problem up to UB. The reported bound is the best of all.
+
+Every MIP (GAP, leaf, reduced, full) starts only when it fits the time left
+(:data:`MIP_NNZ_PER_S`: HiGHS does not stop inside its root); where the dense cost matrix is
+too large, the quick heuristic works on the pairs (:func:`sparse_quick_assign`).
 
 The answer carries a certified gap: OPTIMAL only when the bound meets the objective (within
 ``mip_gap``).
@@ -40,6 +45,7 @@ The answer carries a certified gap: OPTIMAL only when the bound meets the object
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import math
@@ -94,10 +100,19 @@ NODE_STALL = 6
 """Node iterations without a better bound before the step factor is halved."""
 NODE_HEURISTIC_EVERY = 20
 """Node iterations between two quick heuristic calls."""
+BRANCH_ON_CLIENTS = False
+"""Branch on a point's assignment (:func:`_branch_point`) rather than on a site. Off: on
+pmedcap20 (60 s) both end near bound 990, and sites proved pmedcap08 in 16 s (assignments:
+30 s) and pmedcap15 in 25 s (29 s), at load 3.5 on 2 cores."""
 TREE_MAX_SITES = 1000
 """The tree runs for instances up to this many sites; larger ones go to the reduced MIP."""
 CUT_COUNT = 1
 """Lagrangian cuts added to the reduced MIP (from the last improvements of the bound)."""
+MIP_NNZ_PER_S = 20_000.0
+"""A MIP (GAP, leaf, reduced or full) is started only with at most this many nonzeros per second
+left: HiGHS does not stop inside its root, so a MIP whose root cannot end in time overruns
+the limit (as in :mod:`optimizer.models.covering.solve`). On the 20,000 x 5,000 city at 300 m
+(p = 800) the reduced MIP ran 140 s on a 20 s limit, the GAP MIP of the polish 8 s on 3 s."""
 TIME_RESERVE = 0.03
 """Share of the limit kept back for decoding and checking, so the run ends within its limit."""
 
@@ -127,6 +142,9 @@ class SiteItems:
     p : int
     integral : bool
         All costs are integers (bounds may be rounded up).
+    n_demand : int
+    forced : ndarray of bool (k,) or None
+        Items every open knapsack must hold (a tree node's fixed assignments).
     """
 
     indptr: np.ndarray
@@ -141,6 +159,7 @@ class SiteItems:
     p: int
     integral: bool
     n_demand: int
+    forced: np.ndarray | None = None
 
     @property
     def n_sites(self) -> int:
@@ -204,20 +223,32 @@ def _knapsacks(
     units: np.ndarray,
     cap: np.ndarray,
     lam: np.ndarray,
+    forced: np.ndarray,
     take: np.ndarray,
 ) -> np.ndarray:
     """Per site the least total reduced cost of items that fit its capacity (0/1 knapsack by
-    dynamic programming over capacity units); ``take`` marks the chosen items."""
+    dynamic programming over capacity units) with its ``forced`` items in; ``take`` marks the
+    chosen items. A site whose forced items overfill it is worth ``inf``."""
     m = indptr.size - 1
     value = np.zeros(m)
     take[:] = False
     for j in range(m):
         lo, hi = indptr[j], indptr[j + 1]
         cap_j = cap[j]
+        fixed = 0.0
+        for k in range(lo, hi):
+            if forced[k]:
+                take[k] = True
+                cap_j -= units[k]
+                fixed += cost[k] - lam[rows[k]]
+        if cap_j < 0:
+            value[j] = np.inf
+            continue
+        value[j] = fixed
         count = 0
         total = 0
         for k in range(lo, hi):
-            if cost[k] - lam[rows[k]] < 0.0 and units[k] <= cap_j:
+            if not forced[k] and cost[k] - lam[rows[k]] < 0.0 and units[k] <= cap_j:
                 count += 1
                 total += units[k]
         if count == 0:
@@ -225,7 +256,7 @@ def _knapsacks(
         cand = np.empty(count, dtype=np.int64)
         t = 0
         for k in range(lo, hi):
-            if cost[k] - lam[rows[k]] < 0.0 and units[k] <= cap_j:
+            if not forced[k] and cost[k] - lam[rows[k]] < 0.0 and units[k] <= cap_j:
                 cand[t] = k
                 t += 1
         if total <= cap_j:  # everything fits: no knapsack to solve
@@ -233,7 +264,7 @@ def _knapsacks(
             for t in range(count):
                 take[cand[t]] = True
                 v += cost[cand[t]] - lam[rows[cand[t]]]
-            value[j] = v
+            value[j] += v
             continue
         best = np.zeros(cap_j + 1)
         keep = np.zeros((count, cap_j + 1), dtype=np.bool_)
@@ -246,7 +277,7 @@ def _knapsacks(
                 if v < best[c]:
                     best[c] = v
                     keep[t, c] = True
-        value[j] = best[cap_j]
+        value[j] += best[cap_j]
         c = cap_j
         for t in range(count - 1, -1, -1):
             if keep[t, c]:
@@ -293,8 +324,9 @@ def _open_cheapest(items: SiteItems, site_value: np.ndarray) -> np.ndarray:
 def relax(items: SiteItems, lam: np.ndarray) -> CpmpRelaxation:
     """Evaluate the Lagrangian function at ``lam`` (module docstring)."""
     take = np.zeros(items.rows.size, dtype=np.bool_)
+    forced = take.copy() if items.forced is None else items.forced
     site_value = _knapsacks(
-        items.indptr, items.rows, items.cost, items.units, items.cap_units, lam, take
+        items.indptr, items.rows, items.cost, items.units, items.cap_units, lam, forced, take
     )
     opened = _open_cheapest(items, site_value)
     value = float(lam.sum() + site_value[opened].sum())
@@ -388,6 +420,11 @@ def _feasible_vector(data: PMedianData, assignment: np.ndarray) -> bool:
     return bool(np.all((hit == 1) | (assignment < 0)))
 
 
+def _mip_fits(milp: MILP, left: float | None) -> bool:
+    """The MIP is small enough to end within ``left`` seconds (:data:`MIP_NNZ_PER_S`)."""
+    return left is None or milp.A.nnz <= MIP_NNZ_PER_S * left
+
+
 def assign_sites(
     data: PMedianData,
     opened: np.ndarray,
@@ -417,6 +454,8 @@ def assign_sites(
         ):
             continue  # a point without an open site in reach
         milp = pmedian.build_model(sub, name="cpmedian-gap")
+        if not _mip_fits(milp, left):
+            return None
         res = backend.solve(
             milp, SolveOptions(time_limit_s=left, mip_gap=1e-4, threads=threads, seed=0)
         )
@@ -517,6 +556,107 @@ def quick_assign(
     return out, pmedian.solution_cost(data, out)
 
 
+@numba.njit(cache=True, nogil=True)
+def _sparse_greedy(
+    ptr: np.ndarray,
+    cols: np.ndarray,
+    cost: np.ndarray,
+    demand: np.ndarray,
+    room: np.ndarray,
+    fallback: np.ndarray,
+    rounds: int,
+) -> np.ndarray:
+    """:func:`_greedy_assign` and the shift moves of :func:`_shift_swap` on each point's pairs
+    (``ptr`` / ``cols`` / ``cost``: pairs by point; ``room``: capacity left, negative for a
+    closed site; ``fallback``: cost of leaving a point unserved, ``inf`` where it must be
+    served). ``-1``: unserved; ``-2``: a point that fits nowhere."""
+    n = ptr.size - 1
+    regret = np.zeros(n)
+    for i in range(n):
+        b1, b2 = fallback[i], np.inf
+        for k in range(ptr[i], ptr[i + 1]):
+            if room[cols[k]] < 0.0:
+                continue
+            v = cost[k]
+            if v < b1:
+                b1, b2 = v, b1
+            elif v < b2:
+                b2 = v
+        regret[i] = (b2 - b1) if np.isfinite(b2) else 1e300
+    out = np.full(n, -2, dtype=np.int64)
+    for i in np.argsort(-regret, kind="mergesort"):
+        best, pick = fallback[i], -1 if np.isfinite(fallback[i]) else -2
+        for k in range(ptr[i], ptr[i + 1]):
+            c = cols[k]
+            if cost[k] < best and room[c] >= demand[i] - 1e-9:
+                best, pick = cost[k], c
+        out[i] = pick
+        if pick >= 0:
+            room[pick] -= demand[i]
+    for _ in range(rounds):
+        improved = False
+        for i in range(n):
+            a = out[i]
+            if a == -2:
+                continue
+            now = fallback[i]
+            if a >= 0:
+                for k in range(ptr[i], ptr[i + 1]):
+                    if cols[k] == a:
+                        now = cost[k]
+            best, pick = now - 1e-9, a
+            if fallback[i] < best:
+                best, pick = fallback[i], -1
+            for k in range(ptr[i], ptr[i + 1]):
+                c = cols[k]
+                if c != a and cost[k] < best and room[c] >= demand[i] - 1e-9:
+                    best, pick = cost[k], c
+            if pick != a:
+                if a >= 0:
+                    room[a] += demand[i]
+                if pick >= 0:
+                    room[pick] -= demand[i]
+                out[i] = pick
+                improved = True
+        if not improved:
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class _SparseCosts:
+    """The pairs by point with their costs, for :func:`sparse_quick_assign`."""
+
+    ptr: np.ndarray
+    cols: np.ndarray
+    cost: np.ndarray
+    fallback: np.ndarray
+
+    @classmethod
+    def from_data(cls, data: PMedianData) -> _SparseCosts:
+        pairs = data.pairs  # sorted by point, then site
+        ptr = np.searchsorted(pairs.rows, np.arange(data.n_demand + 1)).astype(np.int64)
+        fallback = np.full(data.n_demand, np.inf)
+        if data.unserved_penalty is not None:
+            fallback = data.weight * data.unserved_penalty
+        return cls(ptr, pairs.cols, data.weight[pairs.rows] * pairs.dist, fallback)
+
+
+def sparse_quick_assign(
+    data: PMedianData, sparse: _SparseCosts, opened: np.ndarray
+) -> tuple[np.ndarray, float] | None:
+    """:func:`quick_assign` on the pairs alone (no dense matrix, no swaps): for instances too
+    large for the dense costs or for a GAP MIP in the time; None when a point fits nowhere."""
+    assert data.capacity is not None
+    room = np.where(opened, data.capacity.astype(float), -1.0)
+    out = _sparse_greedy(
+        sparse.ptr, sparse.cols, sparse.cost, data.demand.astype(float), room, sparse.fallback, 20
+    )
+    if np.any(out == -2):
+        return None
+    return out, pmedian.solution_cost(data, out)
+
+
 def _dense_costs(data: PMedianData) -> np.ndarray | None:
     """``weight * distance`` as a dense matrix (``inf`` off the pairs), for relocation; None
     when too large to hold."""
@@ -585,11 +725,18 @@ class _Assigner:
     backend: Backend
     threads: int | None
 
+    @functools.cached_property
+    def sparse(self) -> _SparseCosts:
+        """The pairs by point (built on first use, where the dense costs are too large)."""
+        return _SparseCosts.from_data(self.data)
+
     def __call__(
         self, opened: np.ndarray, exact: bool, deadline: Deadline
     ) -> tuple[np.ndarray, float] | None:
-        if exact or self.cost is None:
+        if exact:
             return assign_sites(self.data, opened, self.backend, deadline.cap(3.0), self.threads)
+        if self.cost is None:
+            return sparse_quick_assign(self.data, self.sparse, opened)
         return quick_assign(self.data, self.items, self.cost, opened)
 
 
@@ -819,13 +966,96 @@ def reduce_data(data: PMedianData, fixing: CpmpFixing) -> PMedianData:
 
 @dataclass
 class _Node:
-    """A node of the Lagrangian branch-and-bound: sites forced open / closed, the multipliers
-    to start from and a bound inherited from the parent."""
+    """A node of the Lagrangian branch-and-bound: sites forced open / closed, items (pairs of
+    the root's :class:`SiteItems`) removed / forced, the multipliers to start from and a bound
+    inherited from the parent."""
 
     opened: np.ndarray
     closed: np.ndarray
     lam: np.ndarray
     bound: float
+    removed: np.ndarray | None = None
+    forced: np.ndarray | None = None
+
+
+def _node_items(items: SiteItems, node: _Node) -> SiteItems:
+    """The root's items under the node's decisions: its sites fixed, its removed items gone,
+    its forced items marked."""
+    allowed = items.allowed & ~node.closed
+    # a closed site gets no room: its knapsack is then skipped at once
+    cap_units = np.where(allowed, items.cap_units, 0)
+    sub = replace(items, required=node.opened, allowed=allowed, cap_units=cap_units)
+    if node.removed is None:
+        return sub
+    keep = ~node.removed
+    indptr = np.r_[0, np.cumsum(keep)][items.indptr]
+    forced = None if node.forced is None else node.forced[keep]
+    return replace(
+        sub,
+        indptr=indptr,
+        rows=items.rows[keep],
+        cost=items.cost[keep],
+        units=items.units[keep],
+        pair=items.pair[keep],
+        forced=forced,
+    )
+
+
+def _branch_point(
+    items: SiteItems, rel: CpmpRelaxation, sub: SiteItems, node: _Node
+) -> tuple[int, int] | None:
+    """The assignment to branch on: a point the relaxation serves twice or more (else one it
+    leaves unserved), the one of largest demand, and the open site that serves it cheapest
+    (for an unserved point: its cheapest open site). Indices are of the root's items: ``(the
+    point, the item of the pair)``; None when no such pair is left."""
+    g = subgradient(sub, rel)
+    free = np.ones(items.n_demand, dtype=bool)
+    if node.forced is not None:
+        free[items.rows[node.forced]] = False
+    sites = np.repeat(np.arange(items.n_sites), np.diff(items.indptr))
+    alive = np.ones(items.rows.size, dtype=bool) if node.removed is None else ~node.removed
+    # items of the root that the node's relaxation uses: map its ``take`` back
+    taken = np.zeros(items.rows.size, dtype=bool)
+    taken[np.flatnonzero(alive)[rel.take]] = True
+    for twice in (True, False):
+        cand = (g < 0 if twice else g > 0) & free
+        ok = alive & rel.opened[sites] & cand[items.rows]
+        if twice:
+            ok &= taken  # a point served twice: one of the sites that took it
+        idx = np.flatnonzero(ok)
+        if idx.size == 0:
+            continue
+        units = items.units[idx]
+        top = idx[units == units.max()]
+        pick = top[np.argmin(items.cost[top])]
+        return int(items.rows[pick]), int(pick)
+    return None
+
+
+def _client_children(
+    items: SiteItems, node: _Node, item: int, lam: np.ndarray, bound: float
+) -> list[_Node]:
+    """The two children of branching on the item's pair: the point served by that site (the
+    site forced open, the point's other items removed) or not (the item removed). A child
+    whose forced items overfill their site is left out."""
+    removed = np.zeros(items.rows.size, dtype=bool) if node.removed is None else node.removed
+    forced = np.zeros(items.rows.size, dtype=bool) if node.forced is None else node.forced
+    site = int(np.searchsorted(items.indptr, item, side="right") - 1)
+    point = items.rows[item]
+    with_it = removed | (items.rows == point)
+    with_it[item] = False
+    forced_in = forced.copy()
+    forced_in[item] = True
+    opened = node.opened.copy()
+    opened[site] = True
+    lo, hi = items.indptr[site], items.indptr[site + 1]
+    out = []
+    if int(items.units[lo:hi][forced_in[lo:hi]].sum()) <= int(items.cap_units[site]):
+        out.append(_Node(opened, node.closed, lam, bound, with_it, forced_in))
+    without = removed.copy()
+    without[item] = True
+    out.append(_Node(node.opened, node.closed, lam, bound, without, forced))
+    return out
 
 
 @dataclass
@@ -886,21 +1116,47 @@ def _node_relaxation(
     return best_lam, best, False
 
 
+def _site_children(rel: CpmpRelaxation, node: _Node, lam: np.ndarray, bound: float) -> list[_Node]:
+    """The two children of branching on the open free site of largest knapsack value (any
+    free site when every open one is decided): forced open, then closed."""
+    free = rel.opened & ~node.opened
+    if not free.any():
+        free = ~node.opened & ~node.closed
+    j = int(np.argmax(np.where(free, rel.site_value, -np.inf)))
+    shut = node.closed.copy()
+    shut[j] = True
+    force = node.opened.copy()
+    force[j] = True
+    return [
+        replace(node, opened=force, lam=lam, bound=bound),
+        replace(node, closed=shut, lam=lam, bound=bound),
+    ]
+
+
+def _client_branching(items: SiteItems) -> bool:
+    """Branch on assignments (else on sites): only where service is compulsory (a forced
+    assignment then leaves no unserved option to exclude)."""
+    return BRANCH_ON_CLIENTS and items.fallback is None
+
+
 def _solve_leaf(
     data: PMedianData,
     opened: np.ndarray,
+    alive: np.ndarray,
     inc: _Incumbent,
     backend: Backend,
     deadline: Deadline,
     threads: int | None,
 ) -> float:
     """Solve the GAP of a leaf (every open site fixed) exactly; returns its proven bound."""
-    sub = _restricted(data, opened[data.pairs.cols], opened)
+    sub = _restricted(data, alive & opened[data.pairs.cols], opened)
     if sub.unserved_penalty is None and (
         np.bincount(sub.pairs.rows, minlength=sub.n_demand).min(initial=1) == 0
     ):
         return math.inf  # a point out of reach: no solution in this leaf
     milp = pmedian.build_model(sub, name="cpmedian-leaf")
+    if not _mip_fits(milp, deadline.remaining()):
+        return -math.inf  # left open: its parent's bound stands
     res = backend.solve(
         milp, SolveOptions(time_limit_s=deadline.remaining(), mip_gap=0.0, threads=threads)
     )
@@ -956,7 +1212,7 @@ def lagrangian_tree(
         if pruned(node.bound):
             continue
         stats.nodes += 1
-        sub = replace(items, required=node.opened, allowed=items.allowed & ~node.closed)
+        sub = _node_items(items, node)
         lam, rel, solved = _node_relaxation(sub, node.lam, inc, assigner, deadline, mip_gap)
         bound = max(node.bound, bound_value(rel.value, items.integral))
         if solved or pruned(bound):
@@ -970,20 +1226,21 @@ def lagrangian_tree(
         if int(opened.sum()) == items.p or int((~closed).sum()) == items.p:
             stats.leaves += 1
             sites = opened if int(opened.sum()) == items.p else ~closed
-            leaf = _solve_leaf(data, sites, inc, assigner.backend, deadline, assigner.threads)
+            alive = np.zeros(data.pairs.size, dtype=bool)
+            alive[sub.pair] = True
+            leaf = _solve_leaf(
+                data, sites, alive, inc, assigner.backend, deadline, assigner.threads
+            )
             if leaf < inc.objective and not pruned(leaf):
                 open_leaves.append(max(bound, leaf))
             continue
-        free = rel.opened & ~opened
-        if not free.any():
-            free = ~opened & ~closed
-        values = np.where(free, rel.site_value, -np.inf)
-        j = int(np.argmax(values))
-        shut = closed.copy()
-        shut[j] = True
-        force = opened.copy()
-        force[j] = True
-        for child in (_Node(force, closed, lam, bound), _Node(opened, shut, lam, bound)):
+        decided = replace(node, opened=opened, closed=closed)
+        pick = _branch_point(items, rel, sub, decided) if _client_branching(items) else None
+        if pick is not None:
+            children = _client_children(items, decided, pick[1], lam, bound)
+        else:
+            children = _site_children(rel, decided, lam, bound)
+        for child in children:
             pushed += 1
             heapq.heappush(heap, (bound, depth - 1, pushed, child))
     stats.complete = not open_leaves
@@ -1028,6 +1285,11 @@ def _reduced_mip(
         )
     except ValueError:
         return upper, StopReason.OPTIMAL, 0.0
+    if not _mip_fits(milp, time_limit_s):
+        log.info(
+            "cpmedian: reduced MIP (%d nonzeros) too large for %.1f s", milp.A.nnz, time_limit_s
+        )
+        return -math.inf, StopReason.TIME_LIMIT, 0.0
     warm = None
     assert inc.assignment is not None and inc.opened is not None
     inside = np.all(inc.opened[fixing.opened]) and not np.any(inc.opened[fixing.closed])
@@ -1042,6 +1304,23 @@ def _reduced_mip(
         inc.offer(sol.assignment, pmedian.solution_cost(data, sol.assignment), sol.selected)
     bound = res.bound if math.isfinite(res.bound) else -math.inf
     return min(upper, bound), res.stop, res.solve_s
+
+
+def _full_mip(
+    data: PMedianData, inc: _Incumbent, backend: Backend, options: SolveOptions
+) -> tuple[float, StopReason | None]:
+    """The MIP of the whole problem (no incumbent to reduce it with), when it fits the time;
+    returns its bound and stop reason and offers its solution to ``inc``."""
+    milp = pmedian.build_model(data, name="cpmedian")
+    if not _mip_fits(milp, options.time_limit_s):
+        return -math.inf, StopReason.TIME_LIMIT
+    res = backend.solve(milp, options)
+    if res.status.has_solution and res.x is not None:
+        sol = pmedian.decode(data, milp, res.x)
+        inc.offer(sol.assignment, sol.objective, sol.selected)
+    if res.status is Status.INFEASIBLE:
+        return res.bound, StopReason.INFEASIBLE
+    return res.bound, res.stop
 
 
 def solve_cpmedian(
@@ -1113,17 +1392,7 @@ def solve_cpmedian(
     if run_mip and not closed and (left is None or left > 0.5):
         with deadline.timed("mip"):
             if inc.assignment is None:
-                res = solver.solve(
-                    pmedian.build_model(data, name="cpmedian"),
-                    replace(options, time_limit_s=left),
-                )
-                mip_bound, stop = res.bound, res.stop
-                if res.status.has_solution and res.x is not None:
-                    milp = pmedian.build_model(data, name="cpmedian")
-                    sol = pmedian.decode(data, milp, res.x)
-                    inc.offer(sol.assignment, sol.objective, sol.selected)
-                if res.status is Status.INFEASIBLE:
-                    stop = StopReason.INFEASIBLE
+                mip_bound, stop = _full_mip(data, inc, solver, replace(options, time_limit_s=left))
             elif items.n_sites <= TREE_MAX_SITES:
                 assigner = _Assigner(data, items, _dense_costs(data), solver, options.threads)
                 stats = lagrangian_tree(
