@@ -31,10 +31,9 @@ from optimizer.classic.registry import (
     solve_classic,
 )
 from optimizer.errors import InfeasibleError, ProblemCollector, SolverError
-from optimizer.inputs import file_sha256
 from optimizer.outputs import check_output_folder, staged_run, write_csv, write_json
 from optimizer.result import gap_percent
-from optimizer.textfiles import read_text
+from optimizer.textfiles import file_sha256, read_text
 from optimizer.version import __version__
 
 OUTPUT_RESERVE_S = 0.5

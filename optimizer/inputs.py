@@ -8,7 +8,6 @@ names the file, the column and the offending ids.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 from collections.abc import Iterable, Sequence
@@ -23,7 +22,7 @@ from pyproj import CRS
 
 from optimizer.errors import ProblemCollector
 from optimizer.scenario import Scenario, TableSpec
-from optimizer.textfiles import read_text
+from optimizer.textfiles import file_sha256, read_text
 
 log = logging.getLogger(__name__)
 
@@ -257,15 +256,6 @@ def _ids_at(gdf: gpd.GeoDataFrame, rows: np.ndarray) -> list[str]:
         if col in gdf.columns:
             return [str(v) for v in id_text(gdf[col]).to_numpy()[rows]]
     return [f"row {i + 1}" for i in rows]
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- validation

@@ -8,6 +8,7 @@ like and what to do, never with a ``UnicodeDecodeError``.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import logging
 from pathlib import Path
 
@@ -81,3 +82,12 @@ def read_text(path: Path) -> str:
     if encoding == "gb18030":
         log.info("%s: read as GB18030/GBK text", path)
     return data.decode(encoding)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

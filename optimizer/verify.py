@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 
 from optimizer.errors import VerificationError, preview_ids
 from optimizer.instance import PlanningInstance
-from optimizer.messages import Message, message
+from optimizer.messages import message
 from optimizer.models.planning.model import (
     PlanningData,
     PlanningSolution,
@@ -24,38 +23,11 @@ from optimizer.models.planning.model import (
     decided_size,
     served_share,
 )
+from optimizer.verify_report import VerifyReport
 
 log = logging.getLogger(__name__)
 
 COST_RTOL = 1e-6
-
-
-@dataclass
-class VerifyReport:
-    """What was checked and what failed (empty ``failures`` = passed)."""
-
-    checks: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    recomputed_cost: float = math.nan
-    check_messages: list[Message] = field(default_factory=list)
-    """The checks as messages (``checks`` holds them in English), for translated reports."""
-
-    def checked(self, msg: Message) -> None:
-        """Record a check that was made (in ``checks`` in English, and as its message)."""
-        self.checks.append(msg.en)
-        self.check_messages.append(msg)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "passed": self.passed,
-            "checks": self.checks,
-            "failures": self.failures,
-            "recomputed_cost": self.recomputed_cost,
-        }
 
 
 TOL = 1e-6

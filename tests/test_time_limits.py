@@ -1,8 +1,10 @@
 """Issue 19: every ``siting solve`` run ends within its time limit + 2 s, measured from outside
 (process start to exit: imports, reading the tables, solving, checking, writing).
 
-Slow tier: one real command per family on a small city with a 3 s limit. The full study, every
-method on city-scale and OR-Library instances, is ``benchmarks/bench_time_limits.py``.
+Slow tier: one real command per family on a small city with a 3 s limit. Fast tier: the causes
+of the overruns found, one test each (HiGHS set-up and presolve, the p-median greedy, reading
+the distance table, the imports of ``siting solve``). The full study, every method on
+city-scale and OR-Library instances, is ``benchmarks/bench_time_limits.py``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,24 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
+from optimizer.backends import SolveOptions, Status, StopReason
+from optimizer.backends.highs import (
+    MIP_COLUMNS_PER_S,
+    PRESOLVE_NNZ_PER_S,
+    HighsBackend,
+    _presolve_too_slow,
+)
 from optimizer.bench.cities import solve_tables
 from optimizer.bench.generators import city_like
-from optimizer.classic.registry import DEFAULT_METHOD
+from optimizer.classic.registry import DEFAULT_METHOD, from_tables
+from optimizer.models.covering import lscp
+from optimizer.models.pmedian.heuristics import CostPairs, greedy
+from optimizer.models.pmedian.model import PMedianData
 
 LIMIT_S = 3.0
 SLACK_S = 2.0
@@ -61,3 +75,65 @@ def test_solve_tables_options_and_coverable_blocks(tmp_path: Path) -> None:
     assert len(pairs) == reach.nnz and pairs["distance"].max() <= 300.0
     _, pmed = solve_tables(tmp_path, "t", prob, 300.0, 12, "pmedian")
     assert pmed[-4:] == ["--max-distance", "300", "--unserved-penalty", "600"]
+
+
+# -- fast: the causes of the overruns the benchmark found, one by one
+
+
+def _tiny_lscp_mip() -> lscp.LscpData:
+    reach = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]]))
+    return lscp.LscpData.from_arrays(reach, np.ones(3))
+
+
+def test_highs_does_not_start_a_mip_it_cannot_set_up_in_time() -> None:
+    # HiGHS reads no clock while it sets a MIP up: a MIP with more columns than
+    # MIP_COLUMNS_PER_S per second of its limit answers at once, at the time limit
+    milp = lscp.build_model(_tiny_lscp_mip())
+    limit = 0.5 * milp.num_vars / MIP_COLUMNS_PER_S
+    res = HighsBackend().solve(milp, SolveOptions(time_limit_s=limit))
+    assert res.status is Status.NO_SOLUTION and res.stop is StopReason.TIME_LIMIT
+    assert "cannot be set up" in res.message
+    assert HighsBackend().solve(milp, SolveOptions(time_limit_s=5.0)).status is Status.OPTIMAL
+
+
+def test_highs_presolve_only_where_it_can_end_in_time() -> None:
+    milp = lscp.build_model(_tiny_lscp_mip())
+    short = 0.5 * milp.A.nnz / PRESOLVE_NNZ_PER_S
+    assert _presolve_too_slow(milp, SolveOptions(time_limit_s=short))
+    assert not _presolve_too_slow(milp, SolveOptions(time_limit_s=60.0))
+    assert not _presolve_too_slow(milp, SolveOptions(time_limit_s=None))
+
+
+def test_pmedian_greedy_past_its_deadline_still_opens_p_sites() -> None:
+    # one greedy step is a pass over every pair; past the deadline the rest open at once
+    rng = np.random.default_rng(0)
+    data = PMedianData.from_arrays(rng.uniform(1, 100, size=(60, 30)), p=7)
+    cp = CostPairs.from_data(data)
+    late = greedy(cp, deadline=time.perf_counter() - 1.0)
+    assert late.sum() == 7
+    assert greedy(cp).sum() == 7
+
+
+def test_distance_ids_match_as_text_whatever_their_type() -> None:
+    # ids are matched as stripped text from their distinct values (fast on millions of pairs)
+    demand = pd.DataFrame({"demand_id": ["1", "2"]})
+    sites = pd.DataFrame({"site_id": ["a", "b"]})
+    od = pd.DataFrame({"demand_id": [1, 2, 2], "site_id": [" a", "a", "b "], "distance": [1, 2, 3]})
+    t = from_tables("pmedian", demand, sites, od, p=1)
+    assert t.pairs.size == 3
+    assert sorted(zip(t.pairs.rows.tolist(), t.pairs.cols.tolist(), strict=True)) == [
+        (0, 0),
+        (1, 0),
+        (1, 1),
+    ]
+
+
+def test_siting_solve_imports_no_planning_or_geodata_modules() -> None:
+    # seconds of imports under load that a solve under a time limit must not pay
+    code = (
+        "import sys, optimizer.cli_solve; "
+        "print(sorted(m for m in ('geopandas', 'optimizer.instance', 'optimizer.inputs') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -87,6 +87,7 @@ from optimizer.classic.verify import (
     verify_pcenter,
     verify_pmedian,
 )
+from optimizer.deadline import Deadline
 from optimizer.errors import ProblemCollector
 from optimizer.milp import MILP
 from optimizer.models import pcenter
@@ -101,9 +102,12 @@ from optimizer.models.pmedian import model as pmedian
 from optimizer.models.pmedian.benders import solve_pmedian_benders
 from optimizer.models.pmedian.capacitated import solve_cpmedian
 from optimizer.models.pmedian.solve import solve_pmedian
-from optimizer.verify import VerifyReport
+from optimizer.verify_report import VerifyReport
 
 log = logging.getLogger(__name__)
+
+WARM_PMEDIAN_LAGRANGIAN_SHARE = 0.25
+"""``pmedian-warm``: the share of the time limit the Lagrangian heuristic gets before the MIP."""
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -259,12 +263,18 @@ class ClassicModel:
 
 
 def _timed_solve(
-    build: Callable[[], MILP], backend: Backend, options: SolveOptions
+    build: Callable[[], MILP],
+    backend: Backend,
+    options: SolveOptions,
+    deadline: Deadline | None = None,
 ) -> tuple[MILP, Result]:
+    """Build a MIP and solve it; the build draws on the same ``deadline`` (default:
+    ``options.time_limit_s`` from now) as the solve, which gets what is left of it."""
+    deadline = deadline if deadline is not None else Deadline(options.time_limit_s)
     t0 = time.perf_counter()
     milp = build()
     build_s = time.perf_counter() - t0
-    result = backend.solve(milp, options)
+    result = backend.solve(milp, replace(options, time_limit_s=deadline.remaining()))
     # backends report their own loading time, if any
     return milp, result.replace(build_s=build_s + result.build_s)
 
@@ -429,8 +439,8 @@ def _run_pmedian_lagrangian(warm: bool) -> Runner:
 
     def run(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
         assert isinstance(data, pmedian.PMedianData)
-        limit = options.time_limit_s
-        share = None if limit is None else (0.25 if warm else 1.0) * limit
+        deadline = Deadline(options.time_limit_s)
+        share = deadline.remaining(WARM_PMEDIAN_LAGRANGIAN_SHARE if warm else 1.0)
         lag = pmedian_lagrangian.solve_lagrangian(data, time_limit_s=share, seed=options.seed)
         info: dict[str, object] = {
             "heuristic_objective": lag.heuristic_objective,
@@ -457,7 +467,7 @@ def _run_pmedian_lagrangian(warm: bool) -> Runner:
                 lag.selected, assignment, pmedian.solution_cost(data, assignment)
             )
             return _Run(heur, None, lag.selected, assignment, None, sol)
-        return _warm_pmedian_mip(data, backend, options, lag, info)
+        return _warm_pmedian_mip(data, backend, options, lag, info, deadline)
 
     return run
 
@@ -468,18 +478,16 @@ def _warm_pmedian_mip(
     options: SolveOptions,
     lag: pmedian_lagrangian.LagrangianResult,
     info: dict[str, object],
+    deadline: Deadline,
 ) -> _Run:
     """The p-median MIP warm-started from the Lagrangian heuristic's solution; the bound is
-    the better of the MIP's and the Lagrangian one."""
+    the better of the MIP's and the Lagrangian one. The build and the solve get what is
+    left of the run's ``deadline``."""
     milp = pmedian.build_model(data, integral=_integral(backend), name="pmedian-warm")
     x0 = None
     if lag.result.status.has_solution:
         x0 = pmedian_heuristics.warm_start_vector(data, milp, lag.selected)
-    limit = options.time_limit_s
-    left = None if limit is None else max(1.0, limit - lag.result.solve_s)
-    milp, result = _timed_solve(
-        lambda: milp, backend, replace(options, time_limit_s=left, warm_start=x0)
-    )
+    milp, result = _timed_solve(lambda: milp, backend, replace(options, warm_start=x0), deadline)
     result = result.replace(extra={**result.extra, **info})
     lag_obj, lag_bound = lag.result.objective, lag.result.bound
     if not result.status.has_solution or result.x is None:
@@ -1221,6 +1229,59 @@ def _positions(ids: np.ndarray, names: np.ndarray) -> np.ndarray:
     return np.where(found >= 0, keep[np.maximum(found, 0)], -1)
 
 
+@dataclass(frozen=True)
+class _IdCodes:
+    """A distance-table id column as codes into its distinct values (stripped text).
+
+    Only the distinct values are turned into text and looked up: a table of millions of
+    pairs names a few thousand ids, and converting and matching text per row took seconds of
+    the run's time limit.
+    """
+
+    codes: np.ndarray
+    """Per row, the index of its value in :attr:`names` (-1: missing, reads "")."""
+    names: np.ndarray
+    """The distinct values as stripped text, then "" (what code -1 reads)."""
+
+    @classmethod
+    def of(cls, column: pd.Series) -> _IdCodes:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        text = pd.Series(uniques).astype("string").str.strip().fillna("").to_numpy(dtype=str)
+        return cls(codes, np.append(text, ""))
+
+    def missing(self) -> np.ndarray:
+        """Which rows have no id (missing or blank)."""
+        return (self.names == "")[self.codes]
+
+    def text(self, mask: np.ndarray) -> np.ndarray:
+        """The ids of the rows in ``mask``."""
+        return self.names[self.codes[mask]]
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Per row, the position of its id among ``ids`` (-1: absent or missing)."""
+        found = _positions(ids, self.names)
+        found[-1] = -1  # "" is never an id
+        return found[self.codes]
+
+
+def _given(column: pd.Series) -> np.ndarray:
+    """Which cells of a value column hold something (not missing, not blank text)."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column.notna().to_numpy(dtype=bool)  # numbers are never blank text
+    return (column.notna() & (column.astype("string").str.strip() != "")).to_numpy(dtype=bool)
+
+
+def _pair_names(d_ids: _IdCodes, s_ids: _IdCodes, mask: np.ndarray) -> np.ndarray:
+    """``demand->site`` names of the pairs in ``mask`` (for messages only)."""
+    return np.char.add(np.char.add(d_ids.text(mask), "->"), s_ids.text(mask))
+
+
+def _duplicate_pairs(rows: np.ndarray, cols: np.ndarray, ok: np.ndarray, m: int) -> np.ndarray:
+    """Which pairs among ``ok`` name the same (demand, site) as another one."""
+    key = np.where(ok, rows * max(m, 1) + cols, -1 - np.arange(rows.size))
+    return pd.Series(key).duplicated(keep=False).to_numpy() & ok
+
+
 def _distance_pairs(
     df: pd.DataFrame,
     demand_ids: np.ndarray,
@@ -1232,27 +1293,22 @@ def _distance_pairs(
     if missing_cols:
         problems.add(label, ", ".join(missing_cols), "required column missing")
         return None
-    d_ids = df["demand_id"].astype("string").str.strip()
-    s_ids = df["site_id"].astype("string").str.strip()
-    d_missing = (df["demand_id"].isna() | (d_ids == "")).to_numpy(dtype=bool)
-    s_missing = (df["site_id"].isna() | (s_ids == "")).to_numpy(dtype=bool)
+    d_ids, s_ids = _IdCodes.of(df["demand_id"]), _IdCodes.of(df["site_id"])
+    d_missing, s_missing = d_ids.missing(), s_ids.missing()
     for col, miss in (("demand_id", d_missing), ("site_id", s_missing)):
         if miss.any():
             problems.add(label, col, "missing id", [f"row {i + 2}" for i in np.flatnonzero(miss)])
-    d_text = d_ids.fillna("").to_numpy(dtype=str)
-    s_text = s_ids.fillna("").to_numpy(dtype=str)
-    rows = _positions(demand_ids, d_text)
-    cols = _positions(site_ids, s_text)
-    unknown_d = np.unique(d_text[(rows < 0) & ~d_missing])
-    unknown_s = np.unique(s_text[(cols < 0) & ~s_missing])
+    rows = d_ids.positions(demand_ids)
+    cols = s_ids.positions(site_ids)
+    unknown_d = np.unique(d_ids.text((rows < 0) & ~d_missing))
+    unknown_s = np.unique(s_ids.text((cols < 0) & ~s_missing))
     if unknown_d.size:
         problems.add(label, "demand_id", "unknown demand ids (not in the demand table)", unknown_d)
     if unknown_s.size:
         problems.add(label, "site_id", "unknown site ids (not in the sites table)", unknown_s)
-    pair_names = np.char.add(np.char.add(d_text, "->"), s_text)
     raw = df["distance"]
     dist = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
-    given = (raw.notna() & (raw.astype("string").str.strip() != "")).to_numpy(dtype=bool)
+    given = _given(raw)
     for mask, message in (
         (~given, "missing distances"),
         (given & np.isnan(dist), "not a number"),
@@ -1260,11 +1316,12 @@ def _distance_pairs(
         (dist < 0, "negative distances"),
     ):
         if mask.any():
-            problems.add(label, "distance", message, pair_names[mask])
+            problems.add(label, "distance", message, _pair_names(d_ids, s_ids, mask))
     ok = (rows >= 0) & (cols >= 0)
-    dup = pd.Series(pair_names).duplicated(keep=False).to_numpy() & ok
+    dup = _duplicate_pairs(rows, cols, ok, site_ids.size)
     if dup.any():
-        problems.add(label, "demand_id, site_id", "duplicate pairs", sorted(set(pair_names[dup])))
+        names = _pair_names(d_ids, s_ids, dup)
+        problems.add(label, "demand_id, site_id", "duplicate pairs", sorted(set(names)))
     if problems:
         return None
     return Pairs.from_coo(rows, cols, dist, (demand_ids.size, site_ids.size))

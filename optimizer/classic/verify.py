@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from optimizer.errors import VerificationError, preview_ids
 from optimizer.models.common import binary_csr
-from optimizer.verify import VerifyReport
+from optimizer.verify_report import VerifyReport
 
 if TYPE_CHECKING:
     from optimizer.models.covering.backup import BackupData

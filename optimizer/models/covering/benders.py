@@ -58,6 +58,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.backends import Backend, Result, SolveOptions, Status
+from optimizer.backends.highs import presolve_fits
 from optimizer.deadline import Deadline
 from optimizer.models.covering.heuristics import _is_integral, _Mclp, mclp_heuristic, mclp_lns
 from optimizer.models.covering.mclp import MclpData
@@ -177,11 +178,18 @@ class _Master:
         reach = np.asarray(self.prob.a @ y).ravel()
         return np.flatnonzero(z > reach + VIOLATION)
 
-    def run(self, time_limit: float | None) -> tuple[np.ndarray, np.ndarray, float] | None:
-        """Solve; ``(y, z, objective)`` of its solution, or None without one."""
+    def run(
+        self, time_limit: float | None, mip: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """Solve; ``(y, z, objective)`` of its solution, or None without one. The ``mip``
+        master runs without presolve where presolve could not end in time (HiGHS does not
+        read its clock inside it: :func:`optimizer.backends.highs.presolve_fits`)."""
         self.h.setOptionValue(
             "time_limit", math.inf if time_limit is None else max(0.05, float(time_limit))
         )
+        if mip:
+            fits = presolve_fits(int(self.h.getNumNz()), time_limit)
+            self.h.setOptionValue("presolve", "choose" if fits else "off")
         self.h.run()
         if int(self.h.getInfo().primal_solution_status) != 2:
             return None
@@ -281,7 +289,7 @@ def _integer_phase(
         start.col_value = _start_values(prob, best)
         start.value_valid = True
         h.setSolution(start)
-        res = master.run(None if time_limit is None else t_end - time.monotonic())
+        res = master.run(None if time_limit is None else t_end - time.monotonic(), mip=True)
         out.rounds += 1
         mip_bound = float(h.getInfo().mip_dual_bound)
         if math.isfinite(mip_bound):
