@@ -18,9 +18,9 @@ LSCP (:func:`solve_lscp`), each step stopping as soon as the gap is closed:
    with the cover, for the bound (its bound is a bound of the whole component, since the fixed
    sites cannot be in a better cover), side by side with the row-weighting local search
    (:func:`optimizer.models.covering.search.cover_local_search`, compiled) that improves the cover.
-   A MIP with more nonzeros than :data:`MIP_NNZ_PER_S` per second it would get is not started
-   (its root would not end in time); the search alone gets the time and the bound stays the
-   Lagrangian's.
+   A MIP whose root would not end in the time it would get is not started
+   (:func:`~optimizer.backends.base.mip_root_fits`); the search alone gets the time and the
+   bound stays the Lagrangian's.
 
 MCLP (:func:`solve_mclp`):
 
@@ -66,6 +66,7 @@ from optimizer.backends import (
     SolveOptions,
     Status,
     StopReason,
+    mip_root_fits,
     optimal_stop,
     reached_time_limit,
     relative_gap,
@@ -117,14 +118,6 @@ CFT_MIN_NNZ = 100_000
 
 CFT_SHARE = 0.25
 """Share of a component's time the CFT Lagrangian gets before the MIP and the search."""
-
-MIP_NNZ_PER_S = 20_000.0
-"""The MIP runs only when its matrix has at most this many nonzeros per second it gets
-(HiGHS does not stop inside its root: a MIP whose root LP cannot end in time only holds its
-thread and may overrun). On 20,000 x 5,000 at 300 m, 60 s: the city (about 272,000 nonzeros
-after reductions) is proven in 4 s; a denser city (16,248 x 4,441, 463,121 nonzeros) did not
-end HiGHS's root in 50 s (bound 46 against the Lagrangian's 375); at 500 m (574,361) HiGHS's
-bound reached the LP's (352) in 25 s; at 800 m (30 s) its bound stayed at 143 against 209."""
 
 
 @dataclass(frozen=True)
@@ -321,7 +314,7 @@ def _lscp_part(
 ) -> _Part:
     """One component: Lagrangian (CFT on large ones), then (with a backend) the MIP beside the
     search, or the search alone where the MIP's root would not fit the time
-    (:data:`MIP_NNZ_PER_S`)."""
+    (:func:`~optimizer.backends.base.mip_root_fits`)."""
     t0 = time.perf_counter()
     deadline = None if limit is None else t0 + limit
     integral = bool(np.all(c == np.round(c)))
@@ -396,7 +389,7 @@ def _lscp_part(
         return out.result.replace(x=out.selected.astype(float), solver="cft")
 
     left = _left(deadline)
-    if left is not None and milp.A.nnz > MIP_NNZ_PER_S * (1.0 - MIP_RESERVE) * left:
+    if left is not None and not mip_root_fits(milp.A.nnz, (1.0 - MIP_RESERVE) * left):
         # the MIP's root LP would not end in time (HiGHS does not stop inside it): the CFT
         # subgradient goes on in its place (its bound on the sites left is a bound here, as
         # the MIP's is) beside the search
