@@ -29,7 +29,7 @@ from optimizer.backends.highs import (
 )
 from optimizer.bench.cities import solve_tables
 from optimizer.bench.generators import city_like
-from optimizer.classic.registry import DEFAULT_METHOD, from_tables
+from optimizer.classic.registry import DEFAULT_METHOD, from_tables, solve_classic
 from optimizer.models.covering import lscp
 from optimizer.models.pmedian.heuristics import CostPairs, greedy
 from optimizer.models.pmedian.model import PMedianData
@@ -102,6 +102,23 @@ def test_highs_presolve_only_where_it_can_end_in_time() -> None:
     assert _presolve_too_slow(milp, SolveOptions(time_limit_s=short))
     assert not _presolve_too_slow(milp, SolveOptions(time_limit_s=60.0))
     assert not _presolve_too_slow(milp, SolveOptions(time_limit_s=None))
+
+
+class _NoRoomHighs(HighsBackend):
+    """HiGHS as on a machine where no MIP can be set up within the limit."""
+
+    def starts_in_time(self, n_columns: int, time_limit_s: float | None) -> bool:
+        return False
+
+
+def test_pmedian_warm_gives_the_heuristic_the_time_of_a_mip_that_cannot_start() -> None:
+    rng = np.random.default_rng(1)
+    data = PMedianData.from_arrays(rng.uniform(1, 100, size=(80, 40)), p=6)
+    limit = 2.0
+    out = solve_classic("pmedian-warm", data, _NoRoomHighs(), SolveOptions(time_limit_s=limit))
+    assert out.result.status.has_solution and out.report.passed
+    assert "MIP not started" in out.result.message
+    assert out.milp is None  # not even built: the Lagrangian heuristic had the whole limit
 
 
 def test_pmedian_greedy_past_its_deadline_still_opens_p_sites() -> None:

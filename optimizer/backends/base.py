@@ -98,6 +98,12 @@ class Backend(ABC):
         ``stop`` says why the solver stopped (a limit stop is FEASIBLE or NO_SOLUTION with the
         limit as its reason, never OPTIMAL)."""
 
+    def starts_in_time(self, n_columns: int, time_limit_s: float | None) -> bool:
+        """Whether a MIP with ``n_columns`` can be set up (and so stopped) within
+        ``time_limit_s``: callers that have a fallback ask before building a model the solver
+        would refuse. True unless the backend knows otherwise."""
+        return True
+
 
 def importable(module: str) -> bool:
     """True when ``module`` (an optional solver package, or a module of one) imports here."""

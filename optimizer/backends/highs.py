@@ -52,10 +52,15 @@ class HighsBackend(Backend):
         self.highs_options = dict(highs_options or {})
         """Further HiGHS options (name -> value), set after the common ones."""
 
+    def starts_in_time(self, n_columns: int, time_limit_s: float | None) -> bool:
+        """False for a MIP too large to be set up within ``time_limit_s``
+        (:data:`MIP_COLUMNS_PER_S`): such a MIP is answered NO_SOLUTION without starting."""
+        return time_limit_s is None or n_columns <= MIP_COLUMNS_PER_S * time_limit_s
+
     def solve(self, milp: MILP, options: SolveOptions) -> Result:
         import highspy
 
-        if _cannot_start(milp, options):
+        if milp.integrality.any() and not self.starts_in_time(milp.num_vars, options.time_limit_s):
             return _not_started(milp, options)
         started = time.perf_counter()
         h = highspy.Highs()
@@ -145,17 +150,9 @@ keeps the run within its limit.
 """
 
 
-def _cannot_start(milp: MILP, options: SolveOptions) -> bool:
-    """True for a MIP too large to be set up within its time limit
-    (:data:`MIP_COLUMNS_PER_S`)."""
-    limit = options.time_limit_s
-    if limit is None or not milp.integrality.any():
-        return False
-    return milp.num_vars > MIP_COLUMNS_PER_S * limit
-
-
 def _not_started(milp: MILP, options: SolveOptions) -> Result:
-    """The answer of a MIP not started (:func:`_cannot_start`): no solution, at the time limit."""
+    """The answer of a MIP not started (:meth:`HighsBackend.starts_in_time`): no solution, at
+    the time limit."""
     message = (
         f"Time limit reached: the MIP's {milp.num_vars:,} columns cannot be set up within "
         f"{options.time_limit_s:.3g} s (HiGHS does not read its clock meanwhile); not started"

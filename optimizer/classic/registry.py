@@ -435,12 +435,17 @@ def _run_pmedian_lagrangian(warm: bool) -> Runner:
     (:mod:`optimizer.models.pmedian.lagrangian`); alone (``heuristic``: FEASIBLE, or OPTIMAL
     only when the bound closes the gap) or as the warm start of the MIP (``warm``; the
     reported bound is the better of the two; the MIP is skipped when the Lagrangian bound
-    already proves the heuristic's solution optimal)."""
+    already proves the heuristic's solution optimal, and not built when the backend could not
+    set it up in its share of the time: the heuristic then gets all of it)."""
 
     def run(data: ModelData, backend: Backend, options: SolveOptions) -> _Run:
         assert isinstance(data, pmedian.PMedianData)
         deadline = Deadline(options.time_limit_s)
-        share = deadline.remaining(WARM_PMEDIAN_LAGRANGIAN_SHARE if warm else 1.0)
+        mip_time = deadline.remaining(1.0 - WARM_PMEDIAN_LAGRANGIAN_SHARE)
+        columns = pmedian.column_count(data)
+        # a MIP the backend could not set up in its share: the heuristic gets all the time
+        mip = warm and backend.starts_in_time(columns, mip_time)
+        share = deadline.remaining(WARM_PMEDIAN_LAGRANGIAN_SHARE if mip else 1.0)
         lag = pmedian_lagrangian.solve_lagrangian(data, time_limit_s=share, seed=options.seed)
         info: dict[str, object] = {
             "heuristic_objective": lag.heuristic_objective,
@@ -453,13 +458,15 @@ def _run_pmedian_lagrangian(warm: bool) -> Runner:
         note = f"certified gap {lag.result.gap:.3g}"
         if warm and proven:
             note += "; proven optimal by the Lagrangian bound, MIP skipped"
+        elif warm and not mip:
+            note += f"; MIP not started ({columns:,} columns: too many for the time limit)"
         heur = lag.result.replace(
             solver="heuristic+lagrangian",
             build_s=0.0,
             message=note,
             extra={**lag.result.extra, **info},
         )
-        if not warm or proven:  # a MIP adds nothing once the Lagrangian bound closes the gap
+        if not mip or proven:  # a MIP adds nothing once the Lagrangian bound closes the gap
             if not heur.status.has_solution:
                 return _Run(heur, None, None)
             assignment = pmedian_heuristics.assign_nearest(data, lag.selected)

@@ -184,13 +184,20 @@ class PMedianSolution:
     objective: float
 
 
+def column_count(data: PMedianData) -> int:
+    """Columns of :func:`build_model`'s MILP: ``y`` per site, ``x`` per pair, ``u`` per
+    point when service is optional."""
+    with_u = data.unserved_penalty is not None
+    return data.n_sites + data.pairs.size + (data.n_demand if with_u else 0)
+
+
 def build_model(data: PMedianData, integral: bool = False, name: str = "pmedian") -> MILP:
     """Compile the p-median problem into one :class:`MILP` (see the module docstring)."""
     pairs = data.pairs
     m, n, k = data.n_sites, data.n_demand, pairs.size
     with_u = data.unserved_penalty is not None
     x0, u0 = m, m + k
-    n_var = u0 + (n if with_u else 0)
+    n_var = column_count(data)
     kk = np.arange(k, dtype=np.int64)
     ii = np.arange(n, dtype=np.int64)
     rows = RowBuilder(n_var)
