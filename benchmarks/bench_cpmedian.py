@@ -1,5 +1,6 @@
 """Capacitated p-median (issue 17): ``cpmedian`` (Lagrangian bound + GAP heuristic + fixing +
-reduced MIP) on Osman–Christofides pmedcap1–20 and Lorena–Senne SJC1–SJC4b.
+Lagrangian tree or reduced MIP + subset-row cuts) on Osman–Christofides pmedcap1–20 and
+Lorena–Senne SJC1–SJC4b.
 
 ::
 
@@ -47,13 +48,19 @@ NOTES = [
     "  there); it ended SJC4a at 60 s with a certified gap near 50 %.",
     "- The Lagrangian bound alone (knapsack subproblems) is 0.1-0.3 % below the optimum on",
     "  SJC but 1-6 % on some pmedcap instances (pmedcap08 6 %, pmedcap20 3.2 %); the",
-    "  Lagrangian branch-and-bound on the sites closes those. pmedcap20 is the exception",
-    "  within 60 s: incumbent 1006 (optimum 1005), bound 990 after about 2,000 nodes (the",
-    "  plain HiGHS MIP reaches 981 in 300 s, see the shared data's SOURCE.md; the reduced MIP",
-    "  with the Lagrangian cut 974 in 60 s; branching on assignments instead of sites also",
-    "  990). Its root bound is weak for the tree: children gain 0.2-1.5 of the 32 missing.",
-    "  Keeping the aggregate capacity (sum of loads >= total demand) in the subproblem",
-    "  raised the root bound by 0.3 only (the knapsacks are already nearly full, 94 %).",
+    "  Lagrangian branch-and-bound on the sites closes most of those. pmedcap20 was the",
+    "  exception: bound 990 after about 2,000 nodes in 60 s (its Dantzig-Wolfe bound is",
+    "  973.6, the same as the Lagrangian one; branch-and-price on sites or on assignments",
+    "  with exact Dantzig-Wolfe node bounds reached only 987-988 in 60 s).",
+    "- Subset-row cuts (`pmedian/cpmp_price.py`): on instances of up to 150 points the tree",
+    "  gets 60 % of the time left and, if unfinished, column generation with subset-row cuts",
+    "  (exact pricing: knapsack branch-and-bound with the cut penalties) the rest, then the",
+    "  tree resumes. pmedcap20's certified bound: 974 -> 1002 (1000 after about 7 rounds,",
+    "  30 cuts each); gap 1.59 % -> 0.40 %. The incumbent stays 1006 (optimum 1005).",
+    "  pmedcap14 is the only other instance where the phase runs: its cuts run out at 976,",
+    "  and the resumed tree proves the optimum (37.9 s; before 42.5 s at higher load).",
+    "  A set-partitioning MIP over the phase's column pool found no solution in 6 s on",
+    "  pmedcap20 (not kept).",
     "- Since the previous run closed sites of a tree node get no knapsack (faster nodes),",
     "  and the load was lower (2.4-3.1 against 4-8): pmedcap14 and SJC2 now proven, SJC4b",
     "  0.33 % -> 0.002 %, pmedcap08 52 s -> 10 s.",

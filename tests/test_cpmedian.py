@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from optimizer.backends import SolveOptions, Status, get_backend
+from optimizer.backends import base as backends_base
 from optimizer.bench.instances import read_osman_christofides
 from optimizer.classic.registry import resolve_model, solve_classic
 from optimizer.deadline import Deadline
@@ -218,6 +219,26 @@ def test_tree_from_a_weak_start_proves_the_brute_force_optimum(seed: int) -> Non
     assert stats.bound == pytest.approx(opt)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_stopped_tree_resumes_to_the_brute_force_optimum(seed: int) -> None:
+    """A tree stopped at once keeps its open nodes and a valid bound; resumed, it proves
+    the optimum (the run resumes it after the subset-row phase)."""
+    data, dist, weight, demand, capacity = _random_cpmp(seed, n=7, m=5)
+    opt = _optimum(dist, weight, 2, demand, capacity)
+    items = cap.SiteItems.from_data(data)
+    inc = cap._Incumbent()
+    assigner = cap._Assigner(data, items, cap._dense_costs(data), get_backend("highs"), 1)
+    lam = np.zeros(data.n_demand)
+    stopped = cap.lagrangian_tree(data, items, lam, -math.inf, inc, assigner, Deadline(0.0))
+    assert not stopped.complete and stopped.heap
+    assert stopped.bound <= opt + 1e-9
+    stats = cap.lagrangian_tree(
+        data, items, lam, -math.inf, inc, assigner, Deadline(30), resume=stopped
+    )
+    assert stats.complete
+    assert inc.objective == pytest.approx(opt)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 3])
 def test_reduced_mip_path_matches_the_plain_mip(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -294,7 +315,7 @@ def test_a_mip_too_large_for_the_time_is_not_started(monkeypatch: pytest.MonkeyP
     the run ends on the Lagrangian bound and heuristic, never OPTIMAL without a proof, and
     within its limit."""
     data, *_ = _random_cpmp(1, n=30, m=15, p=4)
-    monkeypatch.setattr(cap, "MIP_NNZ_PER_S", 1e-3)
+    monkeypatch.setattr(backends_base, "MIP_NNZ_PER_S", 1e-3)
     monkeypatch.setattr(cap, "TREE_MAX_SITES", 0)
     run = cap.solve_cpmedian(data, "highs", SolveOptions(time_limit_s=2, threads=1))
     assert run.result.solve_s <= 2.0

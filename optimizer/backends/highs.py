@@ -150,14 +150,31 @@ keeps the run within its limit.
 """
 
 
+WARM_START_TOL = 1e-6
+"""Largest violation of a warm start returned as the answer of a MIP not started (HiGHS's own
+``mip_feasibility_tolerance``)."""
+
+
 def _not_started(milp: MILP, options: SolveOptions) -> Result:
-    """The answer of a MIP not started (:meth:`HighsBackend.starts_in_time`): no solution, at
-    the time limit."""
+    """The answer of a MIP not started (:meth:`HighsBackend.starts_in_time`), at the time
+    limit: its warm start when that is feasible (FEASIBLE, no bound), else no solution."""
     message = (
         f"Time limit reached: the MIP's {milp.num_vars:,} columns cannot be set up within "
         f"{options.time_limit_s:.3g} s (HiGHS does not read its clock meanwhile); not started"
     )
     log.info("highs: %s", message)
+    x = options.warm_start
+    if x is not None and len(x) == milp.num_vars and milp.max_violation(x) <= WARM_START_TOL:
+        x = np.asarray(x, dtype=float)
+        return Result(
+            status=Status.FEASIBLE,
+            objective=milp.objective_value(x),
+            bound=-math.inf if milp.sense == "min" else math.inf,
+            x=x,
+            solver="highs",
+            message=message + "; the warm start is the answer",
+            stop=StopReason.TIME_LIMIT,
+        )
     return Result(
         status=Status.NO_SOLUTION,
         objective=math.nan,

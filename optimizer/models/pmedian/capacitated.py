@@ -33,11 +33,19 @@ The path, under one :class:`~optimizer.deadline.Deadline`:
    sites decided is a GAP, solved exactly by the MIP backend. Beyond that size, the MIP
    (:func:`optimizer.models.pmedian.model.build_model`) of the problem reduced by step 3,
    warm-started from the incumbent, with a Lagrangian cut (:func:`add_lagrangian_cuts`); its
-   bound counts for the full problem up to UB. The reported bound is the best of all.
+   bound counts for the full problem up to UB.
+5. **Subset-row cuts** (:mod:`optimizer.models.pmedian.cpmp_price`): where every point must be
+   served and there are at most :data:`~optimizer.models.pmedian.cpmp_price.SR_MAX_POINTS`
+   points, the tree gets :data:`TREE_SHARE_BEFORE_PRICE` of the time left and, if it does not
+   finish, column generation with subset-row cuts the rest: its certified root bound is far
+   above the Lagrangian one where that is weak (pmedcap20: 1002 against 974, optimum 1005).
+
+The reported bound is the best of all.
 
 Every MIP (GAP, leaf, reduced, full) starts only when it fits the time left
-(:data:`MIP_NNZ_PER_S`: HiGHS does not stop inside its root); where the dense cost matrix is
-too large, the quick heuristic works on the pairs (:func:`sparse_quick_assign`).
+(:func:`~optimizer.backends.base.mip_root_fits`: HiGHS does not stop inside its root); where
+the dense cost matrix is too large, the quick heuristic works on the pairs
+(:func:`sparse_quick_assign`).
 
 The answer carries a certified gap: OPTIMAL only when the bound meets the objective (within
 ``mip_gap``).
@@ -55,10 +63,20 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.backends import Backend, Result, SolveOptions, Status, StopReason, get_backend
+from optimizer.backends import (
+    Backend,
+    Result,
+    SolveOptions,
+    Status,
+    StopReason,
+    get_backend,
+    mip_root_fits,
+)
 from optimizer.deadline import Deadline
 from optimizer.milp import MILP
+from optimizer.models.pmedian import cpmp_price
 from optimizer.models.pmedian import model as pmedian
+from optimizer.models.pmedian.cpmp_items import SiteItems
 from optimizer.models.pmedian.model import PMedianData
 from optimizer.result import relative_gap
 
@@ -74,8 +92,6 @@ __all__ = [
     "solve_cpmedian",
 ]
 
-KNAPSACK_UNITS = 4000
-"""Capacity units of the largest knapsack when demands must be scaled (non-integer data)."""
 LAGRANGIAN_SHARE = 0.35
 """Share of the time limit for the Lagrangian phase (with its quick heuristics)."""
 POLISH_SHARE = 0.2
@@ -108,111 +124,11 @@ TREE_MAX_SITES = 1000
 """The tree runs for instances up to this many sites; larger ones go to the reduced MIP."""
 CUT_COUNT = 1
 """Lagrangian cuts added to the reduced MIP (from the last improvements of the bound)."""
-MIP_NNZ_PER_S = 20_000.0
-"""A MIP (GAP, leaf, reduced or full) is started only with at most this many nonzeros per second
-left: HiGHS does not stop inside its root, so a MIP whose root cannot end in time overruns
-the limit (as in :mod:`optimizer.models.covering.solve`). On the 20,000 x 5,000 city at 300 m
-(p = 800) the reduced MIP ran 140 s on a 20 s limit, the GAP MIP of the polish 8 s on 3 s."""
+TREE_SHARE_BEFORE_PRICE = 0.6
+"""Share of the time left that the tree gets where the subset-row phase follows it
+(:func:`_price_eligible`); the phase runs for the rest only if the tree did not finish."""
 TIME_RESERVE = 0.03
 """Share of the limit kept back for decoding and checking, so the run ends within its limit."""
-
-
-@dataclass(frozen=True)
-class SiteItems:
-    """The pairs grouped by site: the knapsack items of the relaxation.
-
-    Attributes
-    ----------
-    indptr : ndarray (m+1,)
-        Items of site ``j`` are ``indptr[j]:indptr[j+1]``.
-    rows : ndarray (k,)
-        Demand point of each item.
-    cost : ndarray (k,)
-        ``weight * distance``.
-    units : ndarray of int64 (k,)
-        Demand in integer capacity units (rounded down).
-    pair : ndarray (k,)
-        Index of each item in ``data.pairs``.
-    cap_units : ndarray of int64 (m,)
-        Capacity in units (rounded up; 0 for forbidden sites).
-    allowed, required : ndarray of bool (m,)
-        Sites that may open; sites fixed open.
-    fallback : ndarray (n,) or None
-        Cost of leaving a point unserved (None: service is compulsory).
-    p : int
-    integral : bool
-        All costs are integers (bounds may be rounded up).
-    n_demand : int
-    forced : ndarray of bool (k,) or None
-        Items every open knapsack must hold (a tree node's fixed assignments).
-    """
-
-    indptr: np.ndarray
-    rows: np.ndarray
-    cost: np.ndarray
-    units: np.ndarray
-    pair: np.ndarray
-    cap_units: np.ndarray
-    allowed: np.ndarray
-    required: np.ndarray
-    fallback: np.ndarray | None
-    p: int
-    integral: bool
-    n_demand: int
-    forced: np.ndarray | None = None
-
-    @property
-    def n_sites(self) -> int:
-        return int(self.cap_units.size)
-
-    @classmethod
-    def from_data(cls, data: PMedianData) -> SiteItems:
-        """Items of capacitated ``data``; raises ValueError for uncapacitated data."""
-        if data.capacity is None:
-            raise ValueError("the capacitated p-median needs site capacities")
-        pairs, m = data.pairs, data.n_sites
-        allowed = np.ones(m, dtype=bool)
-        allowed[data.forbidden] = False
-        required = np.zeros(m, dtype=bool)
-        required[data.required] = True
-        scale = _unit_scale(data.demand, data.capacity)
-        order = np.flatnonzero(allowed[pairs.cols])
-        order = order[np.lexsort((pairs.rows[order], pairs.cols[order]))]
-        cols = pairs.cols[order]
-        rows = pairs.rows[order]
-        cost = data.weight[rows] * pairs.dist[order]
-        units = np.floor(data.demand[rows] * scale + 1e-9 * (scale == 1.0)).astype(np.int64)
-        cap_units = np.where(allowed, np.ceil(data.capacity * scale - 1e-9), 0).astype(np.int64)
-        indptr = np.searchsorted(cols, np.arange(m + 1)).astype(np.int64)
-        fallback = None
-        if data.unserved_penalty is not None:
-            fallback = data.weight * data.unserved_penalty
-        all_costs = cost if fallback is None else np.r_[cost, fallback]
-        integral = bool(np.all(all_costs == np.round(all_costs)))
-        return cls(
-            indptr,
-            rows,
-            cost,
-            units,
-            order,
-            cap_units,
-            allowed,
-            required,
-            fallback,
-            data.p,
-            integral,
-            data.n_demand,
-        )
-
-
-def _unit_scale(demand: np.ndarray, capacity: np.ndarray) -> float:
-    """1 for integer demands and capacities of moderate size; otherwise the factor that maps
-    the largest capacity to :data:`KNAPSACK_UNITS` units."""
-    top = float(capacity.max(initial=0.0))
-    integer = np.all(demand == np.round(demand)) and np.all(capacity == np.round(capacity))
-    if integer and top <= 4 * KNAPSACK_UNITS:
-        return 1.0
-    return KNAPSACK_UNITS / top if top > 0 else 1.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -420,11 +336,6 @@ def _feasible_vector(data: PMedianData, assignment: np.ndarray) -> bool:
     return bool(np.all((hit == 1) | (assignment < 0)))
 
 
-def _mip_fits(milp: MILP, left: float | None) -> bool:
-    """The MIP is small enough to end within ``left`` seconds (:data:`MIP_NNZ_PER_S`)."""
-    return left is None or milp.A.nnz <= MIP_NNZ_PER_S * left
-
-
 def assign_sites(
     data: PMedianData,
     opened: np.ndarray,
@@ -454,7 +365,7 @@ def assign_sites(
         ):
             continue  # a point without an open site in reach
         milp = pmedian.build_model(sub, name="cpmedian-gap")
-        if not _mip_fits(milp, left):
+        if not mip_root_fits(milp.A.nnz, left):
             return None
         res = backend.solve(
             milp, SolveOptions(time_limit_s=left, mip_gap=1e-4, threads=threads, seed=0)
@@ -1060,12 +971,18 @@ def _client_children(
 
 @dataclass
 class TreeStats:
-    """What the tree did: nodes evaluated, leaves solved as GAPs, and the bound it proved."""
+    """What the tree did: nodes evaluated, leaves solved as GAPs, and the bound it proved;
+    with the nodes still open, so that a later call can resume it."""
 
     nodes: int = 0
     leaves: int = 0
     bound: float = -math.inf
     complete: bool = False
+    heap: list[tuple[float, int, int, _Node]] = field(default_factory=list)
+    # leaves not solved to the end: (bound, open sites, pairs alive), retried on resume
+    open_leaves: list[tuple[float, np.ndarray, np.ndarray]] = field(default_factory=list)
+    gap_pruned: list[float] = field(default_factory=list)  # nodes pruned only by mip_gap
+    pushed: int = 0
 
 
 def _prunable(bound: float, upper: float, mip_gap: float) -> bool:
@@ -1155,7 +1072,7 @@ def _solve_leaf(
     ):
         return math.inf  # a point out of reach: no solution in this leaf
     milp = pmedian.build_model(sub, name="cpmedian-leaf")
-    if not _mip_fits(milp, deadline.remaining()):
+    if not mip_root_fits(milp.A.nnz, deadline.remaining()):
         return -math.inf  # left open: its parent's bound stands
     res = backend.solve(
         milp, SolveOptions(time_limit_s=deadline.remaining(), mip_gap=0.0, threads=threads)
@@ -1179,9 +1096,10 @@ def lagrangian_tree(
     assigner: _Assigner,
     deadline: Deadline,
     mip_gap: float = 0.0,
+    resume: TreeStats | None = None,
 ) -> TreeStats:
     """Best-first Lagrangian branch-and-bound on the sites (least bound first, deeper first
-    among equal bounds).
+    among equal bounds); it goes on from ``resume`` (a stopped tree's stats) when given.
 
     Each node re-optimises the multipliers (from its parent's), fixes sites by reduced costs,
     and branches on the open free site of largest knapsack value (forced open first, then
@@ -1189,11 +1107,11 @@ def lagrangian_tree(
     ``stats.bound`` is a bound of the whole problem; ``stats.complete`` means the tree was
     searched to the end (the incumbent is then optimal within ``mip_gap``).
     """
-    stats = TreeStats()
-    root = _Node(items.required.copy(), ~items.allowed, root_lam, root_bound)
-    heap: list[tuple[float, int, int, _Node]] = [(root_bound, 0, 0, root)]
-    open_leaves: list[float] = []  # bounds of leaves not solved to the end
-    gap_pruned: list[float] = []  # bounds of nodes pruned only by mip_gap
+    stats = resume if resume is not None else TreeStats()
+    if resume is None:
+        root = _Node(items.required.copy(), ~items.allowed, root_lam, root_bound)
+        stats.heap.append((root_bound, 0, 0, root))
+    heap, gap_pruned = stats.heap, stats.gap_pruned
 
     def pruned(bound: float) -> bool:
         if _prunable(bound, inc.objective, 0.0):
@@ -1203,10 +1121,25 @@ def lagrangian_tree(
             return True
         return False
 
-    pushed = 0
+    def solve_leaf(bound: float, sites: np.ndarray, alive: np.ndarray) -> None:
+        leaf = _solve_leaf(data, sites, alive, inc, assigner.backend, deadline, assigner.threads)
+        if leaf < inc.objective and not pruned(leaf):
+            stats.open_leaves.append((max(bound, leaf), sites, alive))
+
+    def leaf_bounds() -> list[float]:
+        return [b for b, _, _ in stats.open_leaves]
+
+    retry, stats.open_leaves = stats.open_leaves, []
+    for bound, sites, alive in retry:  # a resumed tree first retries its unfinished leaves
+        if pruned(bound):
+            continue
+        if deadline.expired():
+            stats.open_leaves.append((bound, sites, alive))
+        else:
+            solve_leaf(bound, sites, alive)
     while heap:
         if deadline.expired():
-            stats.bound = min([h[0] for h in heap] + open_leaves + gap_pruned + [inc.objective])
+            stats.bound = min([h[0] for h in heap] + leaf_bounds() + gap_pruned + [inc.objective])
             return stats
         _, depth, _, node = heapq.heappop(heap)
         if pruned(node.bound):
@@ -1228,11 +1161,7 @@ def lagrangian_tree(
             sites = opened if int(opened.sum()) == items.p else ~closed
             alive = np.zeros(data.pairs.size, dtype=bool)
             alive[sub.pair] = True
-            leaf = _solve_leaf(
-                data, sites, alive, inc, assigner.backend, deadline, assigner.threads
-            )
-            if leaf < inc.objective and not pruned(leaf):
-                open_leaves.append(max(bound, leaf))
+            solve_leaf(bound, sites, alive)
             continue
         decided = replace(node, opened=opened, closed=closed)
         pick = _branch_point(items, rel, sub, decided) if _client_branching(items) else None
@@ -1241,10 +1170,10 @@ def lagrangian_tree(
         else:
             children = _site_children(rel, decided, lam, bound)
         for child in children:
-            pushed += 1
-            heapq.heappush(heap, (bound, depth - 1, pushed, child))
-    stats.complete = not open_leaves
-    stats.bound = min([*open_leaves, *gap_pruned, inc.objective])
+            stats.pushed += 1
+            heapq.heappush(heap, (bound, depth - 1, stats.pushed, child))
+    stats.complete = not stats.open_leaves
+    stats.bound = min([*leaf_bounds(), *gap_pruned, inc.objective])
     return stats
 
 
@@ -1285,7 +1214,7 @@ def _reduced_mip(
         )
     except ValueError:
         return upper, StopReason.OPTIMAL, 0.0
-    if not _mip_fits(milp, time_limit_s):
+    if not mip_root_fits(milp.A.nnz, time_limit_s):
         log.info(
             "cpmedian: reduced MIP (%d nonzeros) too large for %.1f s", milp.A.nnz, time_limit_s
         )
@@ -1312,7 +1241,7 @@ def _full_mip(
     """The MIP of the whole problem (no incumbent to reduce it with), when it fits the time;
     returns its bound and stop reason and offers its solution to ``inc``."""
     milp = pmedian.build_model(data, name="cpmedian")
-    if not _mip_fits(milp, options.time_limit_s):
+    if not mip_root_fits(milp.A.nnz, options.time_limit_s):
         return -math.inf, StopReason.TIME_LIMIT
     res = backend.solve(milp, options)
     if res.status.has_solution and res.x is not None:
@@ -1395,13 +1324,34 @@ def solve_cpmedian(
                 mip_bound, stop = _full_mip(data, inc, solver, replace(options, time_limit_s=left))
             elif items.n_sites <= TREE_MAX_SITES:
                 assigner = _Assigner(data, items, _dense_costs(data), solver, options.threads)
+                pricing = _price_eligible(items)
+                tree_deadline = deadline.sub(TREE_SHARE_BEFORE_PRICE) if pricing else deadline
                 stats = lagrangian_tree(
-                    data, items, dual.lam, lower, inc, assigner, deadline, options.mip_gap
+                    data, items, dual.lam, lower, inc, assigner, tree_deadline, options.mip_gap
                 )
                 phases["tree_nodes"] = stats.nodes
                 phases["tree_leaves"] = stats.leaves
                 mip_bound = stats.bound
                 stop = StopReason.OPTIMAL if stats.complete else StopReason.TIME_LIMIT
+                if pricing and not stats.complete:
+                    priced = _price_phase(items, dual, inc, deadline, options)
+                    # the phase may end early (no cut left): the tree goes on for the rest
+                    if relative_gap(inc.objective, priced) > options.mip_gap:
+                        stats = lagrangian_tree(
+                            data,
+                            items,
+                            dual.lam,
+                            lower,
+                            inc,
+                            assigner,
+                            deadline,
+                            options.mip_gap,
+                            resume=stats,
+                        )
+                    phases["tree_nodes"] = stats.nodes
+                    phases["tree_leaves"] = stats.leaves
+                    stop = StopReason.OPTIMAL if stats.complete else StopReason.TIME_LIMIT
+                    mip_bound = stats.bound if stats.complete else max(stats.bound, priced)
             else:
                 mip_bound, stop, _ = _reduced_mip(
                     data, fixing, dual.cuts, inc, solver, options, left
@@ -1409,6 +1359,40 @@ def solve_cpmedian(
         if math.isfinite(mip_bound):
             lower = max(lower, bound_value(mip_bound, items.integral))
     return _answer(data, items, inc, lower, stop, deadline, phases, options.mip_gap)
+
+
+def _price_eligible(items: SiteItems) -> bool:
+    """The subset-row phase applies: every point must be served (its cuts assume a partition),
+    costs are not negative, and the instance is small enough for its separation."""
+    return (
+        items.fallback is None
+        and items.n_demand <= cpmp_price.SR_MAX_POINTS
+        and float(items.cost.min(initial=0.0)) >= 0.0
+    )
+
+
+def _price_phase(
+    items: SiteItems, dual: _Dual, inc: _Incumbent, deadline: Deadline, options: SolveOptions
+) -> float:
+    """The certified bound of column generation with subset-row cuts
+    (:mod:`optimizer.models.pmedian.cpmp_price`) for the time left, seeded with the
+    incumbent's clusters and the Lagrangian multipliers; ``-inf`` when it finds nothing."""
+    seeds = []
+    if inc.assignment is not None:
+        sites = np.repeat(np.arange(items.n_sites), np.diff(items.indptr))
+        seeds.append(inc.assignment[items.rows] == sites)
+    with deadline.timed("price"):
+        stats = cpmp_price.subset_row_bound(
+            items, dual.lam, seeds, inc.objective, deadline, options.mip_gap
+        )
+    log.info(
+        "cpmedian: subset-row bound %.3f (%d rounds, %d cuts, %d columns)",
+        stats.bound,
+        stats.rounds,
+        stats.cuts,
+        stats.columns,
+    )
+    return stats.bound
 
 
 def _answer(
@@ -1451,4 +1435,14 @@ def _answer(
         message=f"certified gap {gap:.3g}",
         extra=dict(phases),
     )
-    return CpmpRun(result, inc.opened.copy(), inc.assignment.copy(), phases)
+    return CpmpRun(result, _exactly_p(items, inc.opened), inc.assignment.copy(), phases)
+
+
+def _exactly_p(items: SiteItems, opened: np.ndarray) -> np.ndarray:
+    """``opened`` with allowed empty sites added until ``p`` are open: a heuristic may serve
+    every point from fewer sites, and an empty open site changes no cost."""
+    out = opened.copy()
+    missing = items.p - int(out.sum())
+    if missing > 0:
+        out[np.flatnonzero(items.allowed & ~out)[:missing]] = True
+    return out
