@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 from openpyxl import load_workbook
 
@@ -196,3 +197,14 @@ def test_the_install_ships_a_cjk_font_the_maps_use_first(monkeypatch: pytest.Mon
         assert fonts.cjk_font() == fonts.add_font_file(path) == "Noto Sans SC"
     finally:
         fonts.cjk_font.cache_clear()
+
+
+def test_bold_labels_in_the_packaged_font_log_no_weight_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # the packaged font has one weight; bold titles fall back to it without a warning per label
+    family = fonts.cjk_font()
+    assert family is not None
+    with caplog.at_level("DEBUG", logger="matplotlib.font_manager"):
+        font_manager.findfont(font_manager.FontProperties(family=family, weight="bold"))
+    assert not [r for r in caplog.records if "Failed to find font weight" in r.getMessage()]

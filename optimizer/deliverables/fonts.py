@@ -87,6 +87,19 @@ def _system_font() -> str | None:
     return next((f for f in CJK_FAMILIES if f in known), None)
 
 
+class _SingleWeightFilter(logging.Filter):
+    """Drops matplotlib's "Failed to find font weight bold for FAMILY" for a font that ships
+    a single weight (the regular face stands in for bold)."""
+
+    def __init__(self, family: str) -> None:
+        super().__init__()
+        self.family = family
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("Failed to find font weight" in message and self.family in message)
+
+
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """The family name of a font with Chinese glyphs that matplotlib can use, or None.
@@ -100,6 +113,11 @@ def cjk_font() -> str | None:
     packaged = packaged_font_file()
     family = add_font_file(packaged) if packaged is not None else None
     if family is not None:
+        # the packaged font has one weight: bold titles use it, which is all we need, so
+        # matplotlib's warning on every bold label would only be noise in a planner's log
+        manager_log = logging.getLogger("matplotlib.font_manager")
+        if not any(isinstance(f, _SingleWeightFilter) for f in manager_log.filters):
+            manager_log.addFilter(_SingleWeightFilter(family))
         return family
     log.warning("the packaged CJK font (pylopdf-fonts-zh-cn) is missing; trying system fonts")
     return _system_font()
