@@ -322,3 +322,12 @@ def test_a_mip_too_large_for_the_time_is_not_started(monkeypatch: pytest.MonkeyP
     assert run.result.objective >= run.result.bound - 1e-6
     if run.result.status is Status.OPTIMAL:
         assert run.result.bound == pytest.approx(run.result.objective)
+
+
+def test_a_run_with_no_time_still_answers_where_points_may_stay_unserved() -> None:
+    # an unserved penalty makes every selection feasible: the first answer comes before any
+    # phase, so even a run out of time at once returns a verified solution of p sites
+    data, *_ = _random_cpmp(3, n=40, m=12, p=4, unserved_penalty=100.0)
+    out = solve_classic("cpmedian", data, options=SolveOptions(time_limit_s=1e-6))
+    assert out.result.status.has_solution and out.report.passed
+    assert out.selected is not None and len(out.selected) == 4

@@ -1291,6 +1291,9 @@ def solve_cpmedian(
     unreachable = np.bincount(items.rows, minlength=items.n_demand) == 0
     if items.fallback is None and np.any(unreachable):
         return _answer(data, items, inc, -math.inf, StopReason.INFEASIBLE, deadline, phases)
+    if items.fallback is not None:
+        with deadline.timed("first"):
+            _first_incumbent(data, items, inc)
     lag_deadline = deadline.sub(lagrangian_share)
     with deadline.timed("lagrangian"):
         dual = _subgradient_phase(data, items, solver, inc, lag_deadline, options.threads)
@@ -1436,6 +1439,22 @@ def _answer(
         extra=dict(phases),
     )
     return CpmpRun(result, _exactly_p(items, inc.opened), inc.assignment.copy(), phases)
+
+
+def _first_incumbent(data: PMedianData, items: SiteItems, inc: _Incumbent) -> None:
+    """A first answer before any phase, where a point may stay unserved (so one always
+    exists): the ``p`` allowed sites that reach the most demand (required ones first), points
+    assigned greedily on the pairs. A run stopped before its heuristics still returns it."""
+    pairs = data.pairs
+    reach = np.bincount(pairs.cols, weights=data.demand[pairs.rows], minlength=items.n_sites)
+    score = np.where(items.allowed, reach, -np.inf)
+    score[items.required] = np.inf
+    opened = np.zeros(items.n_sites, dtype=bool)
+    top = np.argsort(-score, kind="stable")[: items.p]
+    opened[top[np.isfinite(score[top]) | items.required[top]]] = True
+    found = sparse_quick_assign(data, _SparseCosts.from_data(data), opened)
+    if found is not None:
+        inc.offer(found[0], found[1], opened)
 
 
 def _exactly_p(items: SiteItems, opened: np.ndarray) -> np.ndarray:
