@@ -157,6 +157,33 @@ def test_swap_search_is_reproducible_and_never_worse_than_its_start() -> None:
         mclp_swap_search(sp.csr_matrix(a), -weight, start, time_limit_s=1)
 
 
+@pytest.mark.parametrize("local", [True, False])
+def test_swap_search_turns_to_late_acceptance_when_stalled(local: bool) -> None:
+    """After ``stall`` rounds without a better solution the walk may go below its best, but
+    the best solution found is what comes back, with the count kept."""
+    a, weight = _mclp_instance(4, m=300, n=60)
+    start = np.zeros(60, dtype=bool)
+    start[:8] = True
+    out = mclp_swap_search(
+        sp.csr_matrix(a),
+        weight,
+        start,
+        time_limit_s=20,
+        max_rounds=400,
+        stall=20,
+        history=50,
+        local=local,
+    )
+    assert out.result.extra["late_acceptance"] == 1
+    assert out.result.extra["longest_idle"] >= 20
+    assert out.selected.sum() == 8
+    assert out.result.objective == float(weight[a[:, out.selected].any(axis=1)].sum())
+    plain = mclp_swap_search(
+        sp.csr_matrix(a), weight, start, time_limit_s=20, max_rounds=1, max_kick=0
+    )
+    assert out.result.objective >= plain.result.objective
+
+
 @pytest.mark.slow
 def test_mclp_warm_runs_the_swap_search_beside_the_mip() -> None:
     prob = city_like(2_000, 500, seed=1)

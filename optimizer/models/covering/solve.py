@@ -31,8 +31,9 @@ MCLP (:func:`solve_mclp`):
 3. With a MIP backend (``mclp-warm``): the MIP on the reduced problem warm-started with the
    heuristic's solution, for the bound, side by side with a search that improves the solution:
    with a facility count the iterated swap search
-   (:func:`optimizer.models.covering.search.mclp_swap_search`, compiled, with kicks), under a
-   budget the large-neighbourhood search (:func:`optimizer.models.covering.heuristics.mclp_lns`,
+   (:func:`optimizer.models.covering.search.mclp_swap_search`, compiled, with local kicks and
+   late acceptance once it stalls), under a budget the large-neighbourhood search
+   (:func:`optimizer.models.covering.heuristics.mclp_lns`,
    small MIPs over regions).
 
 "Side by side": the MIP runs in a worker thread (the solver releases the interpreter lock)
@@ -501,6 +502,8 @@ def solve_mclp(
                     swap_search_objective=ls.result.objective,
                     swap_search_rounds=ls.result.nodes,
                     swap_search_improved=ls.result.extra["improved"],
+                    swap_search_longest_idle=ls.result.extra["longest_idle"],
+                    swap_search_late=ls.result.extra["late_acceptance"],
                 )
                 return
             y2, rounds, improved = mclp_lns(
