@@ -49,6 +49,10 @@ from optimizer.bench.suites import frame_table
 from optimizer.outputs import atomic_write, write_csv
 
 HERE = Path(__file__).resolve().parent
+# peers.py is a sibling script, not a package module: its machine description is shared.
+sys.path.insert(0, str(HERE))
+from peers import machine  # noqa: E402
+
 CSV = HERE / "results" / "city_targets.csv"
 REPORT = HERE / "results" / "city_targets.md"
 SLACK_S = 2.0
@@ -151,10 +155,83 @@ def verdicts(df: pd.DataFrame) -> list[str]:
     return lines
 
 
-def report(df: pd.DataFrame, command: str) -> str:
-    sys.path.insert(0, str(HERE))
-    from peers import machine
+def _instance(r: pd.Series) -> str:
+    """A run's instance, short: ``city_like 20k x 5k 300 m s0``."""
+    return (
+        f"{r['generator']} {int(r['blocks']) / 1000:g}k x {int(r['sites']) / 1000:g}k "
+        f"{r['radius']:g} m s{int(r['seed'])}"
+    )
 
+
+def _gap_text(gap: Any) -> str:
+    """A certified gap in percent, or ``no bound`` where the run has none."""
+    value = float(pd.to_numeric(gap, errors="coerce"))
+    return f"{value:.2%}" if np.isfinite(value) else "no bound"
+
+
+def _exactness(df: pd.DataFrame) -> list[str]:
+    """One bullet per model: how many runs were proven optimal, and the open ones (largest
+    gap first) with their gaps."""
+    lines = []
+    for model in cities.MODELS:
+        runs = df[df["model"] == model]
+        if runs.empty:
+            continue
+        proven = runs["status"] == "OPTIMAL"
+        text = f"- {model}: proven optimal in {int(proven.sum())} of {len(runs)} runs"
+        open_runs = runs[~proven].assign(_gap=pd.to_numeric(runs["gap"], errors="coerce"))
+        if not open_runs.empty:
+            open_runs = open_runs.sort_values("_gap", ascending=False, na_position="first")
+            text += "; open: " + ", ".join(
+                f"{_instance(r)} ({_gap_text(r['gap'])})" for _, r in open_runs.iterrows()
+            )
+        lines.append(text)
+    return lines
+
+
+def reading(df: pd.DataFrame) -> list[str]:
+    """The report's opening lines: which default method ran, where exactness stops today,
+    the worst time overrun and the memory peak."""
+    methods = {
+        model: ", ".join(f"`{m}`" for m in sorted(runs["method"].dropna().astype(str).unique()))
+        for model, runs in df.groupby("model")
+        if "method" in runs
+    }
+    lines = [
+        "Default method of each model (column `method`): "
+        + "; ".join(f"{model} {methods[model] or '(none recorded)'}" for model in methods)
+        + ". Where exactness stops (gap when the limit was reached):",
+        "",
+        *_exactness(df),
+        "",
+    ]
+    over = pd.to_numeric(df["overrun_s"], errors="coerce") if "overrun_s" in df else None
+    if over is not None and over.notna().any():
+        w = df.loc[over.idxmax()]
+        late = int((over > SLACK_S).sum())
+        lines.append(
+            f"Worst overrun: {float(w['overrun_s']):+.1f} s ({w['model']} `{w['method']}`, "
+            f"{_instance(w)}: wall {float(w['wall_s']):.1f} s for a {float(w['limit']):g} s "
+            f"limit); {late} of {int(over.notna().sum())} runs end later than limit + "
+            f"{SLACK_S:g} s."
+        )
+    failed = df[~df["status"].isin(["OPTIMAL", "FEASIBLE"])]
+    if not failed.empty:
+        lines.append(
+            "Runs without an answer: "
+            + "; ".join(
+                f"{r['model']} {_instance(r)} ({r['status']})" for _, r in failed.iterrows()
+            )
+            + "."
+        )
+    peak = pd.to_numeric(df["peak_mb"], errors="coerce") if "peak_mb" in df else None
+    if peak is not None and peak.notna().any():
+        lines.append(f"Largest peak memory: {float(peak.max()):,.0f} MB.")
+    return lines
+
+
+def report(df: pd.DataFrame, command: str) -> str:
+    """The markdown report: reading, machine, command, per-target verdicts, every run."""
     info = machine()
     cols = [
         "target",
@@ -184,6 +261,10 @@ def report(df: pd.DataFrame, command: str) -> str:
     cols = [c for c in cols if c in df.columns]
     lines = [
         "# Issue 19 acceptance: city targets, every model's default method",
+        "",
+        "## Reading",
+        "",
+        *reading(df),
         "",
         f"Machine: {info['processor']}, {info['cores']} cores, {info['memory_gb']} GB; "
         f"{info['platform']}",

@@ -47,6 +47,10 @@ from optimizer.models.pmedian import model as pmedian
 from optimizer.outputs import atomic_write, write_csv
 
 HERE = Path(__file__).resolve().parent
+# peers.py is a sibling script, not a package module: its machine description is shared.
+sys.path.insert(0, str(HERE))
+from peers import machine  # noqa: E402
+
 CSV = HERE / "results" / "scaling.csv"
 REPORT = HERE / "results" / "scaling.md"
 LIMIT_S = 30.0
@@ -129,17 +133,18 @@ def exactness(df: pd.DataFrame) -> list[str]:
 
 
 READING = (
-    "Reading of the recorded run (30 s per run): exactness is not monotone in size, it follows "
-    "the structure. LSCP is proven at 20,000 x 5,000 (300 m), 20,000 x 2,000 and at 200 m; "
-    "its gap grows with sites per block (3.6 % with 10,000 sites) and with the walking limit "
-    "(no finite bound within 30 s at 500 m, 32 % at 800 m). MCLP stays within 1.1 % "
-    "everywhere up to 100,000 x 20,000 and is proven at 500-800 m, where the heuristic meets "
-    "the bound. p-median (pmedian-exact, pairs capped at the walking limit) certifies <= 0.11 % "
-    "up to 20,000 x 5,000 at 200-300 m; from 50,000 blocks, 10,000 sites or a 500 m limit its "
-    "Lagrangian bound does not close within 30 s (gaps 26-41 %, no finite bound at "
-    "100,000 x 20,000): there the project gives a verified solution but not a useful "
-    "certificate at this time limit. Build time and memory are not the limit: the largest "
-    "model builds in well under a second and no run passed ~0.5 GB."
+    "Reading of the recorded run (30 s per run, 2026-12-06, defaults lscp-warm / mclp-warm / "
+    "pmedian-exact, machine shared with another benchmark, load 1-3): LSCP is proven at "
+    "20,000 x 5,000 and 20,000 x 2,000 at 300 m and at 200 m; elsewhere it ends with a "
+    "certified gap: 1.0 % at 5,000 x 2,000, 0.12 % at 50,000 x 10,000, 1.3 % at "
+    "100,000 x 20,000, 2.1 % with 10,000 sites, 4.0 % at 500 m and 11.7 % at 800 m (a finite "
+    "bound everywhere now). MCLP is proven at 20,000 x 2,000 and at 500-800 m; elsewhere within "
+    "0.9 %. p-median certifies <= 0.09 % only at 5,000 x 2,000 and at 200 m; at 20,000 x 5,000 "
+    "(300 m) its bound needs more than 30 s (27 % here, 0.06-0.08 % at 60 s in "
+    "city_targets.md), and at 2,000 or 10,000 sites, 50,000 blocks and above, or 500-800 m it "
+    "ends at 11-105 %. One run overran its limit by more than 2 s: MCLP 50,000 x 10,000 "
+    "(40.4 s for 30 s). Build time and memory are not the limit: builds under 0.7 s, no run "
+    "passed 0.76 GB."
 )
 
 
@@ -159,13 +164,12 @@ def growth(df: pd.DataFrame) -> list[str]:
 
 
 def report(df: pd.DataFrame, command: str) -> str:
-    sys.path.insert(0, str(HERE))
-    from peers import machine
-
+    """The markdown report: machine, command, where exactness stops, growth, every run."""
     info = machine()
     cols = [
         "series",
         "model",
+        "config",
         "blocks",
         "sites",
         "radius",
