@@ -45,13 +45,10 @@ import numpy as np
 import pandas as pd
 
 from optimizer.bench import cities
-from optimizer.bench.suites import frame_table
+from optimizer.bench.suites import frame_table, machine_info
 from optimizer.outputs import atomic_write, write_csv
 
 HERE = Path(__file__).resolve().parent
-# peers.py is a sibling script, not a package module: its machine description is shared.
-sys.path.insert(0, str(HERE))
-from peers import machine  # noqa: E402
 
 CSV = HERE / "results" / "city_targets.csv"
 REPORT = HERE / "results" / "city_targets.md"
@@ -232,7 +229,7 @@ def reading(df: pd.DataFrame) -> list[str]:
 
 def report(df: pd.DataFrame, command: str) -> str:
     """The markdown report: reading, machine, command, per-target verdicts, every run."""
-    info = machine()
+    info = machine_info()
     cols = [
         "target",
         "generator",

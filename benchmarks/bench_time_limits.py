@@ -56,6 +56,7 @@ import pandas as pd
 from optimizer.bench import cities
 from optimizer.bench import instances as benchdata
 from optimizer.bench.generators import PointsProblem, city_dense, city_like
+from optimizer.bench.suites import frame_table, machine_info
 from optimizer.classic.registry import MODELS
 from optimizer.outputs import atomic_write, write_csv
 
@@ -255,17 +256,8 @@ def run_one(case: dict[str, Any], work: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ report
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "" if v != v else f"{v:.4g}"
-    return str(v).replace("|", "/")
-
-
 def report(df: pd.DataFrame, import_s: float, command: str) -> str:
-    sys.path.insert(0, str(HERE))
-    from peers import machine
-
-    info = machine()
+    info = machine_info()
     bad = df[~df["pass"].astype(bool)]
     cols = [
         "model",
@@ -313,9 +305,7 @@ def report(df: pd.DataFrame, import_s: float, command: str) -> str:
                 f"{r['wall_s']:.1f} s (+{r['overrun_s']:.1f} s), {r['status']}"
             )
         lines.append("")
-    lines += ["## Runs", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
+    lines += ["## Runs", "", frame_table(df, cols)]
     return "\n".join(lines) + "\n"
 
 

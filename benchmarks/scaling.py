@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.bench import cities
-from optimizer.bench.suites import format_cell, frame_table
+from optimizer.bench.suites import format_cell, frame_table, machine_info
 from optimizer.models.covering import lscp, mclp
 from optimizer.models.covering.lscp import LscpData
 from optimizer.models.covering.mclp import MclpData
@@ -47,9 +47,6 @@ from optimizer.models.pmedian import model as pmedian
 from optimizer.outputs import atomic_write, write_csv
 
 HERE = Path(__file__).resolve().parent
-# peers.py is a sibling script, not a package module: its machine description is shared.
-sys.path.insert(0, str(HERE))
-from peers import machine  # noqa: E402
 
 CSV = HERE / "results" / "scaling.csv"
 REPORT = HERE / "results" / "scaling.md"
@@ -165,7 +162,7 @@ def growth(df: pd.DataFrame) -> list[str]:
 
 def report(df: pd.DataFrame, command: str) -> str:
     """The markdown report: machine, command, where exactness stops, growth, every run."""
-    info = machine()
+    info = machine_info()
     cols = [
         "series",
         "model",

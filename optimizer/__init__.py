@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and editors
     from optimizer.result import Result, Status, StopReason
     from optimizer.scenario import Scenario, load_scenario
     from optimizer.sweep import SweepResult, run_sweep
-    from optimizer.verify import VerifyReport
+    from optimizer.verify_report import VerifyReport
 
 # exported name -> the module that defines it
 _EXPORTS: dict[str, str] = {
@@ -64,7 +64,7 @@ _EXPORTS: dict[str, str] = {
     "run_plan": "optimizer.pipeline",
     "plan_scenario": "optimizer.pipeline",
     "PlanRun": "optimizer.pipeline",
-    "VerifyReport": "optimizer.verify",
+    "VerifyReport": "optimizer.verify_report",
     # sweeps
     "run_sweep": "optimizer.sweep",
     "SweepResult": "optimizer.sweep",

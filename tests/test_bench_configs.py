@@ -25,6 +25,7 @@ from optimizer.cli import main
 from optimizer.errors import InputError
 from optimizer.pipeline import planning_data, prepare, run_plan
 from optimizer.scenario import load_scenario
+from tests.town import write_town
 
 HAVE_PMED = (benchdata.benchmarks_dir() / "orlib-pmed").is_dir()
 PMED_OPTIMA = {"pmed1": 5819.0, "pmed2": 4093.0, "pmed3": 4250.0}
@@ -220,8 +221,6 @@ def test_performance_ratios_and_best() -> None:
 def test_the_plan_suite_solves_the_planning_model_as_siting_plan_does(tmp_path: Path) -> None:
     # the ``plan`` suite lists the sample-city scenarios; its solve is the pipeline's solve,
     # checked by verify_plan, with the same objective as ``siting plan``
-    from tests.town import write_town
-
     assert select_instances("plan", None) == ["sample-city", "sample-city-phased"]
     path = write_town(tmp_path)
     scenario = load_scenario(path)

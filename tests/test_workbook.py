@@ -16,6 +16,7 @@ from optimizer.deliverables.labels import Lang, column_key, display_names, local
 from optimizer.deliverables.layers import RunOutputs, map_layers
 from optimizer.deliverables.workbook import write_workbook
 from optimizer.pipeline import PlanRun, run_plan
+from tests.conftest import line_city
 from tests.town import write_town
 
 SHEETS = ["construction_list", "coverage", "per_type", "per_area", "assumptions"]
@@ -33,8 +34,6 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlanRun, Path]:
 @pytest.fixture(scope="module")
 def line(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlanRun, Path]:
     """The line city of conftest (CSV points, straight-line distances, no years)."""
-    from tests.conftest import line_city
-
     folder = tmp_path_factory.mktemp("line")
     scenario = line_city.__wrapped__(folder)  # type: ignore[attr-defined]
     run = run_plan(scenario, out_dir=folder / "out", lang="zh")

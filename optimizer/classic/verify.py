@@ -15,20 +15,17 @@ optimum both sides meet, so the recomputed objective must equal the reported one
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from optimizer.errors import VerificationError, preview_ids
 from optimizer.models.common import binary_csr
+from optimizer.models.covering.backup import BackupData
+from optimizer.models.covering.mclp import MclpData
+from optimizer.models.pcenter import PCenterData
+from optimizer.models.pmedian.model import PMedianData
 from optimizer.verify_report import VerifyReport
-
-if TYPE_CHECKING:
-    from optimizer.models.covering.backup import BackupData
-    from optimizer.models.covering.mclp import MclpData
-    from optimizer.models.pcenter import PCenterData
-    from optimizer.models.pmedian.model import PMedianData
 
 OBJ_RTOL = 1e-6
 OBJ_ATOL = 1e-6

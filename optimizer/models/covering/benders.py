@@ -57,7 +57,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.backends import Backend, Result, SolveOptions, Status
+from optimizer.backends import Backend, SolveOptions
 from optimizer.backends.highs import presolve_fits
 from optimizer.deadline import Deadline
 from optimizer.models.covering.heuristics import _is_integral, _Mclp, mclp_heuristic, mclp_lns
@@ -69,7 +69,7 @@ from optimizer.models.covering.solve import (
     _infeasible,
     _mclp_feasible,
     _over_budget,
-    _settled,
+    mclp_answer,
 )
 
 log = logging.getLogger(__name__)
@@ -386,24 +386,7 @@ def solve_mclp_benders(
                 benders_mip_proven=mip.proven,
             )
             note += f"; master MIP {'proven' if mip.proven else 'stopped'}"
-    selected = red.lift(y)
-    covered = np.asarray(data.coverage @ selected.astype(np.int32)).ravel() > 0
-    objective = float(data.weight[covered].sum())
-    bound = max(bound + red.offset, objective)
-    elapsed = time.perf_counter() - t0
-    result = Result(
-        Status.FEASIBLE,
-        objective,
-        bound,
-        None,
-        name,
-        build_s,
-        elapsed - build_s,
-        message=f"reduced to {red.n_rows} x {red.n_sites}; {note}",
-        extra=info,
-    )
-    log.info("mclp benders: %.10g, bound %.10g, %.2f s (%s)", objective, bound, elapsed, note)
-    return CoverRun(_settled(result, options, elapsed), selected)
+    return mclp_answer(data, red, y, bound, name, note, info, options, build_s, t0)
 
 
 def _side_by_side(

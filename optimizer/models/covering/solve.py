@@ -87,6 +87,7 @@ from optimizer.models.covering.heuristics import (
 from optimizer.models.covering.mclp import MclpData
 from optimizer.models.covering.reductions import (
     InfeasibleCover,
+    ReducedMclp,
     lscp_components,
     reduce_lscp,
     reduce_mclp,
@@ -526,11 +527,29 @@ def solve_mclp(
                 mip_bound = math.floor(mip_bound + 1e-6)
             bound = min(bound, mip_bound)
         note = f"MIP {res.status.value} beside the search"
+    return mclp_answer(data, red, y, bound, name, note, info, options, build_s, t0)
+
+
+def mclp_answer(
+    data: MclpData,
+    red: ReducedMclp,
+    y: np.ndarray,
+    bound: float,
+    name: str,
+    note: str,
+    info: dict[str, object],
+    options: SolveOptions,
+    build_s: float,
+    started: float,
+) -> CoverRun:
+    """The answer of an MCLP solved on its reduction: ``y`` (reduced sites) lifted to the
+    original ones, its covered weight recomputed from ``data``, the reduced problem's
+    ``bound`` shifted by the reduction's offset, settled against ``options``."""
     selected = red.lift(y)
     covered = np.asarray(data.coverage @ selected.astype(np.int32)).ravel() > 0
     objective = float(data.weight[covered].sum())
     bound = max(bound + red.offset, objective)
-    total = time.perf_counter() - t0
+    total = time.perf_counter() - started
     result = Result(
         Status.FEASIBLE,
         objective,
@@ -542,6 +561,7 @@ def solve_mclp(
         message=f"reduced to {red.n_rows} x {red.n_sites}; {note}",
         extra=info,
     )
+    log.info("%s: %.10g, bound %.10g, %.2f s (%s)", name, objective, bound, total, note)
     return CoverRun(_settled(result, options, total), selected)
 
 
