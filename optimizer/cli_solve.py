@@ -96,11 +96,12 @@ def add_solve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
             "covered twice, everyone once, --p sites). Each model runs its strongest method "
             "unless --method names another: lscp and mclp warm (reductions, heuristic and "
             "bound, the MIP warm-started beside a local search), pmedian exact (Lagrangian "
-            "bound, fixing, window search, Lagrangian branch-and-bound), pcenter exact (binary "
-            "search over covering problems), cpmedian exact (Lagrangian bound with knapsacks, "
-            "GAP heuristic, Lagrangian branch-and-bound), backup mip; mip is the plain MIP, "
-            "heuristic the heuristic with its bound and no MIP. Names such as lscp-warm or "
-            "pmedian-exact name a model and its method at once."
+            "bound, fixing, window search, Lagrangian branch-and-bound) below 1,000 demand "
+            "points and benders (Benders cuts on the radius formulation) from 1,000, "
+            "pcenter exact (binary search over covering problems), cpmedian exact "
+            "(Lagrangian bound with knapsacks, GAP heuristic, Lagrangian branch-and-bound), "
+            "backup mip; mip is the plain MIP, heuristic the heuristic with its bound and no "
+            "MIP. Names such as lscp-warm or pmedian-exact name a model and its method at once."
         ),
     )
     s.add_argument("--model", required=True, choices=_solve_models(), help="the model to solve")
@@ -218,6 +219,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     summary = {
         "model": args.model,
         "method": res.method,
+        "method_choice": res.method_choice,
         "solver": res.result.solver,
         "status": res.status.value,
         "objective": res.objective,

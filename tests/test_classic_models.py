@@ -16,7 +16,13 @@ import pytest
 import scipy.sparse as sp
 
 from optimizer.backends import SolveOptions, Status, StopReason, available_backends
-from optimizer.classic.registry import from_tables, solve_classic
+from optimizer.classic.registry import (
+    PMEDIAN_BENDERS_FROM_POINTS,
+    default_method,
+    from_tables,
+    resolve_model,
+    solve_classic,
+)
 from optimizer.classic.verify import verify_mclp, verify_pcenter, verify_pmedian
 from optimizer.cli import main
 from optimizer.errors import InputError, VerificationError
@@ -250,13 +256,33 @@ def test_the_strongest_method_runs_by_default_and_old_names_still_work() -> None
     assert alias.objective == mip.objective == best.objective == pytest.approx(expected)
     assert solve_classic("lscp-warm", data, options=OPTS, method="mip").method == "mip"
     pm = PMedianData.from_arrays(inst["dist"], 2)
-    assert solve_classic("pmedian", pm, options=OPTS).method == "exact"
-    assert solve_classic("pmedian-exact", pm, options=OPTS).method == "exact"
+    small = solve_classic("pmedian", pm, options=OPTS)
+    assert small.method == "exact" and small.method_choice.startswith("default for fewer")
+    named = solve_classic("pmedian-exact", pm, options=OPTS)
+    assert named.method == "exact" and named.method_choice == "named"
     pc = PCenterData.from_arrays(inst["dist"], 2)
     assert solve_classic("pcenter", pc, options=OPTS).method == "exact"
     assert solve_classic("pcenter-mip", pc, options=OPTS).method == "mip"
     with pytest.raises(ValueError, match="cpmedian has no method 'warm'"):
         solve_classic("cpmedian", pm, method="warm")
+
+
+def test_pmedian_default_is_chosen_by_size() -> None:
+    """From PMEDIAN_BENDERS_FROM_POINTS demand points the p-median default is benders (and
+    says so); a named method always wins."""
+    rng = np.random.default_rng(4)
+    n = PMEDIAN_BENDERS_FROM_POINTS
+    big = PMedianData.from_arrays(rng.uniform(1, 100, size=(n, 3)), 2)
+    below = PMedianData.from_arrays(rng.uniform(1, 100, size=(n - 1, 3)), 2)
+    method, why = default_method("pmedian", big)
+    assert method == "benders" and f"{n:,} demand points" in why
+    assert default_method("pmedian", below)[0] == "exact"
+    assert resolve_model("pmedian", data=big).name == "pmedian-benders"
+    assert resolve_model("pmedian", "exact", data=big).name == "pmedian-exact"
+    assert resolve_model("cpmedian", data=big).name == "cpmedian-exact"
+    res = solve_classic("pmedian", big, options=OPTS)
+    assert res.name == "pmedian-benders" and res.status is Status.OPTIMAL
+    assert res.method_choice == why
 
 
 def test_build_and_solve_times_are_reported_separately() -> None:
@@ -445,6 +471,7 @@ def test_siting_solve_pmedian_and_lscp(tmp_path: Path) -> None:
     assert summary["status"] == "OPTIMAL" and summary["gap"] == 0
     assert {"model", "solver", "objective", "bound", "build_s", "solve_s"} <= set(summary)
     assert summary["method"] == "exact"  # the strongest p-median method by default
+    assert summary["method_choice"].startswith("default for fewer than")
     assert len(summary["selected"]) == 2
     assign = pd.read_csv(out / "assignment.csv", encoding="utf-8-sig")
     assert len(assign) == 4 and set(assign["site_id"]) <= set(summary["selected"])

@@ -113,10 +113,12 @@ __all__ = [
     "DEFAULT_METHOD",
     "METHODS",
     "MODELS",
+    "PMEDIAN_BENDERS_FROM_POINTS",
     "ClassicModel",
     "ClassicResult",
     "ClassicTables",
     "LscpData",
+    "default_method",
     "from_tables",
     "model_names",
     "resolve_model",
@@ -170,6 +172,9 @@ class ClassicResult:
     solution : the model's solution object, or None
     milp : MILP or None
         The model solved (the last covering problem for the p-center search).
+    method_choice : str
+        Why ``method`` ran: ``named`` by the caller, or the default (with the size rule that
+        picked it, see :func:`default_method`).
     """
 
     model: str
@@ -182,6 +187,7 @@ class ClassicResult:
     report: VerifyReport
     solution: Solution | None = None
     milp: MILP | None = None
+    method_choice: str = "named"
 
     @property
     def name(self) -> str:
@@ -776,7 +782,16 @@ DEFAULT_METHOD: dict[str, str] = {
     "pcenter": "exact",
     "backup": "mip",
 }
-"""The strongest method of each family: what runs when no method is named."""
+"""The strongest method of each family: what runs when no method is named (unless
+:func:`default_method` picks another one for the instance's size)."""
+
+PMEDIAN_BENDERS_FROM_POINTS = 1_000
+"""Uncapacitated p-median instances with at least this many demand points run ``benders`` by
+default, smaller ones ``exact``. Measured: ``exact`` proves all of OR-Library pmed1-40 (100-900
+points; ``benchmarks/results/pmedian_exact.md``), but from about a thousand points its
+Lagrangian bound converges too slowly for a minute: TSPLIB (1,304-2,103 points, 60 s) 10 of 15
+runs within 0.1 % with ``benders`` against 7 with ``exact`` (``tsplib.md``), clustered cities of
+20,000 points 0.09-0.44 % against 0.08-36 % (``city_targets.md``)."""
 
 METHODS = ("mip", "warm", "heuristic", "exact", "benders", "cft")
 """Every method name `siting solve --method` accepts (not every family has every method:
@@ -788,9 +803,31 @@ def model_names() -> list[str]:
     return [*DEFAULT_METHOD, *MODELS]
 
 
-def resolve_model(model_name: str, method: str | None = None) -> ClassicModel:
-    """The registry entry of a family (its default method, or ``method``) or of a
-    ``family-method`` name (``method``, when given, replaces the named one).
+def default_method(family: str, data: ModelData | None = None) -> tuple[str, str]:
+    """The method a family runs when none is named, and why (for the run's summary): the
+    family's :data:`DEFAULT_METHOD`, or the one chosen for ``data``'s size."""
+    if (
+        family == "pmedian"
+        and isinstance(data, pmedian.PMedianData)
+        and data.n_demand >= PMEDIAN_BENDERS_FROM_POINTS
+    ):
+        return "benders", (
+            f"default for {data.n_demand:,} demand points "
+            f"(>= {PMEDIAN_BENDERS_FROM_POINTS:,}: benders, fewer: exact)"
+        )
+    if family == "pmedian":
+        return DEFAULT_METHOD[family], (
+            f"default for fewer than {PMEDIAN_BENDERS_FROM_POINTS:,} demand points"
+        )
+    return DEFAULT_METHOD[family], "default"
+
+
+def resolve_model(
+    model_name: str, method: str | None = None, data: ModelData | None = None
+) -> ClassicModel:
+    """The registry entry of a family (its default method for ``data``, see
+    :func:`default_method`, or ``method``) or of a ``family-method`` name (``method``, when
+    given, replaces the named one).
 
     Raises
     ------
@@ -804,7 +841,7 @@ def resolve_model(model_name: str, method: str | None = None) -> ClassicModel:
         method = method or MODELS[model_name].method
     else:
         raise ValueError(f"unknown model '{model_name}'; choose one of: {', '.join(model_names())}")
-    key = f"{family}-{method or DEFAULT_METHOD[family]}"
+    key = f"{family}-{method or default_method(family, data)[0]}"
     if key not in MODELS:
         have = [m.method for m in MODELS.values() if m.family == family]
         raise ValueError(f"{family} has no method '{method}' (methods: {', '.join(have)})")
@@ -850,7 +887,8 @@ def solve_classic(
     SolverNotAvailable
         If the backend is not installed.
     """
-    spec = resolve_model(model_name, method)
+    spec = resolve_model(model_name, method, data)
+    choice = _method_choice(model_name, method, data)
     if not isinstance(data, spec.data_type):
         raise ValueError(
             f"model '{model_name}' takes {spec.data_type.__name__}, got {type(data).__name__}"
@@ -885,6 +923,7 @@ def solve_classic(
             VerifyReport(),
             None,
             run.milp,
+            choice,
         )
     report = spec.check(data, run)
     return ClassicResult(
@@ -898,7 +937,15 @@ def solve_classic(
         report=report,
         solution=run.solution,
         milp=run.milp,
+        method_choice=choice,
     )
+
+
+def _method_choice(model_name: str, method: str | None, data: ModelData) -> str:
+    """Why the method that runs was chosen: named by the caller, or the family's default."""
+    if method is not None or model_name in MODELS:
+        return "named"
+    return default_method(model_name, data)[1]
 
 
 # --------------------------------------------------------------------------- tables
