@@ -21,7 +21,12 @@ from optimizer.backends import (
     backend_names,
     get_backend,
 )
-from optimizer.backends.highs import _silenced_stdout
+from optimizer.backends.highs import (
+    PRESOLVE_NNZ_PER_S,
+    PRESOLVE_S_PER_MNNZ2,
+    _silenced_stdout,
+    presolve_fits,
+)
 from optimizer.errors import SolverError, SolverNotAvailable
 from optimizer.milp import MILP, Sense
 
@@ -97,6 +102,30 @@ def test_set_cover_matches_brute_force(name: str, seed: int) -> None:
     assert milp.max_violation(result.x) <= 1e-6
     assert milp.objective_value(result.x) == pytest.approx(expected, abs=1e-6)
     assert result.solver == name
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_without_primal_heuristics_the_optimum_is_still_proven(name: str) -> None:
+    """``primal_heuristics=False`` (a search beside the MIP finds the solutions) changes how
+    a backend searches, never what it proves."""
+    for seed in range(3):
+        milp = weighted_set_cover(n=10, m=14, seed=seed)
+        options = SolveOptions(time_limit_s=30.0, threads=1, primal_heuristics=False)
+        result = get_backend(name).solve(milp, options)
+        assert result.status is Status.OPTIMAL, result.message
+        assert result.objective == pytest.approx(brute_force_cover(milp), abs=1e-6)
+
+
+def test_presolve_rule_grows_faster_than_the_nonzeros() -> None:
+    """Linear for small MIPs, quadratic for large ones (HiGHS reads no clock in presolve)."""
+    small, big = 100_000, 1_000_000
+    assert presolve_fits(small, small / PRESOLVE_NNZ_PER_S)
+    assert not presolve_fits(small, 0.9 * small / PRESOLVE_NNZ_PER_S)
+    linear_s = big / PRESOLVE_NNZ_PER_S
+    assert linear_s < PRESOLVE_S_PER_MNNZ2  # the quadratic term is what binds at a million
+    assert not presolve_fits(big, 2 * linear_s)
+    assert presolve_fits(big, PRESOLVE_S_PER_MNNZ2)
+    assert presolve_fits(big, None)
 
 
 def _box_problem(sense: Sense) -> MILP:
@@ -268,7 +297,6 @@ def test_highs_stray_prints_are_silenced_and_stdout_restored(
     # descriptor 1 to /dev/null (nested and threaded solves share one redirect) and restores it
     import os
     import threading
-
 
     def inner() -> None:
         with _silenced_stdout():

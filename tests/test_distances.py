@@ -56,9 +56,7 @@ def test_distance_table_in_gbk_keeps_chinese_ids(tmp_path: Path) -> None:
     # planners' OD tables come from Excel on Chinese Windows: GBK, like every other table
     path = tmp_path / "od.csv"
     text = (
-        "demand_id,site_id,distance\n"
-        "幸福小区一期,东风路站点,120.5\n"
-        "幸福小区二期,东风路站点,300\n"
+        "demand_id,site_id,distance\n幸福小区一期,东风路站点,120.5\n幸福小区二期,东风路站点,300\n"
     )
     path.write_bytes(text.encode("gbk"))
     problems = ProblemCollector()

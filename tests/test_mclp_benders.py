@@ -43,18 +43,14 @@ def test_hand_built_path() -> None:
     data = MclpData.from_arrays(sp.csr_matrix(a), w, 2, forbidden=[2])
     assert solve_mclp_benders(data, options=OPTS).result.objective == 14.0
     # budget 3 with costs 1, 1, 3, 1 and no count: 0, 1, 3 cover everything
-    data = MclpData.from_arrays(
-        sp.csr_matrix(a), w, None, cost=[1.0, 1.0, 3.0, 1.0], budget=3.0
-    )
+    data = MclpData.from_arrays(sp.csr_matrix(a), w, None, cost=[1.0, 1.0, 3.0, 1.0], budget=3.0)
     run = solve_mclp_benders(data, options=OPTS)
     assert run.result.objective == 19.0 and run.result.status is Status.OPTIMAL
 
 
 def test_required_beyond_budget_is_infeasible() -> None:
     a = sp.csr_matrix(np.eye(4))
-    data = MclpData.from_arrays(
-        a, np.ones(4), 2, cost=np.full(4, 5.0), budget=8.0, required=[0]
-    )
+    data = MclpData.from_arrays(a, np.ones(4), 2, cost=np.full(4, 5.0), budget=8.0, required=[0])
     res = solve_classic("mclp-benders", data, options=OPTS)
     assert res.status is Status.INFEASIBLE
 

@@ -211,7 +211,6 @@ def test_staging_left_by_a_killed_run_is_removed_and_a_live_one_kept(tmp_path: P
     import subprocess
     import sys
 
-
     out = tmp_path / "plan"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # its pid is free now: a run killed outright

@@ -65,6 +65,10 @@ class SolveOptions:
         Let the solver print its log.
     warm_start : ndarray or None
         A feasible (or partial) solution to start from, where the backend supports it.
+    primal_heuristics : bool
+        False where the caller finds its own solutions (a local search beside the MIP, which
+        is then run for its bound): a backend that can turns its primal heuristics down
+        (HiGHS: ``mip_heuristic_effort = 0``, which also keeps its root node near the limit).
     """
 
     time_limit_s: float | None = 60.0
@@ -73,6 +77,7 @@ class SolveOptions:
     seed: int = 0
     verbose: bool = False
     warm_start: np.ndarray | None = None
+    primal_heuristics: bool = True
 
 
 class Backend(ABC):

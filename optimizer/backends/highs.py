@@ -82,6 +82,8 @@ class HighsBackend(Backend):
             h.setOptionValue("time_limit", float(options.time_limit_s))
         if "presolve" not in self.highs_options and _presolve_too_slow(milp, options):
             h.setOptionValue("presolve", "off")
+        if not options.primal_heuristics and "mip_heuristic_effort" not in self.highs_options:
+            h.setOptionValue("mip_heuristic_effort", 0.0)
         self._before_run(h)
         t0 = time.perf_counter()
         if options.verbose:
@@ -117,7 +119,8 @@ class HighsBackend(Backend):
 
 
 PRESOLVE_NNZ_PER_S = 20_000.0
-"""A MIP with more nonzeros than this per second of its time limit runs without presolve.
+"""A MIP with more nonzeros than this per second of its time limit runs without presolve
+(and one whose :data:`PRESOLVE_S_PER_MNNZ2` time exceeds the limit).
 
 HiGHS 1.12 reads its clock only between presolve passes (and in probing not at all), and one
 pass over a few hundred thousand nonzeros can take tens of seconds: the 296,000-nonzero
@@ -127,10 +130,20 @@ search checks its clock often; where presolve could not end in time, it adds not
 """
 
 
+PRESOLVE_S_PER_MNNZ2 = 230.0
+"""Seconds HiGHS's MIP presolve may take per (million nonzeros) squared: its passes grow
+faster than the nonzeros. The backup MIP above (0.3 million) took about 20 s; the reduced MCLP of
+a 100,000 x 20,000 city (969,185 nonzeros, p = 4,000) ran 170 s under a 97 s limit, beyond
+what the linear rule allows for it, and stopped at 40.1 s of 40 s with presolve off."""
+
+
 def presolve_fits(nonzeros: int, time_limit_s: float | None) -> bool:
     """True when HiGHS's MIP presolve on ``nonzeros`` can end within ``time_limit_s``
-    (:data:`PRESOLVE_NNZ_PER_S`; always without a limit)."""
-    return time_limit_s is None or nonzeros <= PRESOLVE_NNZ_PER_S * time_limit_s
+    (:data:`PRESOLVE_NNZ_PER_S` and :data:`PRESOLVE_S_PER_MNNZ2`; always without a limit)."""
+    if time_limit_s is None:
+        return True
+    quadratic_s = PRESOLVE_S_PER_MNNZ2 * (nonzeros / 1e6) ** 2
+    return nonzeros <= PRESOLVE_NNZ_PER_S * time_limit_s and quadratic_s <= time_limit_s
 
 
 def _presolve_too_slow(milp: MILP, options: SolveOptions) -> bool:
