@@ -98,6 +98,36 @@ def test_heuristic_is_deterministic_given_a_seed() -> None:
     assert np.array_equal(a.selected, b.selected) and a.result.objective == b.result.objective
 
 
+def _eager_greedy(cp: CostPairs) -> np.ndarray:
+    """The textbook greedy: every saving recomputed at every step (ties: lowest index)."""
+    opened = cp.required.copy()
+    cur = best_two(cp, opened)[0] if opened.any() else cp.fallback.copy()
+    for _ in range(cp.p - int(opened.sum())):
+        saving = np.zeros(cp.n_sites)
+        for r, j, c in zip(cp.rows, cp.cols, cp.cost, strict=True):
+            saving[j] += max(0.0, cur[r] - c)
+        saving[opened | ~cp.allowed] = -np.inf
+        j = int(np.argmax(saving))
+        opened[j] = True
+        on = cp.cols == j
+        np.minimum.at(cur, cp.rows[on], cp.cost[on])
+    return opened
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lazy_greedy_opens_what_the_textbook_greedy_opens(seed: int) -> None:
+    """Lazy evaluation (savings as upper bounds) changes the work, not the sites: ties
+    included (integer distances), required and forbidden sites, unserved penalties, pairs
+    capped at a walking limit."""
+    kw: dict[str, object] = {}
+    if seed % 2:
+        kw = {"required": [seed % 9], "forbidden": [(seed + 3) % 9], "unserved_penalty": 30.0}
+    if seed >= 4:
+        kw = {"max_distance": 45.0, "unserved_penalty": 90.0}
+    cp = CostPairs.from_data(_instance(seed, n=40, m=9, p=4, **kw))
+    assert np.array_equal(greedy(cp), _eager_greedy(cp))
+
+
 def test_local_search_reaches_a_swap_local_optimum() -> None:
     data = _instance(8, n=20, m=10, p=3)
     cp = CostPairs.from_data(data)

@@ -13,7 +13,13 @@ import pytest
 from optimizer.backends import SolveOptions, Status, get_backend
 from optimizer.bench import instances as benchdata
 from optimizer.classic.registry import MODELS, solve_classic
-from optimizer.models.pmedian.benders import RadiusPairs, separate, solve_pmedian_benders
+from optimizer.models.pmedian import benders
+from optimizer.models.pmedian.benders import (
+    BendersRun,
+    RadiusPairs,
+    separate,
+    solve_pmedian_benders,
+)
 from optimizer.models.pmedian.heuristics import CostPairs, best_two
 from optimizer.models.pmedian.model import PMedianData, build_model
 from tests.oracles import brute_force_pmedian
@@ -21,7 +27,7 @@ from tests.oracles import brute_force_pmedian
 OPTS = SolveOptions(time_limit_s=20.0)
 
 
-def _proven(data: PMedianData, expected: float, integer: str = "tree") -> None:
+def _proven(data: PMedianData, expected: float, integer: str = "tree") -> BendersRun:
     run = solve_pmedian_benders(data, OPTS, integer=integer)
     assert run.result.status is Status.OPTIMAL
     assert run.result.objective == pytest.approx(expected, abs=1e-6)
@@ -29,6 +35,7 @@ def _proven(data: PMedianData, expected: float, integer: str = "tree") -> None:
     # the selection's cost is recomputed from the input arrays
     assert int(run.selected.sum()) == data.p
     assert run.proven_by in ("lp", integer)
+    return run
 
 
 def test_hand_built_line() -> None:
@@ -81,9 +88,15 @@ def test_random_matches_brute_force(seed: int, integer: str) -> None:
     _proven(data, expected, integer)
 
 
+@pytest.mark.parametrize("lp", ["simplex", "ipm"])
 @pytest.mark.parametrize("integer", ["tree", "mip"])
 @pytest.mark.parametrize("seed", range(3))
-def test_random_matches_plain_mip(seed: int, integer: str) -> None:
+def test_random_matches_plain_mip(
+    seed: int, integer: str, lp: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both LP solvers of the master (IPM without crossover from IPM_FROM_POINTS points)."""
+    if lp == "ipm":
+        monkeypatch.setattr(benders, "IPM_FROM_POINTS", 0)
     rng = np.random.default_rng(100 + seed)
     n, m, p = 120, 40, 6
     pts, sites = rng.random((n, 2)), rng.random((m, 2))
@@ -91,7 +104,7 @@ def test_random_matches_plain_mip(seed: int, integer: str) -> None:
     data = PMedianData.from_arrays(dist, p, max_distance=300.0, unserved_penalty=600.0)
     mip = get_backend("highs").solve(build_model(data), OPTS)
     assert mip.status is Status.OPTIMAL
-    _proven(data, mip.objective, integer)
+    assert _proven(data, mip.objective, integer).phases["lp_solver"] == lp
 
 
 def test_separation_is_exact_at_integral_points() -> None:

@@ -36,6 +36,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from optimizer.milp import MILP
@@ -285,6 +286,9 @@ def greedy(
     if opened.any():
         cur, _, _ = best_two(cp, opened)
     slots = cp.p - int(opened.sum())
+    if rng is None or candidates <= 1:
+        _lazy_greedy(cp, opened, cur, slots, deadline)
+        return opened
     while slots > 0:
         saving = np.bincount(
             cp.cols, weights=np.maximum(0.0, cur[cp.rows] - cp.cost), minlength=cp.n_sites
@@ -304,6 +308,73 @@ def greedy(
         np.minimum.at(cur, cp.rows[on], cp.cost[on])
         slots -= 1
     return opened
+
+
+LAZY_PICKS = 64
+"""Sites the lazy greedy opens per compiled call between readings of the clock."""
+
+
+def _lazy_greedy(
+    cp: CostPairs, opened: np.ndarray, cur: np.ndarray, slots: int, deadline: float | None
+) -> None:
+    """Open ``slots`` more sites in place, each the one of largest saving (ties: lowest
+    index), recomputing only the site on top of the upper bounds (module docstring); past
+    the deadline the rest open by their last bounds."""
+    if slots <= 0:
+        return
+    order = np.argsort(cp.cols, kind="stable")
+    site_ptr = np.zeros(cp.n_sites + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cp.cols, minlength=cp.n_sites), out=site_ptr[1:])
+    rows, cost = cp.rows[order].astype(np.int64), cp.cost[order].astype(np.float64)
+    upper = np.bincount(
+        cp.cols, weights=np.maximum(0.0, cur[cp.rows] - cp.cost), minlength=cp.n_sites
+    )
+    upper[opened | ~cp.allowed] = -np.inf
+    while slots > 0:
+        if deadline is not None and time.perf_counter() >= deadline:
+            _open_best(opened, upper, slots)
+            return
+        done = _lazy_picks(site_ptr, rows, cost, cur, upper, opened, min(slots, LAZY_PICKS))
+        if done == 0:  # every site left is closed to us
+            return
+        slots -= done
+
+
+@numba.njit(cache=True)
+def _lazy_picks(
+    site_ptr: np.ndarray,
+    rows: np.ndarray,
+    cost: np.ndarray,
+    cur: np.ndarray,
+    upper: np.ndarray,
+    opened: np.ndarray,
+    picks: int,
+) -> int:
+    """Open up to ``picks`` sites by lazy greedy; the number opened."""
+    done = 0
+    while done < picks:
+        j, top = -1, -np.inf
+        for k in range(upper.size):
+            if upper[k] > top:
+                j, top = k, upper[k]
+        if j < 0:
+            break
+        saving = 0.0
+        for q in range(site_ptr[j], site_ptr[j + 1]):
+            d = cur[rows[q]] - cost[q]
+            if d > 0.0:
+                saving += d
+        # the bound was this very sum, or one in another order (rounding): open it
+        if saving >= top - 1e-12 * max(1.0, abs(top)):
+            opened[j] = True
+            upper[j] = -np.inf
+            for q in range(site_ptr[j], site_ptr[j + 1]):
+                if cost[q] < cur[rows[q]]:
+                    cur[rows[q]] = cost[q]
+            done += 1
+        else:
+            upper[j] = saving
+    return done
 
 
 def _open_best(opened: np.ndarray, saving: np.ndarray, slots: int) -> None:
