@@ -273,6 +273,7 @@ def report(df: pd.DataFrame, import_s: float, command: str) -> str:
         "inside_s",
         "load_start",
         "load_end",
+        "measured",
         "message",
     ]
     cols = [c for c in cols if c in df.columns]
@@ -282,7 +283,8 @@ def report(df: pd.DataFrame, import_s: float, command: str) -> str:
         f"Machine: {info['processor']}, {info['cores']} cores, {info['memory_gb']} GB; "
         f"{info['platform']}; highspy {info['highspy']}",
         "",
-        f"Command: `{command}`",
+        f"Command: `{command}` (a run with `--only` replaces the rows it re-ran and keeps the "
+        "others; `measured` says when each row ran)",
         "",
         "Wall: the whole `siting solve` process measured from outside (start-up, imports, "
         "reading the tables, build, solve, verification, writing the outputs); "
@@ -307,6 +309,20 @@ def report(df: pd.DataFrame, import_s: float, command: str) -> str:
         lines.append("")
     lines += ["## Runs", "", frame_table(df, cols)]
     return "\n".join(lines) + "\n"
+
+
+KEY = ["model", "instance", "limit"]
+"""What identifies a run (a re-run with ``--only`` replaces the row of the same key)."""
+
+
+def merged(new: pd.DataFrame) -> pd.DataFrame:
+    """The recorded rows that ``new`` did not re-run, then ``new``."""
+    if not CSV.exists():
+        return new
+    old = pd.read_csv(CSV, encoding="utf-8-sig").drop(columns="cli_import_s")
+    rerun = set(new[KEY].astype(str).itertuples(index=False, name=None))
+    keep = [key not in rerun for key in old[KEY].astype(str).itertuples(index=False, name=None)]
+    return pd.concat([old[keep], new], ignore_index=True)
 
 
 def save(df: pd.DataFrame, import_s: float, command: str) -> None:
@@ -334,7 +350,7 @@ def main() -> None:
     print(f"siting --version: {import_s:.2f} s (load {os.getloadavg()[0]:.2f})", flush=True)
     rows = []
     for case in plan(args.quick, limits, args.only):
-        row = run_one(case, args.work)
+        row = {**run_one(case, args.work), "measured": time.strftime("%Y-%m-%d %H:%M")}
         print(
             f"{row['model']:18s} {row['instance']:9s} limit {row['limit']:4g}: wall "
             f"{row['wall_s']:6.2f} ({'ok' if row['pass'] else 'OVER'}) {row['status']} gap "
@@ -343,7 +359,8 @@ def main() -> None:
         )
         rows.append(row)
         if not args.quick:
-            save(pd.DataFrame(rows), import_s, command.strip())
+            done = pd.DataFrame(rows)
+            save(merged(done) if args.only else done, import_s, command.strip())
 
 
 if __name__ == "__main__":

@@ -61,7 +61,16 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.backends import Result, SolveOptions, Status, StopReason, optimal_stop, relative_gap
+from optimizer.backends import (
+    Result,
+    SolveOptions,
+    Status,
+    StopReason,
+    mip_root_fits,
+    optimal_stop,
+    relative_gap,
+)
+from optimizer.backends.highs import presolve_fits
 from optimizer.models.pmedian import model as pmedian
 from optimizer.models.pmedian.bnb import lagrangian_branch_and_bound
 from optimizer.models.pmedian.heuristics import (
@@ -378,7 +387,9 @@ def _lp_phase(
         master.h.setOptionValue("solver", "ipm")
         master.h.setOptionValue("run_crossover", "off")
     while _left(lp_deadline) > 0.05 or (rounds == 0 and _left(deadline) > 0.05):
-        ok, y, theta, obj = master.solve(_left(deadline))
+        # the first LP always ends (it gives the first bound); later ones stop at the LP
+        # phase's own deadline
+        ok, y, theta, obj = master.solve(_left(deadline if rounds == 0 else lp_deadline))
         if not ok or not master.lp_optimal():
             break
         rounds += 1
@@ -458,6 +469,11 @@ def _mip_phase(
         master.h.setOptionValue("threads", int(options.threads))
     rounds, proven = 0, False
     while _left(deadline) > 0.2:
+        nonzeros = int(master.h.getNumNz())
+        if deadline is not None and not mip_root_fits(nonzeros, _left(deadline)):
+            break  # HiGHS would not end its root in time (no clock read inside it)
+        presolve = deadline is None or presolve_fits(nonzeros, _left(deadline))
+        master.h.setOptionValue("presolve", "choose" if presolve else "off")
         d1, _, _ = best_two(cp, incumbent)
         start = highspy.HighsSolution()
         start.col_value = list(np.r_[incumbent.astype(float), d1])
