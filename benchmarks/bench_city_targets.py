@@ -176,7 +176,9 @@ def _exactness(df: pd.DataFrame) -> list[str]:
             continue
         proven = runs["status"] == "OPTIMAL"
         text = f"- {model}: proven optimal in {int(proven.sum())} of {len(runs)} runs"
-        open_runs = runs[~proven].assign(_gap=pd.to_numeric(runs["gap"], errors="coerce"))
+        open_runs = runs[~proven]
+        # from the open runs' own column: a Series assigned to an empty frame brings its index
+        open_runs = open_runs.assign(_gap=pd.to_numeric(open_runs["gap"], errors="coerce"))
         if not open_runs.empty:
             open_runs = open_runs.sort_values("_gap", ascending=False, na_position="first")
             text += "; open: " + ", ".join(
