@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.bench import cities
-from optimizer.bench.suites import frame_table, machine_info
+from optimizer.bench.suites import frame_table, machine_info, merged_rows
 from optimizer.outputs import atomic_write, write_csv
 
 HERE = Path(__file__).resolve().parent
@@ -85,6 +85,8 @@ TARGETS: dict[str, dict[str, Any]] = {
     },
 }
 """Issue 19's targets: instances (generator, blocks, sites, radius, seed), limit, gap, memory."""
+KEY = ["target", "generator", "blocks", "sites", "radius", "seed", "model"]
+"""What identifies a run (a re-run with ``--only`` replaces the row of the same key)."""
 QUICK_SIZES = {20_000: (1_000, 400), 50_000: (2_000, 600), 100_000: (3_000, 800)}
 
 
@@ -256,6 +258,7 @@ def report(df: pd.DataFrame, command: str) -> str:
         "peak_mb",
         "load_start",
         "load_end",
+        "measured",
     ]
     cols = [c for c in cols if c in df.columns]
     lines = [
@@ -269,7 +272,8 @@ def report(df: pd.DataFrame, command: str) -> str:
         f"{info['platform']}",
         f"Versions: Python {info['python']}, highspy {info['highspy']}, numpy {info['numpy']}",
         "",
-        f"Command: `{command}`",
+        f"Command: `{command}` (a run with `--only` replaces the rows it re-ran and keeps the "
+        "others; `measured` says when each row ran)",
         "",
         "Instances, models, targets and columns: see the docstring of "
         "`benchmarks/bench_city_targets.py`. One run at a time, each in a fresh process "
@@ -320,9 +324,10 @@ def main() -> None:
             f"load {row.get('load_start')}",
             flush=True,
         )
-        rows.append(row)
+        rows.append({**row, "measured": time.strftime("%Y-%m-%d %H:%M")})
         if not args.quick:
-            save(pd.DataFrame(rows), command.strip())
+            done = pd.DataFrame(rows)
+            save(merged_rows(CSV, done, KEY) if args.only else done, command.strip())
     if args.quick:
         print("\n".join(verdicts(pd.DataFrame(rows))))
 

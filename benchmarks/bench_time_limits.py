@@ -56,7 +56,7 @@ import pandas as pd
 from optimizer.bench import cities
 from optimizer.bench import instances as benchdata
 from optimizer.bench.generators import PointsProblem, city_dense, city_like
-from optimizer.bench.suites import frame_table, machine_info
+from optimizer.bench.suites import frame_table, machine_info, merged_rows
 from optimizer.classic.registry import MODELS
 from optimizer.outputs import atomic_write, write_csv
 
@@ -315,16 +315,6 @@ KEY = ["model", "instance", "limit"]
 """What identifies a run (a re-run with ``--only`` replaces the row of the same key)."""
 
 
-def merged(new: pd.DataFrame) -> pd.DataFrame:
-    """The recorded rows that ``new`` did not re-run, then ``new``."""
-    if not CSV.exists():
-        return new
-    old = pd.read_csv(CSV, encoding="utf-8-sig").drop(columns="cli_import_s")
-    rerun = set(new[KEY].astype(str).itertuples(index=False, name=None))
-    keep = [key not in rerun for key in old[KEY].astype(str).itertuples(index=False, name=None)]
-    return pd.concat([old[keep], new], ignore_index=True)
-
-
 def save(df: pd.DataFrame, import_s: float, command: str) -> None:
     CSV.parent.mkdir(parents=True, exist_ok=True)
     write_csv(CSV, df.assign(cli_import_s=round(import_s, 2)))
@@ -360,7 +350,9 @@ def main() -> None:
         rows.append(row)
         if not args.quick:
             done = pd.DataFrame(rows)
-            save(merged(done) if args.only else done, import_s, command.strip())
+            if args.only:
+                done = merged_rows(CSV, done, KEY).drop(columns="cli_import_s", errors="ignore")
+            save(done, import_s, command.strip())
 
 
 if __name__ == "__main__":

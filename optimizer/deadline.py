@@ -9,11 +9,18 @@ went, phase by phase, for the summary.
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -94,3 +101,49 @@ class Deadline:
             "elapsed_s": round(self.elapsed(), 3),
             "phases_s": {k: round(v, 3) for k, v in self.phases.items()},
         }
+
+
+class Background(Generic[T]):
+    """A call run in a daemon thread that the caller stops waiting for at a deadline.
+
+    Some solver phases never read their clock (HiGHS's presolve and parts of its root node):
+    a MIP meant for 54 s has run 128 s there. The caller cannot stop such a call, but it need
+    not wait for it: :meth:`result` returns None once the deadline has passed, and the run
+    goes on with what it has (the thread ends by itself, or with the process).
+
+    Parameters
+    ----------
+    call : callable
+        Run once, in the thread.
+    """
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._out: list[T] = []
+        self._error: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], T]) -> None:
+        try:
+            self._out.append(call())
+        except BaseException as exc:  # handed to the caller in result()
+            self._error.append(exc)
+
+    def done(self) -> bool:
+        """True once the call has returned (or raised)."""
+        return not self._thread.is_alive()
+
+    def peek(self) -> T | None:
+        """The call's value if it has returned, else None (never waits)."""
+        return self._out[0] if self._out else None
+
+    def result(self, wait_s: float | None) -> T | None:
+        """The call's value, waiting at most ``wait_s`` seconds (None: as long as it takes);
+        None when it has not returned by then. An exception of the call is raised here."""
+        self._thread.join(None if wait_s is None else max(0.0, wait_s))
+        if self._error:
+            raise self._error[0]
+        if not self._out:
+            log.warning("a solver call did not return by its deadline; its answer is dropped")
+            return None
+        return self._out[0]

@@ -17,6 +17,7 @@ from optimizer.bench.suites import (
     SIZES,
     PlanCase,
     generated_data,
+    merged_rows,
     run_configs,
     select_instances,
     solve_model,
@@ -229,3 +230,20 @@ def test_the_plan_suite_solves_the_planning_model_as_siting_plan_does(tmp_path: 
     answer = solve_model("plan", case, "highs", SolveOptions(time_limit_s=30, mip_gap=0.0))
     assert answer.status.value == "OPTIMAL" and answer.gap == 0.0
     assert answer.objective == pytest.approx(run_plan(path, write=False).result.objective)
+
+
+def test_a_rerun_replaces_its_rows_and_keeps_the_others(tmp_path: Path) -> None:
+    """``--only`` re-runs of the benchmark scripts: the rows of the same key are replaced,
+    the others kept; no file yet: the new rows alone."""
+    csv = tmp_path / "runs.csv"
+    new = pd.DataFrame({"model": ["a", "b"], "limit": [5.0, 5.0], "wall": [9.0, 8.0]})
+    assert merged_rows(csv, new, ["model", "limit"]).equals(new)
+    old = pd.DataFrame({"model": ["a", "a", "c"], "limit": [5.0, 20.0, 5.0], "wall": [1, 2, 3]})
+    old.to_csv(csv, index=False, encoding="utf-8-sig")
+    got = merged_rows(csv, new, ["model", "limit"])
+    assert sorted(zip(got["model"], got["limit"], got["wall"], strict=True)) == [
+        ("a", 5.0, 9.0),
+        ("a", 20.0, 2.0),
+        ("b", 5.0, 8.0),
+        ("c", 5.0, 3.0),
+    ]

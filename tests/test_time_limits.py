@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from optimizer.backends import SolveOptions, Status, StopReason
+from optimizer.backends import Result, SolveOptions, Status, StopReason
 from optimizer.backends.highs import (
     MIP_COLUMNS_PER_S,
     PRESOLVE_NNZ_PER_S,
@@ -30,7 +30,10 @@ from optimizer.backends.highs import (
 from optimizer.bench.cities import solve_tables
 from optimizer.bench.generators import city_like
 from optimizer.classic.registry import DEFAULT_METHOD, from_tables, solve_classic
+from optimizer.deadline import Background
 from optimizer.models.covering import lscp
+from optimizer.models.covering import solve as cover_solve
+from optimizer.models.covering.solve import ABANDON_GRACE_S
 from optimizer.models.pmedian.heuristics import CostPairs, greedy
 from optimizer.models.pmedian.model import PMedianData
 
@@ -154,3 +157,42 @@ def test_siting_solve_imports_no_planning_or_geodata_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_background_call_is_left_behind_at_its_deadline() -> None:
+    """A call that overstays is not waited for; one that returns in time gives its value;
+    one that raises raises in the caller."""
+    fast = Background(lambda: 42)
+    assert fast.result(5.0) == 42 and fast.done() and fast.peek() == 42
+    t0 = time.perf_counter()
+    slow = Background(lambda: time.sleep(3.0))
+    assert slow.result(0.2) is None and slow.peek() is None
+    assert time.perf_counter() - t0 < 1.0
+
+    def broken() -> None:
+        raise RuntimeError("solver failed")
+
+    with pytest.raises(RuntimeError, match="solver failed"):
+        Background(broken).result(5.0)
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_a_mip_past_its_limit_does_not_hold_the_run(parallel: bool) -> None:
+    """The covering solvers' MIP beside the search: one that never reads its clock (here a
+    call that sleeps past the deadline) is left behind ABANDON_GRACE_S after it, and the run
+    goes on with no MIP answer."""
+    searched: list[float] = []
+
+    def stuck_mip(left: float | None) -> Result:
+        time.sleep(4.0)
+        raise AssertionError("never read")
+
+    def search(left: float, stop: object) -> None:
+        searched.append(left)
+        time.sleep(left)
+
+    t0 = time.perf_counter()
+    res = cover_solve._side_by_side(stuck_mip, search, t0 + 1.0, parallel)
+    wall = time.perf_counter() - t0
+    assert res.status is Status.NO_SOLUTION and res.stop is StopReason.TIME_LIMIT
+    assert searched and wall < 1.0 + ABANDON_GRACE_S + 0.3

@@ -630,6 +630,18 @@ TABLE_COLUMNS = [c for c in COLUMNS if c not in ("suite", "best_known", "load_s"
 """The headline columns of a result frame, those :func:`markdown_table` shows."""
 
 
+def merged_rows(csv: Path, new: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
+    """The rows recorded in ``csv`` that ``new`` did not re-run (same ``key`` values), then
+    ``new``: how a benchmark re-run of some cases (``--only``) keeps the others."""
+    if not csv.exists():
+        return new
+    old = pd.read_csv(csv, encoding="utf-8-sig")
+    cols = list(key)
+    rerun = set(new[cols].astype(str).itertuples(index=False, name=None))
+    keep = [k not in rerun for k in old[cols].astype(str).itertuples(index=False, name=None)]
+    return pd.concat([old[keep], new], ignore_index=True)
+
+
 def markdown_table(df: pd.DataFrame) -> str:
     """The headline columns of a result frame as a markdown table."""
     return frame_table(df, TABLE_COLUMNS)

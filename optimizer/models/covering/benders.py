@@ -50,7 +50,6 @@ import logging
 import math
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import highspy
@@ -59,12 +58,13 @@ import scipy.sparse as sp
 
 from optimizer.backends import Backend, SolveOptions
 from optimizer.backends.highs import presolve_fits
-from optimizer.deadline import Deadline
+from optimizer.deadline import Background, Deadline
 from optimizer.models.covering.heuristics import _is_integral, _Mclp, mclp_heuristic, mclp_lns
 from optimizer.models.covering.mclp import MclpData
 from optimizer.models.covering.reductions import reduce_mclp
 from optimizer.models.covering.search import mclp_swap_search
 from optimizer.models.covering.solve import (
+    ABANDON_GRACE_S,
     CoverRun,
     _infeasible,
     _mclp_feasible,
@@ -407,41 +407,42 @@ def _side_by_side(
     if left is None:  # no limit: the MIP alone, to optimality
         mip = _integer_phase(master, y, None, options, proven)
     else:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            fut: Future[_MipOutcome] = pool.submit(
-                _integer_phase, master, y, (1.0 - MIP_RESERVE) * left, options, proven
-            )
-            search_s = max(0.0, (dl.remaining() or 0.0) - ASSEMBLY_S)
-            if search_s >= 0.3:
-                if prob.budget is None or backend is None:
-                    ls = mclp_swap_search(
-                        prob.a,
-                        prob.weight,
-                        y,
-                        time_limit_s=search_s,
-                        seed=options.seed,
-                        upper=bound,
-                        stop=proven.is_set,
-                        cost=prob.cost,
-                        budget=prob.budget,
-                    )
-                    found.append(ls.selected)
-                    info.update(
-                        swap_search_objective=ls.result.objective,
-                        swap_search_rounds=ls.result.nodes,
-                    )
-                else:
-                    y2, rounds, _ = mclp_lns(
-                        prob,
-                        y,
-                        backend,
-                        time_limit_s=search_s,
-                        seed=options.seed,
-                        stop=proven.is_set,
-                    )
-                    found.append(y2)
-                    info.update(lns_objective=prob.value(y2), lns_rounds=rounds)
-            mip = fut.result()
+        # the MIP in the background, the search here
+        job = Background(
+            lambda: _integer_phase(master, y, (1.0 - MIP_RESERVE) * left, options, proven)
+        )
+        search_s = max(0.0, (dl.remaining() or 0.0) - ASSEMBLY_S)
+        if search_s >= 0.3:
+            if prob.budget is None or backend is None:
+                ls = mclp_swap_search(
+                    prob.a,
+                    prob.weight,
+                    y,
+                    time_limit_s=search_s,
+                    seed=options.seed,
+                    upper=bound,
+                    stop=proven.is_set,
+                    cost=prob.cost,
+                    budget=prob.budget,
+                )
+                found.append(ls.selected)
+                info.update(
+                    swap_search_objective=ls.result.objective,
+                    swap_search_rounds=ls.result.nodes,
+                )
+            else:
+                y2, rounds, _ = mclp_lns(
+                    prob,
+                    y,
+                    backend,
+                    time_limit_s=search_s,
+                    seed=options.seed,
+                    stop=proven.is_set,
+                )
+                found.append(y2)
+                info.update(lns_objective=prob.value(y2), lns_rounds=rounds)
+        # a MIP still running past the deadline is left behind (no bound, no solutions)
+        mip = job.result((dl.remaining() or 0.0) + ABANDON_GRACE_S) or _MipOutcome()
     value = prob.value(y)
     for cand in [*found, *mip.found]:
         v = prob.value(cand)
