@@ -107,6 +107,31 @@ def test_random_matches_plain_mip(
     assert _proven(data, mip.objective, integer).phases["lp_solver"] == lp
 
 
+def test_a_stalled_ipm_round_is_finished_by_crossover(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An IPM master that ends short of optimal (status unknown) is solved again with
+    crossover rather than ending the LP phase at the previous round's bound."""
+    monkeypatch.setattr(benders, "IPM_FROM_POINTS", 0)
+    real_solve, real_optimal = benders._Master.solve, benders._Master.lp_optimal
+    solves: list[str] = []
+
+    def recorded(self: benders._Master, time_limit: float) -> object:
+        solves.append(str(self.h.getOptionValue("run_crossover")[1]))
+        return real_solve(self, time_limit)
+
+    def first_stalls(self: benders._Master) -> bool:
+        return real_optimal(self) and len(solves) > 1
+
+    monkeypatch.setattr(benders._Master, "solve", recorded)
+    monkeypatch.setattr(benders._Master, "lp_optimal", first_stalls)
+    rng = np.random.default_rng(7)
+    pts, sites = rng.random((80, 2)), rng.random((30, 2))
+    dist = np.floor(1000 * np.hypot(*(pts[:, None, :] - sites[None, :, :]).transpose(2, 0, 1)))
+    data = PMedianData.from_arrays(dist, 5, max_distance=350.0, unserved_penalty=700.0)
+    mip = get_backend("highs").solve(build_model(data), OPTS)
+    _proven(data, mip.objective)
+    assert solves[:2] == ["off", "on"]  # the stalled round, then the same round with crossover
+
+
 def test_separation_is_exact_at_integral_points() -> None:
     # at an integral y the most violated cut of each point is its cost; at a fractional y
     # every cut is at most the point's cost under any integral y (a valid lower bound)

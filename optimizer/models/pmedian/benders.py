@@ -390,6 +390,15 @@ def _lp_phase(
         # the first LP always ends (it gives the first bound); later ones stop at the LP
         # phase's own deadline
         ok, y, theta, obj = master.solve(_left(deadline if rounds == 0 else lp_deadline))
+        if ipm and not master.lp_optimal() and _left(lp_deadline) > 0.05:
+            # the IPM can stall short of its tolerances (status unknown: its value is no
+            # bound); with crossover the simplex finishes it (a 50k city's round 2 stalled,
+            # leaving the round-1 bound, 19 % below the incumbent)
+            log.debug("benders LP round %d: IPM %s, again with crossover", rounds + 1,
+                      master.h.getModelStatus())  # fmt: skip
+            master.h.setOptionValue("run_crossover", "on")
+            ok, y, theta, obj = master.solve(_left(lp_deadline))
+            master.h.setOptionValue("run_crossover", "off")
         if not ok or not master.lp_optimal():
             break
         rounds += 1
