@@ -18,6 +18,9 @@ import importlib
 import sys
 import time
 from collections.abc import Sequence
+from typing import NoReturn
+
+from optimizer.deadline import exit_process
 
 STARTED = time.monotonic()
 """When the command started (about; after Python's own start-up): ``siting solve`` counts its
@@ -39,5 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def run() -> NoReturn:
+    """The ``siting`` console script: :func:`main`, then the process ends with its exit code
+    (without waiting for a solver call left behind at its deadline,
+    :func:`optimizer.deadline.exit_process`)."""
+    exit_process(main())
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -9,14 +9,17 @@ went, phase by phase, for the summary.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -103,6 +106,37 @@ class Deadline:
         }
 
 
+_RUNNING: set[threading.Thread] = set()
+"""The :class:`Background` calls that have not returned yet."""
+
+
+def left_behind() -> int:
+    """How many :class:`Background` calls are still running (left behind at a deadline)."""
+    return sum(t.is_alive() for t in list(_RUNNING))
+
+
+@atexit.register
+def _wait_for_left_behind() -> None:
+    # a thread still inside native solver code when the interpreter shuts down can crash
+    # the process: a library user's process waits for it at exit (the command line does
+    # not: exit_process)
+    for thread in list(_RUNNING):
+        thread.join()
+
+
+def exit_process(code: int) -> NoReturn:
+    """End the process with ``code``. Where a solver call left behind by :class:`Background`
+    still runs, end it without waiting for that call (its answer was dropped and the run's
+    outputs are published): Python would otherwise wait for it at exit, or crash on it."""
+    if left_behind():
+        log.info("a solver call left behind at its deadline is still running; exiting without it")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 class Background(Generic[T]):
     """A call run in a daemon thread that the caller stops waiting for at a deadline.
 
@@ -121,6 +155,7 @@ class Background(Generic[T]):
         self._out: list[T] = []
         self._error: list[BaseException] = []
         self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        _RUNNING.add(self._thread)
         self._thread.start()
 
     def _run(self, call: Callable[[], T]) -> None:
@@ -128,6 +163,8 @@ class Background(Generic[T]):
             self._out.append(call())
         except BaseException as exc:  # handed to the caller in result()
             self._error.append(exc)
+        finally:
+            _RUNNING.discard(threading.current_thread())
 
     def done(self) -> bool:
         """True once the call has returned (or raised)."""

@@ -10,8 +10,10 @@ city-scale and OR-Library instances, is ``benchmarks/bench_time_limits.py``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from optimizer.backends.highs import (
     PRESOLVE_NNZ_PER_S,
     HighsBackend,
     _presolve_too_slow,
+    _silenced_stdout,
 )
 from optimizer.bench.cities import solve_tables
 from optimizer.bench.generators import city_like
@@ -192,7 +195,27 @@ def test_a_mip_past_its_limit_does_not_hold_the_run(parallel: bool) -> None:
         time.sleep(left)
 
     t0 = time.perf_counter()
-    res = cover_solve._side_by_side(stuck_mip, search, t0 + 1.0, parallel)
+    res = cover_solve._side_by_side(stuck_mip, search, t0 + 1.0, parallel, HighsBackend())
     wall = time.perf_counter() - t0
     assert res.status is Status.NO_SOLUTION and res.stop is StopReason.TIME_LIMIT
     assert searched and wall < 1.0 + ABANDON_GRACE_S + 0.3
+
+
+def test_a_highs_call_left_behind_gives_stdout_back(capfd: pytest.CaptureFixture[str]) -> None:
+    """HiGHS runs with descriptor 1 sent to /dev/null (its stray debug lines); a call left
+    behind at its deadline must not swallow what the run prints after it."""
+    release = threading.Event()
+
+    def stuck_highs() -> None:
+        with _silenced_stdout():
+            release.wait(10.0)
+
+    job = Background(stuck_highs)
+    assert job.result(0.2) is None
+    HighsBackend().leave_behind()
+    os.write(1, b"after the deadline\n")
+    release.set()
+    job.result(5.0)
+    os.write(1, b"after the call\n")
+    out = capfd.readouterr().out
+    assert "after the deadline" in out and "after the call" in out

@@ -103,6 +103,12 @@ class Backend(ABC):
         ``stop`` says why the solver stopped (a limit stop is FEASIBLE or NO_SOLUTION with the
         limit as its reason, never OPTIMAL)."""
 
+    def leave_behind(self) -> None:
+        """Called when a solve of this backend is left running past its deadline
+        (:class:`optimizer.deadline.Background`): undo the process-wide state the solve
+        holds, so the run can go on without it. Nothing unless the backend holds some."""
+        return None
+
     def starts_in_time(self, n_columns: int, time_limit_s: float | None) -> bool:
         """Whether a MIP with ``n_columns`` can be set up (and so stopped) within
         ``time_limit_s``: callers that have a fallback ask before building a model the solver

@@ -52,6 +52,11 @@ class HighsBackend(Backend):
         self.highs_options = dict(highs_options or {})
         """Further HiGHS options (name -> value), set after the common ones."""
 
+    def leave_behind(self) -> None:
+        """Give descriptor 1 back now (:func:`_silenced_stdout`): the run's own output must
+        not go to /dev/null while a HiGHS call left behind at its deadline still runs."""
+        _release_stdout()
+
     def starts_in_time(self, n_columns: int, time_limit_s: float | None) -> bool:
         """False for a MIP too large to be set up within ``time_limit_s``
         (:data:`MIP_COLUMNS_PER_S`): such a MIP is answered NO_SOLUTION without starting."""
@@ -236,6 +241,18 @@ def _silenced_stdout() -> Iterator[None]:
                 os.dup2(_saved_stdout_fd, 1)
                 os.close(_saved_stdout_fd)
                 _saved_stdout_fd = None
+
+
+def _release_stdout() -> None:
+    """Restore descriptor 1 now, though HiGHS calls may still run (their stray lines may then
+    show); the last call out then has nothing to restore."""
+    global _saved_stdout_fd
+    with _silence_lock:
+        if _saved_stdout_fd is not None:
+            sys.stdout.flush()
+            os.dup2(_saved_stdout_fd, 1)
+            os.close(_saved_stdout_fd)
+            _saved_stdout_fd = None
 
 
 def _to_highs_lp(milp: MILP, highspy: ModuleType) -> highspy.HighsLp:

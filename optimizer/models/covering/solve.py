@@ -183,11 +183,13 @@ def _side_by_side(
     search: Callable[[float, Callable[[], bool]], object],
     deadline: float | None,
     parallel: bool,
+    backend: Backend,
 ) -> Result:
-    """Run ``mip`` (for the bound, with :data:`MIP_RESERVE` of the time left unused) and
-    ``search`` (until the deadline, or until the MIP proves optimality when they run side by
-    side); see the module notes. A MIP that has not returned :data:`ABANDON_GRACE_S` after the
-    deadline is left behind (:class:`~optimizer.deadline.Background`): its answer is a
+    """Run ``mip`` (on ``backend``, for the bound, with :data:`MIP_RESERVE` of the time left
+    unused) and ``search`` (until the deadline, or until the MIP proves optimality when they
+    run side by side); see the module notes. A MIP that has not returned
+    :data:`ABANDON_GRACE_S` after the deadline is left behind
+    (:class:`~optimizer.deadline.Background`, :meth:`Backend.leave_behind`): its answer is a
     no-solution result, and the run ends with the search's."""
     if deadline is None:
         return mip(None)
@@ -207,6 +209,7 @@ def _side_by_side(
     res = job.result((_left(deadline) or 0.0) + ABANDON_GRACE_S)
     if res is not None:
         return res
+    backend.leave_behind()
     return Result(
         Status.NO_SOLUTION,
         math.nan,
@@ -418,9 +421,9 @@ def _lscp_part(
         # the MIP's is) beside the search
         log.info("lscp: MIP skipped (%d nonzeros, %.1f s left); CFT beside the search",
                  milp.A.nnz, left)  # fmt: skip
-        res = _side_by_side(more_cft, search, deadline, options.threads != 1)
+        res = _side_by_side(more_cft, search, deadline, options.threads != 1, backend)
     else:
-        res = _side_by_side(mip, search, deadline, options.threads != 1)
+        res = _side_by_side(mip, search, deadline, options.threads != 1, backend)
     info.update(mip_status=res.status.value, mip_objective=res.objective, mip_bound=res.bound)
     if res.status.has_solution and res.x is not None:
         cand = np.zeros(a.shape[1], dtype=bool)
@@ -537,7 +540,7 @@ def solve_mclp(
             found.append(y2)
             info.update(lns_objective=prob.value(y2), lns_rounds=rounds, lns_improved=improved)
 
-        res = _side_by_side(mip, search, deadline, options.threads != 1)
+        res = _side_by_side(mip, search, deadline, options.threads != 1, backend)
         info.update(mip_status=res.status.value, mip_objective=res.objective, mip_bound=res.bound)
         if res.status.has_solution and res.x is not None:
             found.append(np.asarray(res.x)[: prob.n] > 0.5)
