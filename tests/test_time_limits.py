@@ -38,7 +38,7 @@ from optimizer.models.covering import lscp
 from optimizer.models.covering import solve as cover_solve
 from optimizer.models.covering.solve import ABANDON_GRACE_S
 from optimizer.models.pmedian.heuristics import CostPairs, greedy
-from optimizer.models.pmedian.model import PMedianData
+from optimizer.models.pmedian.model import PMedianData, build_model, nonzero_count
 
 LIMIT_S = 3.0
 SLACK_S = 2.0
@@ -219,3 +219,12 @@ def test_a_highs_call_left_behind_gives_stdout_back(capfd: pytest.CaptureFixture
     os.write(1, b"after the call\n")
     out = capfd.readouterr().out
     assert "after the deadline" in out and "after the call" in out
+
+
+@pytest.mark.parametrize("penalty", [None, 50.0])
+def test_pmedian_nonzero_count_matches_the_model(penalty: float | None) -> None:
+    """pmedian-warm decides from this count whether the MIP's root fits its time."""
+    dist = np.random.default_rng(0).random((30, 8)) * 100
+    kw = {} if penalty is None else {"unserved_penalty": penalty, "max_distance": 60.0}
+    data = PMedianData.from_arrays(dist, 3, **kw)  # type: ignore[arg-type]
+    assert nonzero_count(data) == build_model(data).A.nnz

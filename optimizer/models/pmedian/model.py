@@ -191,6 +191,13 @@ def column_count(data: PMedianData) -> int:
     return data.n_sites + data.pairs.size + (data.n_demand if with_u else 0)
 
 
+def nonzero_count(data: PMedianData) -> int:
+    """Nonzeros of :func:`build_model`'s MILP without capacities: each pair in its assignment
+    row and its link row (two), each point's ``u``, the count row."""
+    with_u = data.unserved_penalty is not None
+    return 3 * data.pairs.size + data.n_sites + (data.n_demand if with_u else 0)
+
+
 def build_model(data: PMedianData, integral: bool = False, name: str = "pmedian") -> MILP:
     """Compile the p-median problem into one :class:`MILP` (see the module docstring)."""
     pairs = data.pairs
