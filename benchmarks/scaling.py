@@ -130,18 +130,17 @@ def exactness(df: pd.DataFrame) -> list[str]:
 
 
 READING = (
-    "Reading of the recorded run (30 s per run, 2026-12-06, defaults lscp-warm / mclp-warm / "
-    "pmedian-exact, machine shared with another benchmark, load 1-3): LSCP is proven at "
-    "20,000 x 5,000 and 20,000 x 2,000 at 300 m and at 200 m; elsewhere it ends with a "
-    "certified gap: 1.0 % at 5,000 x 2,000, 0.12 % at 50,000 x 10,000, 1.3 % at "
-    "100,000 x 20,000, 2.1 % with 10,000 sites, 4.0 % at 500 m and 11.7 % at 800 m (a finite "
-    "bound everywhere now). MCLP is proven at 20,000 x 2,000 and at 500-800 m; elsewhere within "
-    "0.9 %. p-median certifies <= 0.09 % only at 5,000 x 2,000 and at 200 m; at 20,000 x 5,000 "
-    "(300 m) its bound needs more than 30 s (27 % here, 0.06-0.08 % at 60 s in "
-    "city_targets.md), and at 2,000 or 10,000 sites, 50,000 blocks and above, or 500-800 m it "
-    "ends at 11-105 %. One run overran its limit by more than 2 s: MCLP 50,000 x 10,000 "
-    "(40.4 s for 30 s). Build time and memory are not the limit: builds under 0.7 s, no run "
-    "passed 0.76 GB."
+    "Reading of the recorded run (30 s per run, 2026-12-07, defaults lscp-warm / mclp-warm / "
+    "pmedian-benders (p-median from 1,000 points), one run at a time, load about 1-2): LSCP is "
+    "proven at 20,000 x 5,000 and 20,000 x 2,000 at 300 m and at 200 m; elsewhere it ends with "
+    "a certified gap: 1.0 % at 5,000 x 2,000, 0.08 % at 50,000 x 10,000, 1.2 % at "
+    "100,000 x 20,000, 2.1 % with 10,000 sites, 4.0 % at 500 m and 11.7 % at 800 m: where "
+    "walking areas overlap, exactness stops for LSCP. MCLP is proven at 20,000 x 2,000 and at "
+    "500-800 m; elsewhere within 0.8 %. p-median now certifies <= 0.1 % up to 20,000 x 5,000 "
+    "at 200-300 m, 0.2 % at 500-800 m, 0.4 % at 50,000 x 10,000 and 0.6 % with 10,000 sites "
+    "(27-105 % with the earlier default); at 100,000 x 20,000, 30 s leave it at 6.2 % (0.39 % "
+    "in 120 s, city_targets.md). No run overran its limit by more than 1.0 s; builds under "
+    "0.7 s, no run passed 0.75 GB."
 )
 
 
