@@ -110,17 +110,23 @@ def _dp(w: np.ndarray, r: np.ndarray, cap: int, state: np.ndarray, take: np.ndar
 
 
 @numba.njit(cache=True, nogil=True)
+def _cut_hits(tri: np.ndarray, k: int, chosen: np.ndarray) -> int:
+    """How many items of cut ``k`` (a local item triple, -1: not an item) are ``chosen``."""
+    hits = 0
+    for a in range(3):
+        t = tri[k, a]
+        if t >= 0 and chosen[t]:
+            hits += 1
+    return hits
+
+
+@numba.njit(cache=True, nogil=True)
 def _penalty(tri: np.ndarray, rho: np.ndarray, chosen: np.ndarray) -> float:
     """Sum of ``rho`` over the cuts (local item triples, -1: not an item) with two or more
     items ``chosen``."""
     total = 0.0
     for k in range(rho.size):
-        hits = 0
-        for a in range(3):
-            t = tri[k, a]
-            if t >= 0 and chosen[t]:
-                hits += 1
-        if hits >= 2:
+        if _cut_hits(tri, k, chosen) >= 2:
             total += rho[k]
     return total
 
@@ -129,12 +135,7 @@ def _penalty(tri: np.ndarray, rho: np.ndarray, chosen: np.ndarray) -> float:
 def _branch_item(tri: np.ndarray, take: np.ndarray, state: np.ndarray) -> int:
     """A free taken item of a cut the solution pays for; -1 when none."""
     for k in range(tri.shape[0]):
-        hits = 0
-        for a in range(3):
-            t = tri[k, a]
-            if t >= 0 and take[t]:
-                hits += 1
-        if hits >= 2:
+        if _cut_hits(tri, k, take) >= 2:
             for a in range(3):
                 t = tri[k, a]
                 if t >= 0 and take[t] and state[t] == 0:
