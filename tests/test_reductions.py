@@ -139,6 +139,30 @@ def test_duplicate_rows_and_containment_match_a_direct_check(seed: int) -> None:
     assert got == want
 
 
+def _containment_by_product(a: np.ndarray) -> set[tuple[int, int]]:
+    inter = a.astype(np.int64) @ a.T.astype(np.int64)
+    length = a.sum(axis=1)
+    sub, sup = np.nonzero((inter == length[:, None]) & (length[:, None] > 0))
+    return {(i, k) for i, k in zip(sub.tolist(), sup.tolist(), strict=True) if i != k}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_containment_matches_the_product_on_walking_areas(seed: int) -> None:
+    # blocks and sites in a square, a block covered by the sites within a radius: rows with
+    # many candidates (the witness-driven intersection runs), nested and equal rows
+    rng = np.random.default_rng(seed)
+    blocks, sites = rng.random((400, 2)), rng.random((90, 2))
+    dist = np.hypot(*(blocks[:, None, :] - sites[None, :, :]).transpose(2, 0, 1))
+    a = (dist <= 0.12 + 0.08 * (seed % 3)).astype(np.int8)
+    a[: 40 * (seed % 2)] = a[0]  # a block of equal rows on odd seeds
+    for x in (a, a.T):
+        pairs = contained_pairs(sp.csr_matrix(x))
+        assert pairs is not None
+        assert set(zip(pairs[0].tolist(), pairs[1].tolist(), strict=True)) == (
+            _containment_by_product(x)
+        )
+
+
 def test_containment_is_skipped_beyond_the_work_limit(caplog: pytest.LogCaptureFixture) -> None:
     a = sp.csr_matrix(np.ones((20, 20)))
     with caplog.at_level(logging.INFO, logger="optimizer.models.covering.reductions"):

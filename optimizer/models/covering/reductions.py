@@ -22,9 +22,11 @@ LSCP (:func:`reduce_lscp`), applied until nothing changes:
   exact ties broken by keeping the lower index, so a dominated site always has an undominated
   dominator).
 
-The containment tests use sparse products (:math:`A A^T` for rows, :math:`A^T A` for sites:
-entry = size of the intersection; :math:`S \subseteq T` iff it equals :math:`|S|`), computed in
-row chunks; a product whose estimated work exceeds ``max_work`` is skipped and the log says so.
+The containment tests (:func:`contained_pairs`, for rows on :math:`A`, for sites on :math:`A^T`)
+intersect sorted index lists, compiled; a test whose work exceeds ``max_work`` is skipped and
+the log says so. They are what makes large-radius covers small: a 20,000 x 5,000 city at 800 m
+was 16,138 x 4,995 after duplicate rows alone (the former sparse-product test exceeded its cap)
+and is 6,081 x 3,578 with them.
 :func:`lscp_components` splits what is left into independent problems (connected components of
 the bipartite row-site graph).
 
@@ -45,12 +47,12 @@ Every rule logs how many rows and sites it removed (``log`` attribute and the mo
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
@@ -69,10 +71,10 @@ __all__ = [
     "reduce_mclp",
 ]
 
-MAX_WORK = 20_000_000
-"""Default cap on the multiply-adds of one containment product (about a second)."""
+MAX_WORK = 500_000_000
+"""Default cap on the entries one containment test compares (:func:`contained_pairs`; about
+a second: 4e8 per second were measured on the 2-core CI machine)."""
 
-_CHUNK_NNZ = 4_000_000
 
 
 # --------------------------------------------------------------------------- helpers
@@ -121,43 +123,151 @@ def contained_pairs(
     x: sp.csr_matrix, max_work: int = MAX_WORK
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Pairs ``(a, b)``, ``a != b``, where the column set of row ``a`` of ``x`` is contained
-    in that of row ``b`` (empty rows left out), from the product ``x x^T`` in row chunks.
+    in that of row ``b`` (empty rows left out).
 
-    Returns None (and logs) when the product's estimated work exceeds ``max_work``.
+    The rows containing row ``a`` are the rows in the row list of every column of ``a``; the
+    lists are intersected, each time with the list of a column that a remaining candidate
+    lacks (compiled, :func:`_superset_lists`). On a 20,000 x 5,000 city at 1,000 m this
+    compared 7.7e7 entries in 0.18 s where the sparse product :math:`x x^T` took 8.3e8
+    multiply-adds and 2.1 s.
+
+    Returns None (and logs) when the work exceeds ``max_work``.
     """
     x = binary_csr(x)
+    x.sort_indices()
     xt = x.T.tocsr()
+    xt.sort_indices()
     col_len = _row_lengths(xt)
-    # per row of x: the number of multiply-adds of its row of x x^T (an upper bound of its nnz)
-    work = np.asarray(x @ col_len).ravel() if x.nnz else np.zeros(x.shape[0], dtype=np.int64)
-    total = int(work.sum())
-    if total > max_work:
+    subs, sups, work = _superset_lists(
+        x.indptr.astype(np.int64),
+        x.indices.astype(np.int64),
+        xt.indptr.astype(np.int64),
+        xt.indices.astype(np.int64),
+        col_len,
+        int(max_work),
+    )
+    if work > max_work:
         log.info(
-            "containment test skipped: %d x %d with %d nonzeros needs ~%.3g multiply-adds "
-            "(limit %.3g)",
+            "containment test skipped: %d x %d with %d nonzeros needs more than %.3g list "
+            "entries merged",
             x.shape[0],
             x.shape[1],
             x.nnz,
-            total,
             max_work,
         )
         return None
-    length = _row_lengths(x)
-    subs, sups = [], []
-    chunk = np.cumsum(work) // _CHUNK_NNZ
-    edges = np.r_[0, np.flatnonzero(np.diff(chunk)) + 1, x.shape[0]]
-    for lo, hi in itertools.pairwise(edges):
-        if hi <= lo:
+    return subs, sups
+
+
+_FEW = 8
+"""Candidates left at which :func:`_superset_lists` checks each one whole."""
+
+
+@numba.njit(cache=True)
+def _first_missing(small: np.ndarray, big: np.ndarray) -> int:
+    """The first entry of sorted ``small`` not in sorted ``big``; -1 if there is none."""
+    v = 0
+    for u in range(small.size):
+        while v < big.size and big[v] < small[u]:
+            v += 1
+        if v == big.size or big[v] != small[u]:
+            return small[u]
+        v += 1
+    return -1
+
+
+@numba.njit(cache=True)
+def _intersect(cand: np.ndarray, n: int, other: np.ndarray, out: np.ndarray) -> tuple[int, int]:
+    """``cand[:n]`` and sorted ``other`` intersected into ``out``: its length and the work
+    (a merge, or a binary search per candidate when they are few against a long list)."""
+    k = 0
+    if n * 16 < other.size:
+        for u in range(n):
+            pos = np.searchsorted(other, cand[u])
+            if pos < other.size and other[pos] == cand[u]:
+                out[k] = cand[u]
+                k += 1
+        return k, n * 16
+    u, v = 0, 0
+    while u < n and v < other.size:
+        if cand[u] < other[v]:
+            u += 1
+        elif cand[u] > other[v]:
+            v += 1
+        else:
+            out[k] = cand[u]
+            k += 1
+            u += 1
+            v += 1
+    return k, n + other.size
+
+
+@numba.njit(cache=True)
+def _superset_lists(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    t_indptr: np.ndarray,
+    t_indices: np.ndarray,
+    col_len: np.ndarray,
+    max_work: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """For each non-empty row ``a``: the other rows holding all its columns. The candidates
+    start as the row list of ``a``'s rarest column; then a candidate ``b`` is taken, a column
+    of ``a`` that ``b`` lacks found, and the candidates intersected with that column's list
+    (which drops ``b`` and, on covering data, the rows around it); a ``b`` lacking none is a
+    superset. A few candidates left are checked whole. Returns the pairs and the work done
+    (entries compared); stops once the work passes ``max_work``."""
+    m = indptr.size - 1
+    longest = 1
+    for j in range(col_len.size):
+        longest = max(longest, col_len[j])
+    cand = np.empty(longest, dtype=np.int64)
+    nxt = np.empty(longest, dtype=np.int64)
+    subs = np.empty(1024, dtype=np.int64)
+    sups = np.empty(1024, dtype=np.int64)
+    k = 0
+    work = 0
+    for a in range(m):
+        lo, hi = indptr[a], indptr[a + 1]
+        if hi == lo:
             continue
-        prod = sp.coo_matrix(x[lo:hi] @ xt)
-        a = prod.row.astype(np.int64) + lo
-        b = prod.col.astype(np.int64)
-        keep = (prod.data == length[a]) & (a != b) & (length[a] > 0)
-        subs.append(a[keep])
-        sups.append(b[keep])
-    if not subs:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(subs), np.concatenate(sups)
+        cols = indices[lo:hi]
+        j = cols[np.argmin(col_len[cols])]
+        n = col_len[j]
+        cand[:n] = t_indices[t_indptr[j] : t_indptr[j + 1]]
+        work += n
+        pick = 0
+        while n - pick > _FEW and work <= max_work:
+            b = cand[pick]
+            if b == a:
+                pick += 1
+                continue
+            row_b = indices[indptr[b] : indptr[b + 1]]
+            work += cols.size + row_b.size
+            j = _first_missing(cols, row_b)
+            if j < 0:  # b is a superset: kept, the search goes on past it
+                pick += 1
+                continue
+            n, done = _intersect(cand, n, t_indices[t_indptr[j] : t_indptr[j + 1]], nxt)
+            cand, nxt = nxt, cand
+            work += done
+            pick = 0
+        if work > max_work:
+            break
+        for u in range(n):
+            b = cand[u]
+            if b == a or indptr[b + 1] - indptr[b] < cols.size:
+                continue
+            work += cols.size + indptr[b + 1] - indptr[b]
+            if _first_missing(cols, indices[indptr[b] : indptr[b + 1]]) >= 0:
+                continue
+            if k == subs.size:
+                subs = np.concatenate((subs, np.empty(subs.size, dtype=np.int64)))
+                sups = np.concatenate((sups, np.empty(sups.size, dtype=np.int64)))
+            subs[k] = a
+            sups[k] = b
+            k += 1
+    return subs[:k], sups[:k], work
 
 
 def _bipartite_labels(a: sp.csr_matrix) -> tuple[int, np.ndarray, np.ndarray]:
