@@ -191,7 +191,7 @@ def test_mclp_warm_runs_the_swap_search_beside_the_mip() -> None:
     data = MclpData.from_arrays(reach, prob.weight, 60)
     run = solve_classic("mclp-warm", data, options=SolveOptions(time_limit_s=6, seed=2))
     extra = run.result.extra
-    assert run.result.solver == "highs+lagrangian+ils"
+    assert run.result.solver == "highs+lagrangian+ils+lns"
     assert run.report.passed
     # the heuristic leaves a gap here (111,973 against a bound of 113,461), so the search runs
     assert extra["local_search_objective"] < extra["swap_search_objective"] <= run.objective

@@ -36,10 +36,10 @@ Phases, on one :class:`~optimizer.deadline.Deadline`:
 4. **Integer phase**: the master MIP (HiGHS) with the cuts, warm-started with the incumbent;
    the violated cuts of its solution are added and it is solved again, until its solution is
    priced right (optimal) or the time is up. Its dual bound is an upper bound (a relaxation).
-   Beside it, in the calling thread, the search that improves the incumbent: the iterated
-   swap search (:func:`optimizer.models.covering.search.mclp_swap_search`) with a facility
-   count, the large-neighbourhood search (:func:`optimizer.models.covering.heuristics.mclp_lns`)
-   under a budget. The search stops as soon as the MIP proves optimality.
+   Beside it, in the calling thread, the search that improves the incumbent
+   (:func:`optimizer.models.covering.heuristics.mclp_search`: with a facility count the
+   iterated swap search, then the large-neighbourhood search; under a budget the latter). The
+   search stops as soon as the MIP proves optimality.
 
 The answer is OPTIMAL only when the bound meets the objective.
 """
@@ -59,10 +59,15 @@ import scipy.sparse as sp
 from optimizer.backends import Backend, SolveOptions
 from optimizer.backends.highs import presolve_fits
 from optimizer.deadline import Background, Deadline
-from optimizer.models.covering.heuristics import _is_integral, _Mclp, mclp_heuristic, mclp_lns
+from optimizer.models.covering.heuristics import (
+    _is_integral,
+    _Mclp,
+    mclp_heuristic,
+    mclp_search,
+    mclp_search_name,
+)
 from optimizer.models.covering.mclp import MclpData
 from optimizer.models.covering.reductions import reduce_mclp
-from optimizer.models.covering.search import mclp_swap_search
 from optimizer.models.covering.solve import (
     ABANDON_GRACE_S,
     CoverRun,
@@ -342,7 +347,7 @@ def solve_mclp_benders(
         required=data.required,
         forbidden=data.forbidden,
     )
-    name = "highs-benders+" + ("ils" if red.budget is None or backend is None else "lns")
+    name = "highs-benders+" + mclp_search_name(red.budget, backend)
     if _over_budget(red.cost, red.fill_from, data.cost, red.p, red.budget, data.p_exact):
         return _infeasible(name, "no selection of the required count fits the budget", red.seconds)
     prob = _Mclp.of(red.coverage, red.weight, red.cost, red.p, red.p_exact, red.budget)
@@ -413,34 +418,18 @@ def _side_by_side(
         )
         search_s = max(0.0, (dl.remaining() or 0.0) - ASSEMBLY_S)
         if search_s >= 0.3:
-            if prob.budget is None or backend is None:
-                ls = mclp_swap_search(
-                    prob.a,
-                    prob.weight,
-                    y,
-                    time_limit_s=search_s,
-                    seed=options.seed,
-                    upper=bound,
-                    stop=proven.is_set,
-                    cost=prob.cost,
-                    budget=prob.budget,
-                )
-                found.append(ls.selected)
-                info.update(
-                    swap_search_objective=ls.result.objective,
-                    swap_search_rounds=ls.result.nodes,
-                )
-            else:
-                y2, rounds, _ = mclp_lns(
+            found.append(
+                mclp_search(
                     prob,
                     y,
                     backend,
                     time_limit_s=search_s,
                     seed=options.seed,
+                    upper=bound,
                     stop=proven.is_set,
+                    info=info,
                 )
-                found.append(y2)
-                info.update(lns_objective=prob.value(y2), lns_rounds=rounds)
+            )
         # a MIP still running past the deadline is left behind (no bound, no solutions)
         mip = job.result((dl.remaining() or 0.0) + ABANDON_GRACE_S) or _MipOutcome()
     value = prob.value(y)

@@ -76,7 +76,6 @@ MAX_WORK = 500_000_000
 a second: 4e8 per second were measured on the 2-core CI machine)."""
 
 
-
 # --------------------------------------------------------------------------- helpers
 
 

@@ -29,12 +29,12 @@ MCLP (:func:`solve_mclp`):
    the compiled swap search without kicks) and an upper bound: the Lagrangian relaxation of
    the coverage rows with a facility count, the LP relaxation when there is a budget.
 3. With a MIP backend (``mclp-warm``): the MIP on the reduced problem warm-started with the
-   heuristic's solution, for the bound, side by side with a search that improves the solution:
-   with a facility count the iterated swap search
-   (:func:`optimizer.models.covering.search.mclp_swap_search`, compiled, with local kicks and
-   late acceptance once it stalls), under a budget the large-neighbourhood search
-   (:func:`optimizer.models.covering.heuristics.mclp_lns`,
-   small MIPs over regions).
+   heuristic's solution, for the bound, side by side with a search that improves the solution
+   (:func:`optimizer.models.covering.heuristics.mclp_search`): with a facility count the
+   iterated swap search (:func:`optimizer.models.covering.search.mclp_swap_search`, compiled,
+   with local kicks and late acceptance once it stalls) for a fifth of the time, then the
+   large-neighbourhood search (:func:`optimizer.models.covering.heuristics.mclp_lns`, small
+   MIPs over regions) from its best solution; under a budget the latter alone.
 
 "Side by side": the MIP runs in a worker thread (the solver releases the interpreter lock)
 while the search runs in the calling thread, unless ``options.threads == 1``, in which case
@@ -81,8 +81,9 @@ from optimizer.models.covering.heuristics import (
     lscp_lagrangian,
     mclp_heuristic,
     mclp_lagrangian,
-    mclp_lns,
     mclp_lp_bound,
+    mclp_search,
+    mclp_search_name,
 )
 from optimizer.models.covering.mclp import MclpData
 from optimizer.models.covering.reductions import (
@@ -92,7 +93,7 @@ from optimizer.models.covering.reductions import (
     reduce_lscp,
     reduce_mclp,
 )
-from optimizer.models.covering.search import cover_local_search, mclp_swap_search
+from optimizer.models.covering.search import cover_local_search
 
 log = logging.getLogger(__name__)
 
@@ -485,7 +486,7 @@ def solve_mclp(
     )
     build_s = red.seconds
     # the search beside the MIP: compiled swap search (count only), else the neighbourhood search
-    name = _name(backend, "mclp", "ils" if red.budget is None else "lns")
+    name = _name(backend, "mclp", mclp_search_name(red.budget, backend))
     if _over_budget(red.cost, red.fill_from, data.cost, red.p, red.budget, data.p_exact):
         return _infeasible(name, "no selection of the required count fits the budget", build_s)
     prob = _Mclp.of(red.coverage, red.weight, red.cost, red.p, red.p_exact, red.budget)
@@ -513,32 +514,19 @@ def solve_mclp(
             return backend.solve(milp, opts)
 
         def search(left: float, stop: Callable[[], bool]) -> None:
-            if left < 0.5:
-                return
-            if prob.budget is None:
-                ls = mclp_swap_search(
-                    prob.a,
-                    prob.weight,
-                    y,
-                    time_limit_s=left,
-                    seed=options.seed,
-                    upper=bound,
-                    stop=stop,
+            if left >= 0.5:
+                found.append(
+                    mclp_search(
+                        prob,
+                        y,
+                        backend,
+                        time_limit_s=left,
+                        seed=options.seed,
+                        upper=bound,
+                        stop=stop,
+                        info=info,
+                    )
                 )
-                found.append(ls.selected)
-                info.update(
-                    swap_search_objective=ls.result.objective,
-                    swap_search_rounds=ls.result.nodes,
-                    swap_search_improved=ls.result.extra["improved"],
-                    swap_search_longest_idle=ls.result.extra["longest_idle"],
-                    swap_search_late=ls.result.extra["late_acceptance"],
-                )
-                return
-            y2, rounds, improved = mclp_lns(
-                prob, y, backend, time_limit_s=left, seed=options.seed, stop=stop
-            )
-            found.append(y2)
-            info.update(lns_objective=prob.value(y2), lns_rounds=rounds, lns_improved=improved)
 
         res = _side_by_side(mip, search, deadline, options.threads != 1, backend)
         info.update(mip_status=res.status.value, mip_objective=res.objective, mip_bound=res.bound)
