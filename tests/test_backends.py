@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from optimizer.backends import (
     SolveOptions,
+    SolveProgress,
     Status,
     StopReason,
     available_backends,
@@ -29,6 +30,8 @@ from optimizer.backends.highs import (
 )
 from optimizer.errors import SolverError, SolverNotAvailable
 from optimizer.milp import MILP, Sense
+from optimizer.models.covering.lscp import LscpData
+from optimizer.models.covering.lscp import build_model as build_lscp
 
 BACKENDS = available_backends()
 EXPECTED = {"highs", "cbc", "scip", "cpsat"}
@@ -323,3 +326,25 @@ def test_a_positive_mip_gap_stop_says_gap_reached(name: str) -> None:
     assert result.gap <= options.mip_gap + 1e-9
     expected = StopReason.GAP_REACHED if result.gap > 0.0 else StopReason.OPTIMAL
     assert result.stop is expected, (result.objective, result.bound, result.message)
+
+
+def test_highs_reports_its_bound_while_it_runs() -> None:
+    # a unicost cover that needs a few hundred nodes: HiGHS passes its interrupt checks, and
+    # the bound it reported there is a bound of the optimum (what a caller that stopped
+    # waiting for the call keeps)
+    rng = np.random.default_rng(0)
+    m, n = 200, 80
+    a = (rng.random((m, n)) < 0.05).astype(float)
+    a[np.arange(m), np.arange(m) % n] = 1.0
+    data = LscpData.from_arrays(sp.csr_matrix(a), np.ones(n))
+    progress = SolveProgress()
+    res = get_backend("highs").solve(
+        build_lscp(data), SolveOptions(time_limit_s=30, progress=progress)
+    )
+    assert res.status is Status.OPTIMAL
+    assert "progress" in type(get_backend("highs")).capabilities
+    assert math.isfinite(progress.bound) and math.isfinite(progress.objective)
+    assert progress.bound <= res.objective + 1e-6
+    assert progress.objective >= res.objective - 1e-6
+    left = progress.result("left behind")
+    assert left.status is Status.NO_SOLUTION and left.bound == progress.bound

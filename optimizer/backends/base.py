@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ __all__ = [
     "Backend",
     "Result",
     "SolveOptions",
+    "SolveProgress",
     "Status",
     "StopReason",
     "available_backends",
@@ -69,6 +71,9 @@ class SolveOptions:
         False where the caller finds its own solutions (a local search beside the MIP, which
         is then run for its bound): a backend that can turns its primal heuristics down
         (HiGHS: ``mip_heuristic_effort = 0``, which also keeps its root node near the limit).
+    progress : SolveProgress or None
+        Filled in while the solve runs by a backend with the ``progress`` capability, for a
+        caller that may stop waiting for it.
     """
 
     time_limit_s: float | None = 60.0
@@ -78,6 +83,37 @@ class SolveOptions:
     verbose: bool = False
     warm_start: np.ndarray | None = None
     primal_heuristics: bool = True
+    progress: SolveProgress | None = None
+
+
+@dataclass
+class SolveProgress:
+    """What a running MIP solve has reported so far, in the model's sense (nan until then):
+    its dual bound and the objective of its incumbent.
+
+    A caller that stops waiting for a solve past its deadline
+    (:class:`optimizer.deadline.Background`) keeps the bound from here: HiGHS has run a city
+    MCLP's MIP 8 s past its limit in a stretch without a clock check, and the bound it had
+    proven by then was lost with the call. HiGHS fills it at each of its MIP interrupt checks
+    (the same places it reads its clock).
+    """
+
+    bound: float = math.nan
+    objective: float = math.nan
+
+    def result(self, message: str) -> Result:
+        """A NO_SOLUTION result of a solve left behind, carrying the bound reported so far."""
+        return Result(
+            Status.NO_SOLUTION,
+            math.nan,
+            self.bound,
+            None,
+            "abandoned",
+            0.0,
+            0.0,
+            message=message,
+            stop=StopReason.TIME_LIMIT,
+        )
 
 
 class Backend(ABC):

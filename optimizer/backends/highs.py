@@ -19,6 +19,7 @@ from optimizer.backends.base import (
     Backend,
     Result,
     SolveOptions,
+    SolveProgress,
     Status,
     StopReason,
     importable,
@@ -41,7 +42,7 @@ class HighsBackend(Backend):
     name = "highs"
     package = "highspy==1.12.0"
     capabilities = frozenset(
-        {"mip", "lp", "warm_start", "threads", "seed", "time_limit", "gap", "duals"}
+        {"mip", "lp", "warm_start", "threads", "seed", "time_limit", "gap", "duals", "progress"}
     )
 
     @classmethod
@@ -89,6 +90,8 @@ class HighsBackend(Backend):
             h.setOptionValue("presolve", "off")
         if not options.primal_heuristics and "mip_heuristic_effort" not in self.highs_options:
             h.setOptionValue("mip_heuristic_effort", 0.0)
+        if options.progress is not None and milp.integrality.any():
+            report_progress(h, options.progress)
         self._before_run(h)
         t0 = time.perf_counter()
         if options.verbose:
@@ -278,6 +281,21 @@ def _to_highs_lp(milp: MILP, highspy: ModuleType) -> highspy.HighsLp:
         kint, kcont = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
         lp.integrality_ = [kint if b else kcont for b in milp.integrality]
     return lp
+
+
+def report_progress(h: highspy.Highs, progress: SolveProgress) -> None:
+    """Copy the dual bound and the incumbent's objective into ``progress`` at each of the
+    MIP's interrupt checks (a handful per second: the cost is nil)."""
+
+    def note(event: highspy.highs.HighsCallbackEvent) -> None:
+        bound = float(event.data_out.mip_dual_bound)
+        if math.isfinite(bound):
+            progress.bound = bound
+        value = float(event.data_out.mip_primal_bound)
+        if math.isfinite(value):
+            progress.objective = value
+
+    h.cbMipInterrupt.subscribe(note)
 
 
 def _read_result(

@@ -56,8 +56,8 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.backends import Backend, SolveOptions
-from optimizer.backends.highs import presolve_fits
+from optimizer.backends import Backend, SolveOptions, SolveProgress
+from optimizer.backends.highs import presolve_fits, report_progress
 from optimizer.deadline import Background, Deadline
 from optimizer.models.covering.heuristics import (
     _is_integral,
@@ -413,6 +413,8 @@ def _side_by_side(
         mip = _integer_phase(master, y, None, options, proven)
     else:
         # the MIP in the background, the search here
+        progress = SolveProgress()
+        report_progress(master.h, progress)
         job = Background(
             lambda: _integer_phase(master, y, (1.0 - MIP_RESERVE) * left, options, proven)
         )
@@ -430,8 +432,11 @@ def _side_by_side(
                     info=info,
                 )
             )
-        # a MIP still running past the deadline is left behind (no bound, no solutions)
-        mip = job.result((dl.remaining() or 0.0) + ABANDON_GRACE_S) or _MipOutcome()
+        # a MIP still running past the deadline is left behind: no solutions, the last bound
+        # it reported
+        mip = job.result((dl.remaining() or 0.0) + ABANDON_GRACE_S) or _MipOutcome(
+            bound=progress.bound if math.isfinite(progress.bound) else math.inf
+        )
     value = prob.value(y)
     for cand in [*found, *mip.found]:
         v = prob.value(cand)

@@ -64,6 +64,7 @@ from optimizer.backends import (
     Backend,
     Result,
     SolveOptions,
+    SolveProgress,
     Status,
     StopReason,
     mip_root_fits,
@@ -180,23 +181,26 @@ def _left(deadline: float | None) -> float | None:
 
 
 def _side_by_side(
-    mip: Callable[[float | None], Result],
+    mip: Callable[[float | None, SolveProgress], Result],
     search: Callable[[float, Callable[[], bool]], object],
     deadline: float | None,
     parallel: bool,
     backend: Backend,
 ) -> Result:
     """Run ``mip`` (on ``backend``, for the bound, with :data:`MIP_RESERVE` of the time left
-    unused) and ``search`` (until the deadline, or until the MIP proves optimality when they
+    unused; it passes the :class:`~optimizer.backends.SolveProgress` it is given to the
+    backend) and ``search`` (until the deadline, or until the MIP proves optimality when they
     run side by side); see the module notes. A MIP that has not returned
     :data:`ABANDON_GRACE_S` after the deadline is left behind
     (:class:`~optimizer.deadline.Background`, :meth:`Backend.leave_behind`): its answer is a
-    no-solution result, and the run ends with the search's."""
+    no-solution result with the last bound it reported, and the run ends with the search's
+    solution."""
+    progress = SolveProgress()
     if deadline is None:
-        return mip(None)
+        return mip(None, progress)
     left = _left(deadline) or 0.0
     if parallel:
-        job = Background(lambda: mip((1.0 - MIP_RESERVE) * left))
+        job = Background(lambda: mip((1.0 - MIP_RESERVE) * left, progress))
 
         def proven() -> bool:  # a MIP stopped by its limit leaves the search running
             res = job.peek()
@@ -206,22 +210,12 @@ def _side_by_side(
     else:
         search(SEARCH_SHARE * left, lambda: False)
         rest = (1.0 - MIP_RESERVE) * (_left(deadline) or 0.0)
-        job = Background(lambda: mip(rest))
+        job = Background(lambda: mip(rest, progress))
     res = job.result((_left(deadline) or 0.0) + ABANDON_GRACE_S)
     if res is not None:
         return res
     backend.leave_behind()
-    return Result(
-        Status.NO_SOLUTION,
-        math.nan,
-        math.nan,
-        None,
-        "abandoned",
-        0.0,
-        0.0,
-        message="the MIP did not stop by its time limit; left behind",
-        stop=StopReason.TIME_LIMIT,
-    )
+    return progress.result("the MIP did not stop by its time limit; left behind")
 
 
 # --------------------------------------------------------------------------- LSCP
@@ -378,8 +372,9 @@ def _lscp_part(
     x0 = x[keep].astype(float)
     found: list[tuple[np.ndarray, float]] = []
 
-    def mip(left: float | None) -> Result:
-        return backend.solve(milp, replace(options, time_limit_s=left, warm_start=x0))
+    def mip(left: float | None, progress: SolveProgress) -> Result:
+        opts = replace(options, time_limit_s=left, warm_start=x0, progress=progress)
+        return backend.solve(milp, opts)
 
     def search(left: float, stop: Callable[[], bool]) -> None:
         if left < 0.5:
@@ -402,7 +397,7 @@ def _lscp_part(
             local_search_improved=ls.result.extra["improved"],
         )
 
-    def more_cft(left: float | None) -> Result:
+    def more_cft(left: float | None, _progress: SolveProgress) -> Result:
         # the subgradient continued from the multipliers reached, on the sites not fixed
         out = cft_lagrangian(
             a[:, keep],
@@ -507,10 +502,16 @@ def solve_mclp(
         x0 = np.r_[y.astype(float), (prob.count(y) > 0).astype(float)]
         found: list[np.ndarray] = []
 
-        def mip(left: float | None) -> Result:
+        def mip(left: float | None, progress: SolveProgress) -> Result:
             # the search finds the solutions: the MIP runs for its bound, without primal
             # heuristics (HiGHS's ran its root node 10 s past a 54 s limit on the city MCLP)
-            opts = replace(options, time_limit_s=left, warm_start=x0, primal_heuristics=False)
+            opts = replace(
+                options,
+                time_limit_s=left,
+                warm_start=x0,
+                primal_heuristics=False,
+                progress=progress,
+            )
             return backend.solve(milp, opts)
 
         def search(left: float, stop: Callable[[], bool]) -> None:
