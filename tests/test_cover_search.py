@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optimizer.backends import SolveOptions, Status, StopReason
+from optimizer.backends import SolveOptions, Status, StopReason, get_backend
 from optimizer.bench import instances as benchdata
 from optimizer.bench.generators import city_like
 from optimizer.classic.registry import solve_classic
-from optimizer.models.covering.heuristics import greedy_cover
+from optimizer.models.covering.heuristics import _Mclp, greedy_cover, mclp_heuristic, mclp_search
 from optimizer.models.covering.mclp import MclpData
 from optimizer.models.covering.search import cover_local_search, mclp_swap_search
 from tests.oracles import brute_force_lscp, brute_force_mclp
@@ -247,3 +247,20 @@ def test_swap_search_keeps_the_budget_and_its_descent_is_a_local_optimum(seed: i
     assert kicked.result.objective >= got
     expected = brute_force_mclp(a.astype(bool), weight, int(start.sum()), True, cost, budget)
     assert kicked.result.objective <= expected
+
+
+def test_mclp_search_hands_the_swap_search_best_to_the_neighbourhood_search() -> None:
+    prob = city_like(1_500, 400, seed=3)
+    problem = _Mclp.of(sp.csr_matrix(prob.reach(300.0)), prob.weight, np.ones(400), 40, True, None)
+    start, _ = mclp_heuristic(problem)
+    info: dict[str, object] = {}
+    y = mclp_search(problem, start, get_backend("highs"), time_limit_s=2.0, info=info)
+    assert int(y.sum()) == 40
+    swap = float(info["swap_search_objective"])
+    assert problem.value(start) <= swap <= problem.value(y)
+    assert int(info["lns_rounds"]) > 0
+    assert info["lns_objective"] == problem.value(y)
+    # no backend for small MIPs: the swap search takes all the time
+    info = {}
+    y = mclp_search(problem, start, None, time_limit_s=0.5, info=info)
+    assert "lns_rounds" not in info and int(y.sum()) == 40

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from optimizer.backends import Result, SolveOptions, Status, StopReason
+from optimizer.backends import Result, SolveOptions, SolveProgress, Status, StopReason
 from optimizer.backends.highs import (
     MIP_COLUMNS_PER_S,
     PRESOLVE_NNZ_PER_S,
@@ -183,10 +183,11 @@ def test_background_call_is_left_behind_at_its_deadline() -> None:
 def test_a_mip_past_its_limit_does_not_hold_the_run(parallel: bool) -> None:
     """The covering solvers' MIP beside the search: one that never reads its clock (here a
     call that sleeps past the deadline) is left behind ABANDON_GRACE_S after it, and the run
-    goes on with no MIP answer."""
+    goes on with no MIP solution but the bound the MIP reported before."""
     searched: list[float] = []
 
-    def stuck_mip(left: float | None) -> Result:
+    def stuck_mip(left: float | None, progress: SolveProgress) -> Result:
+        progress.bound = 42.0
         time.sleep(4.0)
         raise AssertionError("never read")
 
@@ -198,6 +199,7 @@ def test_a_mip_past_its_limit_does_not_hold_the_run(parallel: bool) -> None:
     res = cover_solve._side_by_side(stuck_mip, search, t0 + 1.0, parallel, HighsBackend())
     wall = time.perf_counter() - t0
     assert res.status is Status.NO_SOLUTION and res.stop is StopReason.TIME_LIMIT
+    assert res.bound == 42.0 and not res.status.has_solution
     assert searched and wall < 1.0 + ABANDON_GRACE_S + 0.3
 
 
