@@ -5,9 +5,7 @@ The pipeline flows one way::
     scenario -> inputs -> demand -> distances -> instance -> model (MILP)
              -> backend -> result -> verify -> plan -> outputs
 
-The public API is what this package exports (``__all__``)::
-
-    import optimizer
+The public API is what this package exports (``__all__``), after ``import optimizer``::
 
     scenario = optimizer.load_scenario("scenarios/sample-city.yaml")   # checked, nothing solved
     run = optimizer.run_plan("scenarios/sample-city.yaml", out_dir="reports/try1")
@@ -27,34 +25,16 @@ Bad input raises :class:`InputError` (a :class:`ScenarioError` for the scenario 
 raises :class:`InfeasibleError` or :class:`SolverError`; all are :class:`SitingError`.
 
 The names are imported on first use (PEP 562): ``import optimizer`` stays fast, and the
-solver packages load only when a plan, sweep or classic model needs them.
+solver packages load only when a plan, sweep or classic model needs them. Type checkers and
+editors read them from the stub ``__init__.pyi`` beside this file (as SPEC 1's lazy loading
+does); a test keeps the two lists equal.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
 from optimizer.version import __version__
-
-if TYPE_CHECKING:  # the lazy names below, for type checkers and editors
-    from optimizer.backends.base import SolveOptions
-    from optimizer.classic.registry import MODELS, ClassicResult, from_tables, solve_classic
-    from optimizer.deadline import Deadline
-    from optimizer.errors import (
-        InfeasibleError,
-        InputError,
-        ScenarioError,
-        SitingError,
-        SolverError,
-        SolverNotAvailable,
-        VerificationError,
-    )
-    from optimizer.pipeline import PlanRun, plan_scenario, run_plan
-    from optimizer.result import Result, Status, StopReason
-    from optimizer.scenario import Scenario, load_scenario
-    from optimizer.sweep import SweepResult, run_sweep
-    from optimizer.verify_report import VerifyReport
 
 # exported name -> the module that defines it
 _EXPORTS: dict[str, str] = {

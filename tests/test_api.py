@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +83,21 @@ def test_every_exported_name_resolves() -> None:
     assert left is not None and 0.0 < left <= 10.0
     with pytest.raises(AttributeError):
         _ = optimizer.no_such_name
+
+
+def test_the_type_stub_names_every_export_from_its_module() -> None:
+    # type checkers read __init__.pyi instead of __init__.py: the stub must re-export the
+    # same names, each from the module __getattr__ imports it from
+    stub = ast.parse((Path(optimizer.__file__).parent / "__init__.pyi").read_text())
+    exported = {
+        alias.asname: node.module
+        for node in stub.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert set(exported) == set(optimizer.__all__)
+    for name, module in exported.items():
+        assert getattr(importlib.import_module(str(module)), name) is getattr(optimizer, name)
 
 
 def test_import_optimizer_loads_no_solver_until_asked() -> None:

@@ -88,18 +88,16 @@ class SolveOptions:
 
 @dataclass
 class SolveProgress:
-    """What a running MIP solve has reported so far, in the model's sense (nan until then):
-    its dual bound and the objective of its incumbent.
+    """The dual bound a running MIP solve has reported so far, in the model's sense (nan
+    until then).
 
     A caller that stops waiting for a solve past its deadline
     (:class:`optimizer.deadline.Background`) keeps the bound from here: HiGHS has run a city
     MCLP's MIP 8 s past its limit in a stretch without a clock check, and the bound it had
-    proven by then was lost with the call. HiGHS fills it at each of its MIP interrupt checks
-    (the same places it reads its clock).
+    proven by then was lost with the call. HiGHS fills it at each of its MIP interrupt checks.
     """
 
     bound: float = math.nan
-    objective: float = math.nan
 
     def result(self, message: str) -> Result:
         """A NO_SOLUTION result of a solve left behind, carrying the bound reported so far."""

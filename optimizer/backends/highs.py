@@ -284,16 +284,13 @@ def _to_highs_lp(milp: MILP, highspy: ModuleType) -> highspy.HighsLp:
 
 
 def report_progress(h: highspy.Highs, progress: SolveProgress) -> None:
-    """Copy the dual bound and the incumbent's objective into ``progress`` at each of the
-    MIP's interrupt checks (a handful per second: the cost is nil)."""
+    """Copy the MIP's dual bound into ``progress`` at each of its interrupt checks (40 in
+    108 s on the 50,000-block city MCLP: the cost is nil)."""
 
     def note(event: highspy.highs.HighsCallbackEvent) -> None:
         bound = float(event.data_out.mip_dual_bound)
         if math.isfinite(bound):
             progress.bound = bound
-        value = float(event.data_out.mip_primal_bound)
-        if math.isfinite(value):
-            progress.objective = value
 
     h.cbMipInterrupt.subscribe(note)
 

@@ -1,8 +1,5 @@
-"""Benchmark runs on the public instances in ``../shared/benchmarks``.
+"""Benchmark runs on the public instances in ``../shared/benchmarks`` (:func:`run_suite`)::
 
-::
-
-    from optimizer.bench.suites import run_suite
     df = run_suite("pmed", ["pmed1", "pmed[2-5]"], backends=["highs"], time_limit_s=60)
 
 One row per (instance, backend): sizes, status, objective, bound, gap, the published optimum

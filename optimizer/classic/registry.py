@@ -1,12 +1,10 @@
 """Classic location models on plain arrays or generic tables: solve one, check it, report it.
 
-::
-
-    from optimizer.classic.registry import solve_classic, from_tables
-    from optimizer.models.pmedian.model import PMedianData
+With :func:`solve_classic` and :func:`from_tables` from here and
+:class:`~optimizer.models.pmedian.model.PMedianData`::
 
     data = PMedianData.from_arrays(dist, p=5)                 # arrays ...
-    res = solve_classic("pmedian", data, backend="highs")     # the best method: exact
+    res = solve_classic("pmedian", data, backend="highs")     # the default method for its size
     res.status, res.objective, res.bound, res.gap, res.selected, res.assignment
     res = solve_classic("pmedian", data, method="mip")        # the plain MIP
 
