@@ -480,7 +480,7 @@ def solve_mclp(
         forbidden=data.forbidden,
     )
     build_s = red.seconds
-    # the search beside the MIP: compiled swap search (count only), else the neighbourhood search
+    # the search beside the MIP: swap search then neighbourhood search (count), or the latter
     name = _name(backend, "mclp", mclp_search_name(red.budget, backend))
     if _over_budget(red.cost, red.fill_from, data.cost, red.p, red.budget, data.p_exact):
         return _infeasible(name, "no selection of the required count fits the budget", build_s)
