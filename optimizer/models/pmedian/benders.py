@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field, replace
 
@@ -71,6 +72,7 @@ from optimizer.backends import (
     relative_gap,
 )
 from optimizer.backends.highs import presolve_fits
+from optimizer.deadline import Background
 from optimizer.models.pmedian import model as pmedian
 from optimizer.models.pmedian.bnb import lagrangian_branch_and_bound
 from optimizer.models.pmedian.heuristics import (
@@ -82,6 +84,7 @@ from optimizer.models.pmedian.heuristics import (
 )
 from optimizer.models.pmedian.lagrangian import integral_costs, reduced_cost_fixing
 from optimizer.models.pmedian.model import PMedianData
+from optimizer.models.pmedian.swap import Incumbent, iterated_swap_search
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +95,13 @@ TIME_SLACK_S = 0.3
 overrun of its time limit."""
 
 HEURISTIC_SHARE = 0.1
-"""Share of the time limit for the first heuristic."""
+"""Share of the time limit for the first heuristic when it runs alone (``threads=1``): greedy,
+swap descent and the iterated swap search. Otherwise the iterated search runs beside the LP
+and integer phases for the whole run (module docstring)."""
 
-HEURISTIC_RESTARTS = 0
-"""Randomised greedy restarts of the first heuristic: none, 20 of them did not improve the
-incumbent of rl1304 p = 10 and took 7 s from the tree."""
+SEARCH_STOP_WAIT_S = 1.0
+"""Seconds the run waits for the iterated search beside it to return once told to stop (it
+reads its stop flag every few hundredths of a second)."""
 
 LP_SHARE = 0.6
 """Share of the time limit after which the LP phase stops even when cuts are still violated
@@ -157,17 +162,15 @@ class RadiusPairs:
 
     @classmethod
     def from_cost_pairs(cls, cp: CostPairs) -> RadiusPairs:
-        """Sort ``cp``'s pairs by (point, cost); pairs to forbidden sites are already gone."""
-        useful = cp.cost < cp.fallback[cp.rows]
-        rows, cols, cost = cp.rows[useful], cp.cols[useful], cp.cost[useful]
-        order = np.lexsort((cols, cost, rows))
-        rows, cols, cost = rows[order], cols[order], cost[order]
-        counts = np.bincount(rows, minlength=cp.n_demand)
-        starts = np.r_[0, np.cumsum(counts)].astype(np.int64)
-        first = cp.fallback.astype(float).copy()
+        """``cp``'s pairs sorted by (point, cost), as the swap search lays them out (one sort
+        for both); pairs to forbidden sites are already gone."""
+        index = cp.swap_index
+        counts = np.diff(index.row_ptr)
+        rows = np.repeat(np.arange(cp.n_demand, dtype=np.int64), counts)
+        first = index.fallback.copy()
         has = counts > 0
-        first[has] = cost[starts[:-1][has]]
-        return cls(starts, rows, cols, cost, cp.fallback.astype(float), first)
+        first[has] = index.row_cost[index.row_ptr[:-1][has]]
+        return cls(index.row_ptr, rows, index.row_site, index.row_cost, index.fallback, first)
 
     @property
     def n_demand(self) -> int:
@@ -446,13 +449,44 @@ def _lp_phase(
     return bound, y_lp, lam, converged
 
 
-def _round(cp: CostPairs, y: np.ndarray, deadline: float | None) -> np.ndarray:
-    """The required sites plus the largest other ``y`` up to ``p``, then the swap search."""
+def _round(cp: CostPairs, y: np.ndarray, deadline: float | None) -> tuple[np.ndarray, float]:
+    """The required sites plus the largest other ``y`` up to ``p``, then the swap search:
+    the sites and their cost."""
     score = np.where(cp.allowed, y, -1.0) + 2.0 * cp.required
     opened = np.zeros(cp.n_sites, dtype=bool)
     opened[np.argsort(-score, kind="stable")[: cp.p]] = True
     sites, _, _ = local_search(cp, opened, deadline)
-    return np.asarray(sites)
+    return np.asarray(sites), cp.objective(sites)
+
+
+def _best_of(shared: Incumbent, incumbent: np.ndarray, upper: float) -> tuple[np.ndarray, float]:
+    """The better of ``incumbent`` (cost ``upper``) and the shared best (its offers are priced
+    as :meth:`CostPairs.objective` prices: ``inf`` where a point that must be served is not)."""
+    sites, value = shared.best()
+    if value < upper:
+        return sites, value
+    return incumbent, upper
+
+
+class _SearchBeside:
+    """The iterated swap search in a thread beside the LP and integer phases, sharing the
+    incumbent with them (its compiled rounds release the GIL; HiGHS releases it too)."""
+
+    def __init__(self, cp: CostPairs, shared: Incumbent, deadline: float | None, seed: int):
+        self._done = threading.Event()
+        start, _ = shared.best()
+        end = math.inf if deadline is None else deadline
+        self._job = Background(
+            lambda: iterated_swap_search(
+                cp.swap_index, start, end, seed=seed, stop=self._done.is_set, incumbent=shared
+            )
+        )
+
+    def finish(self) -> int:
+        """Stop the search and wait for it (briefly); the perturbation rounds it made."""
+        self._done.set()
+        out = self._job.result(SEARCH_STOP_WAIT_S)
+        return 0 if out is None else int(out[2])
 
 
 def _fix(master: _Master, bound: float, upper: float, integral: bool) -> tuple[int, int]:
@@ -548,10 +582,11 @@ def _tree_phase(
     bound: float,
     deadline: float | None,
     phases: dict[str, float | int | str],
+    shared: Incumbent | None = None,
 ) -> tuple[np.ndarray, float, float, bool]:
     """Lagrangian branch-and-bound (:mod:`optimizer.models.pmedian.bnb`) from the LP's
-    multipliers, on the pairs and sites that reduced-cost fixing keeps: (selection, its cost,
-    bound, proven)."""
+    multipliers, on the pairs and sites that reduced-cost fixing keeps (the tree takes the
+    ``shared`` incumbent's improvements as they come): (selection, its cost, bound, proven)."""
     fixing = reduced_cost_fixing(cp, lam, upper)
     reduced = replace(
         cp,
@@ -564,7 +599,9 @@ def _tree_phase(
     phases["fixed_closed"] = int((fixing.closed & cp.allowed).sum())
     phases["fixed_open"] = int((fixing.opened & ~cp.required).sum())
     phases["reduced_pairs"] = int(fixing.keep.sum())
-    tree = lagrangian_branch_and_bound(reduced, lam, incumbent, upper, deadline=deadline, full=cp)
+    tree = lagrangian_branch_and_bound(
+        reduced, lam, incumbent, upper, deadline=deadline, full=cp, shared=shared
+    )
     phases["tree_nodes"] = tree.result.nodes or 0
     if tree.result.objective < upper:
         incumbent, upper = tree.selected, cp.objective(tree.selected)
@@ -605,12 +642,15 @@ def solve_pmedian_benders(
     phases: dict[str, float | int | str] = {"setup": time.perf_counter() - t0}
 
     t1 = time.perf_counter()
+    beside = limit is not None and options.threads != 1
     h_limit = None if limit is None else HEURISTIC_SHARE * limit
-    heur = solve_heuristic(cp, time_limit_s=h_limit, seed=options.seed, restarts=HEURISTIC_RESTARTS)
+    heur = solve_heuristic(cp, time_limit_s=h_limit, seed=options.seed, iterate=not beside)
     incumbent = heur.selected.copy()
     upper = cp.objective(incumbent)
     phases["heuristic"] = time.perf_counter() - t1
     phases["heuristic_objective"] = upper
+    shared = Incumbent(incumbent, upper)
+    search = _SearchBeside(cp, shared, deadline, options.seed) if beside else None
 
     t2 = time.perf_counter()
     master = _Master(cp, rp)
@@ -628,10 +668,8 @@ def solve_pmedian_benders(
     phases["lp_bound"] = bound
     phases["lp_converged"] = int(converged)
     if math.isfinite(bound) and _left(deadline) > 0.5:
-        rounded = _round(cp, y_lp, deadline)
-        price = cp.objective(rounded)
-        if price < upper:
-            incumbent, upper = rounded, price
+        shared.offer(*_round(cp, y_lp, deadline))
+    incumbent, upper = _best_of(shared, incumbent, upper)
     stop = StopReason.TIME_LIMIT
     proven = relative_gap(upper, _rounded(bound, integral)) <= max(options.mip_gap, 0.0)
     if proven:
@@ -639,7 +677,7 @@ def solve_pmedian_benders(
     elif integer == "tree" and _left(deadline) > 0.5 and math.isfinite(upper) and lam is not None:
         t3 = time.perf_counter()
         incumbent, upper, bound, proven = _tree_phase(
-            cp, lam, incumbent, upper, bound, deadline, phases
+            cp, lam, incumbent, upper, bound, deadline, phases, shared
         )
         phases["tree"] = time.perf_counter() - t3
         if proven:
@@ -654,6 +692,11 @@ def solve_pmedian_benders(
         phases["mip"] = time.perf_counter() - t3
         if proven:
             stop = StopReason.OPTIMAL
+    if search is not None:
+        phases["search_kicks"] = search.finish()
+        if not proven:
+            shared.offer(incumbent, upper)
+            incumbent, upper = _best_of(shared, incumbent, upper)
     return _record(data, t0, incumbent, bound, integral, stop, options, phases)
 
 

@@ -34,6 +34,7 @@ from optimizer.models.pmedian.lagrangian import (
     rounded_bound,
     subgradient_step,
 )
+from optimizer.models.pmedian.swap import Incumbent
 from optimizer.result import Result, Status, StopReason
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def lagrangian_branch_and_bound(
     *,
     deadline: float | None = None,
     full: CostPairs | None = None,
+    shared: Incumbent | None = None,
     iterations: int = 100,
     theta0: float = 1.0,
     patience: int = 5,
@@ -152,6 +154,9 @@ def lagrangian_branch_and_bound(
         ``time.perf_counter()`` value at which to stop (the result is then incomplete).
     full : CostPairs, optional
         Pairs on which to price candidate solutions (default ``cp``).
+    shared : Incumbent, optional
+        An incumbent that searches running beside the tree improve: read before each node
+        (pruning with its value), and offered the tree's own improvements.
     iterations, theta0, patience : int, float, int
         Subgradient iterations per node, initial step factor, stall count before halving.
     """
@@ -174,6 +179,14 @@ def lagrangian_branch_and_bound(
         if value < best_obj - 1e-9 * max(1.0, abs(best_obj)):
             best_sel, best_obj = sites.copy(), value
             log.debug("lagrangian tree: new incumbent %.10g", value)
+            if shared is not None:
+                shared.offer(best_sel, best_obj)
+
+    def adopt_shared() -> None:
+        nonlocal best_sel, best_obj
+        if shared is not None and shared.value < best_obj - 1e-9 * max(1.0, abs(best_obj)):
+            best_sel, best_obj = shared.best()
+            log.debug("lagrangian tree: incumbent %.10g from the search beside", best_obj)
 
     def pruned(bound: float) -> bool:
         return rounded_bound(bound, integral) >= best_obj - 1e-9 * max(1.0, abs(best_obj))
@@ -183,6 +196,7 @@ def lagrangian_branch_and_bound(
             complete = False
             break
         _, _, node = heapq.heappop(heap)
+        adopt_shared()
         if pruned(node.bound):
             continue
         nodes += 1

@@ -6,21 +6,11 @@ r"""Construction and local search heuristics for the uncapacitated p-median prob
   :math:`i` to its nearest open site), computed for every site at once with ``np.bincount``
   over the allowed pairs.
 * :func:`local_search` — best-improvement swap (interchange) local search with the
-  Resende–Werneck "fast interchange" accounting: per demand point the best and second-best
-  open cost :math:`d_1, d_2` and the best site :math:`\phi_1`; then for an insertion
-  :math:`s` and a removal :math:`r`
-
-  .. math::
-
-      \text{profit}(s, r) = \text{gain}(s) - \text{loss}(r) + \text{extra}(s, r),
-
-  with :math:`\text{gain}(s) = \sum_i \max(0, d_1(i) - c_{is})`,
-  :math:`\text{loss}(r) = \sum_{i:\phi_1(i) = r} (d_2(i) - d_1(i))` and
-  :math:`\text{extra}(s, r) = \sum_{i:\phi_1(i) = r,\ c_{is} < d_2(i)}
-  (d_2(i) - \max(c_{is}, d_1(i)))` — all three from one pass over the pairs
-  (``np.bincount``), so one iteration costs :math:`O(|P|)` whatever :math:`p` is.
+  Resende–Werneck "fast interchange" accounting, compiled and updated incrementally
+  (:mod:`optimizer.models.pmedian.swap`).
 * :func:`solve_heuristic` — greedy (plus optional randomised greedy restarts) followed by the
-  local search; deterministic for a given seed.
+  local search, and optionally the iterated swap search until the time limit; deterministic
+  for a given seed.
 
 Costs are :math:`c_{ij} = w_i d_{ij}` over the allowed pairs. A demand point with no open site
 in reach pays its *fallback* cost: ``weight * unserved_penalty`` where the data allows unserved
@@ -35,6 +25,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import numba
 import numpy as np
@@ -42,6 +33,7 @@ import numpy as np
 from optimizer.milp import MILP
 from optimizer.models.common import nearest_open
 from optimizer.models.pmedian.model import PMedianData, assignment_distance, solution_cost
+from optimizer.models.pmedian.swap import SwapIndex, iterated_swap_search, swap_search
 from optimizer.result import Result, Status, StopReason
 
 log = logging.getLogger(__name__)
@@ -121,6 +113,21 @@ class CostPairs:
     @property
     def size(self) -> int:
         return int(self.rows.size)
+
+    @cached_property
+    def swap_index(self) -> SwapIndex:
+        """The pairs laid out for the compiled swap search (built once per instance: one sort
+        of the pairs)."""
+        return SwapIndex.from_pairs(
+            self.rows,
+            self.cols,
+            self.cost,
+            self.fallback,
+            self.allowed,
+            self.required,
+            self.p,
+            self.penalised,
+        )
 
     def truncated(self, keep: int) -> CostPairs:
         """The ``keep`` cheapest pairs of every demand point (ties: lowest site index).
@@ -390,7 +397,8 @@ def local_search(
     deadline: float | None = None,
     max_swaps: int | None = None,
 ) -> tuple[np.ndarray, float, int]:
-    """Best-improvement swap local search (fast interchange).
+    """Best-improvement swap local search (the compiled fast interchange of
+    :func:`~optimizer.models.pmedian.swap.swap_search`).
 
     Parameters
     ----------
@@ -412,63 +420,8 @@ def local_search(
     swaps : int
         Improving swaps made.
     """
-    opened = opened.copy()
-    m = cp.n_sites
-    dense_extra = m * m <= 4_000_000
-    swaps = 0
-    d1, d2, phi1 = best_two(cp, opened)
-    obj = float(d1.sum())
-    while True:
-        if deadline is not None and time.perf_counter() >= deadline:
-            break
-        if max_swaps is not None and swaps >= max_swaps:
-            break
-        ins = ~opened & cp.allowed
-        rem = opened & ~cp.required
-        if not ins.any() or not rem.any():
-            break
-        d1r, d2r, phr = d1[cp.rows], d2[cp.rows], phi1[cp.rows]
-        gain = np.bincount(cp.cols, weights=np.maximum(0.0, d1r - cp.cost), minlength=m)
-        served = phi1 >= 0
-        loss = np.bincount(phi1[served], weights=(d2 - d1)[served], minlength=m)
-        sel = np.flatnonzero((cp.cost < d2r) & (phr >= 0) & ins[cp.cols])
-        s_e, r_e = cp.cols[sel], phr[sel]
-        val = d2r[sel] - np.maximum(cp.cost[sel], d1r[sel])
-        key = s_e * m + r_e
-        if dense_extra:
-            extra_full = np.bincount(key, weights=val, minlength=m * m)
-            keys = np.flatnonzero(extra_full)
-            extra = extra_full[keys]
-        else:
-            keys, inv = np.unique(key, return_inverse=True)
-            extra = np.bincount(inv, weights=val)
-        ks, kr = keys // m, keys % m
-        okk = rem[kr]
-        ks, kr, extra = ks[okk], kr[okk], extra[okk]
-        # best pair with extra > 0, and the best pair ignoring extra (its true profit is >=)
-        g_in = np.where(ins, gain, -np.inf)
-        l_out = np.where(rem, loss, np.inf)
-        s0, r0 = int(np.argmax(g_in)), int(np.argmin(l_out))
-        best_s, best_r, best = s0, r0, g_in[s0] - l_out[r0]
-        if extra.size:
-            prof = gain[ks] - loss[kr] + extra
-            k = int(np.argmax(prof))
-            if prof[k] > best:
-                best_s, best_r, best = int(ks[k]), int(kr[k]), float(prof[k])
-        if best <= 1e-9 * max(1.0, abs(obj)):
-            break
-        opened[best_s] = True
-        opened[best_r] = False
-        d1, d2, phi1 = best_two(cp, opened)
-        new_obj = float(d1.sum())
-        if new_obj >= obj - 1e-12 * max(1.0, abs(obj)):  # numerical safety: undo and stop
-            opened[best_s] = False
-            opened[best_r] = True
-            d1, d2, phi1 = best_two(cp, opened)
-            break
-        obj = new_obj
-        swaps += 1
-    return opened, obj, swaps
+    state, swaps, _ = swap_search(cp.swap_index, opened, deadline, max_swaps)
+    return state.opened, state.objective, swaps
 
 
 def _finite(cp: CostPairs, opened: np.ndarray, obj: float) -> float:
@@ -485,8 +438,10 @@ def solve_heuristic(
     restarts: int = 0,
     seed: int = 0,
     candidates: int = 3,
+    iterate: bool = False,
 ) -> HeuristicResult:
-    """Greedy construction + swap local search, with optional randomised restarts.
+    """Greedy construction + swap local search, with optional randomised restarts, and
+    optionally the iterated swap search until the time limit.
 
     Parameters
     ----------
@@ -499,6 +454,9 @@ def solve_heuristic(
     seed : int
         Seed of the randomised starts; the result is deterministic given the seed (and
         enough time).
+    iterate : bool
+        With a time limit, go on from the best local optimum with
+        :func:`~optimizer.models.pmedian.swap.iterated_swap_search` until the limit.
 
     Returns
     -------
@@ -518,13 +476,17 @@ def solve_heuristic(
         swaps += n_sw
         if obj < best_obj - 1e-9 * max(1.0, abs(best_obj)):
             best, best_obj = sol, obj
+    kicks = 0
+    if iterate and deadline is not None and time.perf_counter() < deadline:
+        best, best_obj, kicks, _ = iterated_swap_search(cp.swap_index, best, deadline, seed=seed)
     best_obj = _finite(cp, best, best_obj)
     elapsed = time.perf_counter() - t0
     log.info(
-        "p-median heuristic: greedy %.6g, local search %.6g (%d swaps) in %.2f s",
+        "p-median heuristic: greedy %.6g, local search %.6g (%d swaps, %d perturbations) in %.2f s",
         greedy_obj,
         best_obj,
         swaps,
+        kicks,
         elapsed,
     )
     timed_out = deadline is not None and time.perf_counter() >= deadline
