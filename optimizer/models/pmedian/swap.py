@@ -533,8 +533,12 @@ ILS_LOG = 4096
 
 ILS_CHUNK_S = 0.02
 """Seconds per compiled call of the perturbation rounds (their number is sized from the last
-call); the state is recomputed from the best selection between calls, so rounding drift in
-the incremental gains cannot build up."""
+call); between calls the stop flag and the shared incumbent are read."""
+
+ILS_RESET_S = 1.0
+"""Seconds after which the state is recomputed from the best selection, so that rounding drift
+in the incremental gains and losses cannot build up (a recomputation is one pass over the
+pairs: 14-23 ms on a city of 100,000 points and 1.1 million pairs, as long as a call)."""
 
 
 class Incumbent:
@@ -625,6 +629,7 @@ def iterated_swap_search(
     work = _work(index)
     log = (np.empty(ILS_LOG, np.int64), np.empty(ILS_LOG, np.int64), np.zeros(1, np.int64))
     rounds = 1
+    fresh = time.perf_counter()
     while time.perf_counter() < deadline and (max_kicks is None or kicks < max_kicks):
         if stop is not None and stop():
             break
@@ -641,7 +646,8 @@ def iterated_swap_search(
         took = time.perf_counter() - t
         kicks += rounds
         improvements += max(got, 0)
-        state = SwapState.start(index, best)
+        if got < 0 or t + took - fresh > ILS_RESET_S:
+            state, fresh = SwapState.start(index, best), time.perf_counter()
         if got != 0 and incumbent is not None:
             incumbent.offer(best, state.price(index))
         rounds = max(1, min(4 * rounds, int(rounds * ILS_CHUNK_S / max(took, 1e-6))))
