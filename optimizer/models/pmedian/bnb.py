@@ -191,8 +191,13 @@ def lagrangian_branch_and_bound(
     def pruned(bound: float) -> bool:
         return rounded_bound(bound, integral) >= best_obj - 1e-9 * max(1.0, abs(best_obj))
 
+    # running mean of an evaluated node's time: a node is begun only if it fits the deadline
+    node_s, began = 0.0, math.nan
     while heap:
-        if deadline is not None and time.perf_counter() >= deadline:
+        now = time.perf_counter()
+        if math.isfinite(began):
+            node_s, began = 0.5 * (node_s + now - began), math.nan
+        if deadline is not None and now + node_s >= deadline:
             complete = False
             break
         _, _, node = heapq.heappop(heap)
@@ -200,6 +205,7 @@ def lagrangian_branch_and_bound(
         if pruned(node.bound):
             continue
         nodes += 1
+        began = now
         ncp = node.cp
         if int(ncp.required.sum()) >= ncp.p or int(ncp.allowed.sum()) <= ncp.p:
             sites = ncp.required.copy() if int(ncp.required.sum()) >= ncp.p else ncp.allowed.copy()
