@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import highspy
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -27,6 +28,7 @@ from optimizer.backends.highs import (
     PRESOLVE_S_PER_MNNZ2,
     _silenced_stdout,
     presolve_fits,
+    set_run_limit,
 )
 from optimizer.errors import SolverError, SolverNotAvailable
 from optimizer.milp import MILP, Sense
@@ -346,3 +348,32 @@ def test_highs_reports_its_bound_while_it_runs() -> None:
     assert math.isfinite(progress.bound) and progress.bound <= res.objective + 1e-6
     left = progress.result("left behind")
     assert left.status is Status.NO_SOLUTION and left.bound == progress.bound
+
+
+def test_a_highs_object_run_again_gets_its_full_limit_each_time() -> None:
+    """HiGHS compares ``time_limit`` with its accumulated run time: without
+    :func:`set_run_limit` the runs after the first few stop at once (kTimeLimit)."""
+    rng = np.random.default_rng(0)
+    n, m = 3000, 1200
+    a = sp.random(m, n, density=0.01, random_state=0, format="csc")
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, m
+    lp.col_cost_ = rng.random(n)
+    lp.col_lower_, lp.col_upper_ = np.zeros(n), np.full(n, highspy.kHighsInf)
+    lp.row_lower_, lp.row_upper_ = np.ones(m), np.full(m, highspy.kHighsInf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.passModel(lp)
+    h.run()
+    once = max(h.getRunTime(), 1e-3)
+    limit = 2.0 * once  # each run fits; a few runs together do not
+    statuses = []
+    while h.getRunTime() < 4.0 * limit and len(statuses) < 50:
+        h.clearSolver()
+        set_run_limit(h, limit)
+        h.run()
+        statuses.append(h.getModelStatus())
+    assert len(statuses) >= 3
+    assert all(s == highspy.HighsModelStatus.kOptimal for s in statuses)

@@ -154,6 +154,18 @@ def presolve_fits(nonzeros: int, time_limit_s: float | None) -> bool:
     return nonzeros <= PRESOLVE_NNZ_PER_S * time_limit_s and quadratic_s <= time_limit_s
 
 
+def set_run_limit(h: highspy.Highs, time_limit_s: float | None) -> None:
+    """Let the next ``h.run()`` take at most ``time_limit_s`` seconds (None: no limit).
+
+    HiGHS compares its ``time_limit`` with the run time the object has accumulated over all its
+    runs, not with the current run's (HiGHS issues #1331 and #1477): a master re-solved round
+    after round with ``time_limit`` set to the time left stops at once when its earlier rounds
+    took longer than that (the dense city's p-median LP lost its last 22 s that way). The limit
+    is therefore the accumulated time plus the time allowed."""
+    limit = math.inf if time_limit_s is None else float(h.getRunTime()) + max(0.05, time_limit_s)
+    h.setOptionValue("time_limit", limit)
+
+
 def _presolve_too_slow(milp: MILP, options: SolveOptions) -> bool:
     """True for a MIP too large for presolve to end within its time limit
     (:func:`presolve_fits`); LPs keep presolve (the LP solvers check their clock)."""

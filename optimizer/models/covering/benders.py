@@ -57,7 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.backends import Backend, SolveOptions, SolveProgress
-from optimizer.backends.highs import presolve_fits, report_progress
+from optimizer.backends.highs import presolve_fits, report_progress, set_run_limit
 from optimizer.deadline import Background, Deadline
 from optimizer.models.covering.heuristics import (
     _is_integral,
@@ -189,9 +189,7 @@ class _Master:
         """Solve; ``(y, z, objective)`` of its solution, or None without one. The ``mip``
         master runs without presolve where presolve could not end in time (HiGHS does not
         read its clock inside it: :func:`optimizer.backends.highs.presolve_fits`)."""
-        self.h.setOptionValue(
-            "time_limit", math.inf if time_limit is None else max(0.05, float(time_limit))
-        )
+        set_run_limit(self.h, time_limit)
         if mip:
             fits = presolve_fits(int(self.h.getNumNz()), time_limit)
             self.h.setOptionValue("presolve", "choose" if fits else "off")

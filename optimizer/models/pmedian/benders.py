@@ -82,7 +82,7 @@ from optimizer.backends import (
     optimal_stop,
     relative_gap,
 )
-from optimizer.backends.highs import presolve_fits
+from optimizer.backends.highs import presolve_fits, set_run_limit
 from optimizer.deadline import Background
 from optimizer.models.pmedian import model as pmedian
 from optimizer.models.pmedian.bnb import lagrangian_branch_and_bound
@@ -340,7 +340,7 @@ class _Master:
 
     def solve(self, time_limit: float) -> tuple[bool, np.ndarray, np.ndarray, float]:
         """Run HiGHS; (has a solution, y, theta, objective) (for a MIP: its best solution)."""
-        self.h.setOptionValue("time_limit", max(0.05, float(time_limit)))
+        set_run_limit(self.h, time_limit)
         self.h.run()
         info = self.h.getInfo()
         if int(info.primal_solution_status) != 2:
