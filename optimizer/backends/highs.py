@@ -160,8 +160,9 @@ def set_run_limit(h: highspy.Highs, time_limit_s: float | None) -> None:
     HiGHS compares its ``time_limit`` with the run time the object has accumulated over all its
     runs, not with the current run's (HiGHS issues #1331 and #1477): a master re-solved round
     after round with ``time_limit`` set to the time left stops at once when its earlier rounds
-    took longer than that (the dense city's p-median LP lost its last 22 s that way). The limit
-    is therefore the accumulated time plus the time allowed."""
+    took longer than that (the dense city's p-median LP master ended its rounds at 29 s of the
+    51 s it had, its seventh round stopped at once). The limit is therefore the accumulated
+    time plus the time allowed."""
     limit = math.inf if time_limit_s is None else float(h.getRunTime()) + max(0.05, time_limit_s)
     h.setOptionValue("time_limit", limit)
 
