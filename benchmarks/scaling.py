@@ -131,18 +131,20 @@ def exactness(df: pd.DataFrame) -> list[str]:
 
 READING = (
     "Reading of the recorded run (30 s per run, 2026-12-07, defaults lscp-warm / mclp-warm / "
-    "pmedian-benders (p-median from 1,000 points), one run at a time, load about 1.3-1.7): "
+    "pmedian-benders (p-median from 1,000 points), one run at a time, load about 0.6-2.2): "
     "LSCP is proven at 20,000 x 5,000 and 20,000 x 2,000 at 300 m and at 200 m; elsewhere it "
     "ends with a certified gap: 1.0 % at 5,000 x 2,000, 0.08 % at 50,000 x 10,000, 0.10 % at "
-    "100,000 x 20,000 (was 1.2 %), 0.64 % with 10,000 sites (was 2.1 %), 2.3 % at 500 m (was "
-    "4.0 %) and 8.0 % at 800 m (was 11.7 %; the bound there is the LP relaxation's): the "
-    "containment reductions now run at every size, but where walking areas overlap the "
-    "integrality gap remains and exactness stops for LSCP. MCLP is proven at 20,000 x 2,000 "
-    "and at 500-800 m; elsewhere within 0.26 % (0.05 % at 20,000 x 5,000), except 0.68 % at "
-    "100,000 x 20,000 in 30 s (0.08 % in 120 s, city_targets.md). p-median certifies <= 0.13 % "
-    "up to 20,000 x 5,000 at 200-300 m, 0.2 % at 500-800 m, 0.35 % at 50,000 x 10,000 and "
-    "0.7 % with 10,000 sites; at 100,000 x 20,000, 30 s leave it at 6.2 % (0.39 % in 120 s). "
-    "No run overran its limit by more than 1.7 s; builds under 0.6 s, no run passed 0.8 GB."
+    "100,000 x 20,000, 0.64 % with 10,000 sites, 2.3 % at 500 m and 8.0 % at 800 m (the bound "
+    "there is the LP relaxation's): the containment reductions run at every size, but where "
+    "walking areas overlap the integrality gap remains and exactness stops for LSCP. MCLP is "
+    "proven at 20,000 x 2,000 and at 500-800 m; elsewhere within 0.27 % (0.05 % at 20,000 x "
+    "5,000), except 0.67 % at 100,000 x 20,000 in 30 s (0.08 % in 120 s, city_targets.md). "
+    "p-median (with the iterated swap search beside the Benders phases and the HiGHS run-time "
+    "fix of this run's date) certifies <= 0.1 % up to 50,000 x 10,000 at 200-300 m (0.04 % at "
+    "5,000 x 2,000, 0.10 % at 20,000 x 5,000, 0.09 % at 50,000 x 10,000), 0.17 / 0.09 % at "
+    "500 / 800 m and 0.35 % with 10,000 sites (was 0.7 %); at 100,000 x 20,000, 30 s leave it "
+    "at 4.0 % (was 6.2 %; 0.11 % in 120 s). No run overran its limit by more than 0.9 s; "
+    "builds under 0.8 s, no run passed 0.95 GB."
 )
 
 
