@@ -1,12 +1,19 @@
-"""Small scenarios written as CSV files into a temporary folder."""
+"""Small scenarios written as CSV files into a temporary folder, and small p-median instances
+with their brute-force optima."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
+
+from optimizer.models.pmedian.heuristics import heuristic_cost
+from optimizer.models.pmedian.model import PMedianData
 
 X0, Y0 = 440_000.0, 4_145_000.0  # a point in EPSG:4548 (Dezhou)
 
@@ -108,3 +115,28 @@ def write_scenario(
     path = folder / "scenario.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def pmedian_points(seed: int, n: int = 14, m: int = 9, p: int = 3, **kw: object) -> PMedianData:
+    """``n`` random points and ``m`` random sites in the unit square, distances x 100 rounded,
+    weights 1-9; ``kw`` goes to :meth:`PMedianData.from_arrays`."""
+    rng = np.random.default_rng(seed)
+    pts, sites = rng.random((n, 2)), rng.random((m, 2))
+    d = np.round(100 * np.hypot(*(pts[:, None, :] - sites[None, :, :]).transpose(2, 0, 1)))
+    w = rng.integers(1, 10, n).astype(float)
+    return PMedianData.from_arrays(d, p, w, **kw)  # type: ignore[arg-type]
+
+
+def pmedian_optimum(data: PMedianData) -> tuple[float, np.ndarray]:
+    """The optimal cost and one optimal selection, by trying every selection."""
+    m = data.n_sites
+    free = np.setdiff1d(np.setdiff1d(np.arange(m), data.forbidden), data.required)
+    best, best_sel = math.inf, np.zeros(m, dtype=bool)
+    for combo in itertools.combinations(free.tolist(), data.p - data.required.size):
+        opened = np.zeros(m, dtype=bool)
+        opened[data.required] = True
+        opened[list(combo)] = True
+        cost = heuristic_cost(data, opened)
+        if cost < best:
+            best, best_sel = cost, opened
+    return best, best_sel

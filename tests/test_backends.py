@@ -368,12 +368,12 @@ def test_a_highs_object_run_again_gets_its_full_limit_each_time() -> None:
     h.passModel(lp)
     h.run()
     once = max(h.getRunTime(), 1e-3)
-    limit = 2.0 * once  # each run fits; a few runs together do not
+    limit = 5.0 * once  # each run fits with room to spare; a few runs together do not
     statuses = []
-    while h.getRunTime() < 4.0 * limit and len(statuses) < 50:
+    while h.getRunTime() < 2.0 * limit and len(statuses) < 60:
         h.clearSolver()
         set_run_limit(h, limit)
         h.run()
         statuses.append(h.getModelStatus())
-    assert len(statuses) >= 3
+    assert h.getRunTime() >= 2.0 * limit  # the runs together used twice the limit
     assert all(s == highspy.HighsModelStatus.kOptimal for s in statuses)

@@ -28,33 +28,13 @@ from optimizer.models.pmedian.heuristics import (
 from optimizer.models.pmedian.lagrangian import reduced_cost_fixing, solve_lagrangian
 from optimizer.models.pmedian.model import PMedianData
 from optimizer.models.pmedian.solve import solve_pmedian, window_search
+from tests.helpers import pmedian_optimum, pmedian_points
 
 OPTS = SolveOptions(time_limit_s=30)
 
 
-def _instance(seed: int, n: int = 14, m: int = 9, p: int = 3, **kw: object) -> PMedianData:
-    rng = np.random.default_rng(seed)
-    pts, sites = rng.random((n, 2)), rng.random((m, 2))
-    d = np.round(100 * np.hypot(*(pts[:, None, :] - sites[None, :, :]).transpose(2, 0, 1)))
-    w = rng.integers(1, 10, n).astype(float)
-    return PMedianData.from_arrays(d, p, w, **kw)  # type: ignore[arg-type]
-
-
-def _brute(data: PMedianData) -> float:
-    m = data.n_sites
-    allowed = np.setdiff1d(np.arange(m), data.forbidden)
-    free = np.setdiff1d(allowed, data.required)
-    best = math.inf
-    for combo in itertools.combinations(free.tolist(), data.p - data.required.size):
-        opened = np.zeros(m, dtype=bool)
-        opened[data.required] = True
-        opened[list(combo)] = True
-        best = min(best, heuristic_cost(data, opened))
-    return best
-
-
 def test_best_two_matches_dense() -> None:
-    data = _instance(0)
+    data = pmedian_points(0)
     cp = CostPairs.from_data(data)
     opened = np.zeros(data.n_sites, dtype=bool)
     opened[[1, 4, 6]] = True
@@ -70,8 +50,8 @@ def test_heuristic_matches_brute_force_mostly_and_never_beats_it() -> None:
     hits = 0
     seeds = range(12)
     for seed in seeds:
-        data = _instance(seed, p=2 + seed % 3)
-        opt = _brute(data)
+        data = pmedian_points(seed, p=2 + seed % 3)
+        opt = pmedian_optimum(data)[0]
         res = solve_heuristic(data, seed=seed)
         assert res.selected.sum() == data.p
         assert res.result.objective == pytest.approx(heuristic_cost(data, res.selected))
@@ -84,15 +64,15 @@ def test_heuristic_matches_brute_force_mostly_and_never_beats_it() -> None:
 
 
 def test_heuristic_respects_required_and_forbidden() -> None:
-    data = _instance(3, p=3, required=[0], forbidden=[1, 2])
+    data = pmedian_points(3, p=3, required=[0], forbidden=[1, 2])
     res = solve_heuristic(data, restarts=3, seed=1)
     assert res.selected[0] and not res.selected[1] and not res.selected[2]
     assert res.selected.sum() == 3
-    assert res.result.objective >= _brute(data) - 1e-9
+    assert res.result.objective >= pmedian_optimum(data)[0] - 1e-9
 
 
 def test_heuristic_is_deterministic_given_a_seed() -> None:
-    data = _instance(5, n=30, m=15, p=4)
+    data = pmedian_points(5, n=30, m=15, p=4)
     a = solve_heuristic(data, restarts=4, seed=7)
     b = solve_heuristic(data, restarts=4, seed=7)
     assert np.array_equal(a.selected, b.selected) and a.result.objective == b.result.objective
@@ -124,12 +104,12 @@ def test_lazy_greedy_opens_what_the_textbook_greedy_opens(seed: int) -> None:
         kw = {"required": [seed % 9], "forbidden": [(seed + 3) % 9], "unserved_penalty": 30.0}
     if seed >= 4:
         kw = {"max_distance": 45.0, "unserved_penalty": 90.0}
-    cp = CostPairs.from_data(_instance(seed, n=40, m=9, p=4, **kw))
+    cp = CostPairs.from_data(pmedian_points(seed, n=40, m=9, p=4, **kw))
     assert np.array_equal(greedy(cp), _eager_greedy(cp))
 
 
 def test_local_search_reaches_a_swap_local_optimum() -> None:
-    data = _instance(8, n=20, m=10, p=3)
+    data = pmedian_points(8, n=20, m=10, p=3)
     cp = CostPairs.from_data(data)
     opened, obj, _ = local_search(cp, greedy(cp))
     for s in np.flatnonzero(~opened):
@@ -140,29 +120,29 @@ def test_local_search_reaches_a_swap_local_optimum() -> None:
 
 
 def test_unserved_penalty_and_distance_cap() -> None:
-    data = _instance(4, p=2, max_distance=40.0, unserved_penalty=50.0)
+    data = pmedian_points(4, p=2, max_distance=40.0, unserved_penalty=50.0)
     res = solve_lagrangian(data, time_limit_s=10).result
-    opt = _brute(data)
+    opt = pmedian_optimum(data)[0]
     assert res.bound <= opt + 1e-9 <= res.objective + 2e-9
     mip = solve_classic("pmedian", data, options=OPTS, method="mip")
     assert mip.objective == pytest.approx(opt)
 
 
 def test_compulsory_service_out_of_reach_is_refused() -> None:
-    data = _instance(4, p=2, max_distance=5.0)
+    data = pmedian_points(4, p=2, max_distance=5.0)
     with pytest.raises(ValueError, match="no allowed site in reach"):
         solve_lagrangian(data)
 
 
 def test_capacitated_data_is_refused() -> None:
-    data = _instance(1, capacity=100.0)
+    data = pmedian_points(1, capacity=100.0)
     with pytest.raises(ValueError, match="uncapacitated"):
         solve_heuristic(data)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_lagrangian_bound_is_valid_and_gap_is_certified(seed: int) -> None:
-    data = _instance(100 + seed, n=40, m=20, p=4)
+    data = pmedian_points(100 + seed, n=40, m=20, p=4)
     mip = solve_classic("pmedian", data, options=OPTS, method="mip")
     assert mip.status is Status.OPTIMAL
     lag = solve_lagrangian(data, time_limit_s=10, seed=seed)
@@ -180,7 +160,7 @@ def test_lagrangian_bound_is_valid_and_gap_is_certified(seed: int) -> None:
 
 
 def test_warm_start_vector_is_feasible() -> None:
-    data = _instance(2, p=3, max_distance=60.0, unserved_penalty=80.0)
+    data = pmedian_points(2, p=3, max_distance=60.0, unserved_penalty=80.0)
     milp = pmedian.build_model(data)
     res = solve_heuristic(data)
     x = warm_start_vector(data, milp, res.selected)
@@ -191,7 +171,7 @@ def test_warm_start_vector_is_feasible() -> None:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_classic_paths_agree_with_the_plain_mip(seed: int) -> None:
-    data = _instance(200 + seed, n=50, m=25, p=5)
+    data = pmedian_points(200 + seed, n=50, m=25, p=5)
     plain = solve_classic("pmedian", data, options=OPTS, method="mip")
     warm = solve_classic("pmedian-warm", data, options=OPTS)
     heur = solve_classic("pmedian-heuristic", data, options=OPTS)
@@ -264,7 +244,7 @@ def _all_solutions(data: PMedianData) -> list[tuple[np.ndarray, float]]:
 
 def _random_data(seed: int, metric: bool) -> PMedianData:
     if metric:
-        return _instance(300 + seed, n=16, m=10, p=2 + seed % 3)
+        return pmedian_points(300 + seed, n=16, m=10, p=2 + seed % 3)
     rng = np.random.default_rng(seed)
     dist = rng.integers(0, 60, (16, 10)).astype(float)
     return PMedianData.from_arrays(dist, 2 + seed % 3, rng.integers(1, 5, 16).astype(float))
@@ -292,7 +272,7 @@ def test_reduced_cost_fixing_never_removes_an_optimal_site_or_pair(seed: int) ->
 
 
 def test_reduced_cost_fixing_fixes_something_with_a_tight_bound() -> None:
-    data = _instance(11, n=60, m=30, p=4)
+    data = pmedian_points(11, n=60, m=30, p=4)
     lag = solve_lagrangian(data, time_limit_s=5)
     fix = reduced_cost_fixing(CostPairs.from_data(data), lag.multipliers, lag.result.objective)
     assert fix.closed.sum() > 0 and fix.keep.sum() < fix.keep.size
@@ -300,7 +280,7 @@ def test_reduced_cost_fixing_fixes_something_with_a_tight_bound() -> None:
 
 @pytest.mark.parametrize("keep", [1, 2, 4])
 def test_truncated_pairs_keep_the_bound_valid(keep: int) -> None:
-    data = _instance(21, n=40, m=20, p=3)
+    data = pmedian_points(21, n=40, m=20, p=3)
     cp = CostPairs.from_data(data)
     small = cp.truncated(keep)
     assert small.size == 40 * keep and small.cap is not None
@@ -309,7 +289,7 @@ def test_truncated_pairs_keep_the_bound_valid(keep: int) -> None:
     assert np.allclose(np.sort(small.cost.reshape(40, keep), axis=1), c[:, :keep])
     assert np.allclose(small.cap, c[:, keep])
     res = solve_lagrangian(small, time_limit_s=5, keep_per_demand=None)
-    assert res.result.bound <= _brute(data) + 1e-9
+    assert res.result.bound <= pmedian_optimum(data)[0] + 1e-9
     assert np.all(res.multipliers <= small.cap + 1e-12)
 
 
@@ -365,23 +345,25 @@ def test_limits_are_kept_as_stop_reasons_never_as_optimal() -> None:
 
 
 def test_solve_pmedian_with_penalty_and_required_sites() -> None:
-    data = _instance(5, n=18, m=10, p=3, max_distance=40.0, unserved_penalty=45.0, required=[2])
+    data = pmedian_points(
+        5, n=18, m=10, p=3, max_distance=40.0, unserved_penalty=45.0, required=[2]
+    )
     run = solve_pmedian(data, options=OPTS)
     assert run.result.status is Status.OPTIMAL and run.selected[2]
-    assert run.result.objective == pytest.approx(_brute(data))
+    assert run.result.objective == pytest.approx(pmedian_optimum(data)[0])
     res = solve_classic("pmedian-exact", data, options=OPTS)
-    assert res.report.passed and res.objective == pytest.approx(_brute(data))
+    assert res.report.passed and res.objective == pytest.approx(pmedian_optimum(data)[0])
 
 
 def test_window_search_never_worsens_and_reaches_small_optima() -> None:
-    data = _instance(8, n=40, m=14, p=4)
+    data = pmedian_points(8, n=40, m=14, p=4)
     cp = CostPairs.from_data(data)
     start = greedy(cp)
     backend = get_backend("highs")
     sel, obj, stats = window_search(cp, start, backend, None, window_sites=14)
     assert obj <= cp.objective(start) + 1e-9 and int(sel.sum()) == data.p
     assert obj == pytest.approx(cp.objective(sel))
-    assert obj == pytest.approx(_brute(data))  # one window holds every site: exact
+    assert obj == pytest.approx(pmedian_optimum(data)[0])  # one window holds every site: exact
     assert stats.windows >= 1
     small, small_obj, _ = window_search(cp, start, backend, None, window_sites=5)
     assert small_obj <= cp.objective(start) + 1e-9 and int(small.sum()) == data.p

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 
@@ -19,14 +18,11 @@ from optimizer.models.pmedian.swap import (
     iterated_swap_search,
     swap_search,
 )
+from tests.helpers import pmedian_optimum, pmedian_points
 
 
 def _data(seed: int, n: int = 40, m: int = 14, p: int = 4, **kw: object) -> PMedianData:
-    rng = np.random.default_rng(seed)
-    pts, sites = rng.random((n, 2)), rng.random((m, 2))
-    d = np.round(100 * np.hypot(*(pts[:, None, :] - sites[None, :, :]).transpose(2, 0, 1)))
-    w = rng.integers(1, 10, n).astype(float)
-    return PMedianData.from_arrays(d, p, w, **kw)  # type: ignore[arg-type]
+    return pmedian_points(seed, n, m, p, **kw)
 
 
 def _variants(seed: int) -> PMedianData:
@@ -37,16 +33,6 @@ def _variants(seed: int) -> PMedianData:
     if kind == 1:
         return _data(seed, max_distance=45.0, unserved_penalty=60.0)
     return _data(seed, required=[seed % 14], forbidden=[(seed + 5) % 14, (seed + 9) % 14])
-
-
-def _optimum(cp: CostPairs) -> float:
-    free = np.flatnonzero(cp.allowed & ~cp.required)
-    best = math.inf
-    for combo in itertools.combinations(free.tolist(), cp.p - int(cp.required.sum())):
-        opened = cp.required.copy()
-        opened[list(combo)] = True
-        best = min(best, cp.objective(opened))
-    return best
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -90,12 +76,13 @@ def test_swap_search_ends_where_no_swap_improves(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_iterated_search_finds_the_brute_force_optimum(seed: int) -> None:
-    cp = CostPairs.from_data(_variants(seed))
+    data = _variants(seed)
+    cp = CostPairs.from_data(data)
     deadline = time.perf_counter() + 30.0
     opened, obj, kicks, _ = iterated_swap_search(cp.swap_index, greedy(cp), deadline, max_kicks=300)
     assert kicks == 300
     assert obj == pytest.approx(cp.objective(opened))
-    assert obj == pytest.approx(_optimum(cp))
+    assert obj == pytest.approx(pmedian_optimum(data)[0])
     assert int(opened.sum()) == cp.p and np.all(opened[cp.required])
     assert not np.any(opened[~cp.allowed])
 
@@ -119,29 +106,26 @@ def test_an_unserved_point_prices_at_inf_where_service_is_compulsory() -> None:
 
 
 def test_incumbent_keeps_only_improvements_and_the_search_adopts_a_better_one() -> None:
-    cp = CostPairs.from_data(_data(5, n=60, m=20, p=5))
-    best = np.zeros(cp.n_sites, dtype=bool)
-    best[: cp.p] = True
-    shared = Incumbent(best, cp.objective(best))
-    worse = ~best & (np.arange(cp.n_sites) < 2 * cp.p)
-    assert not shared.offer(worse, cp.objective(best) + 1.0)
-    optimum = _optimum(cp)
-    # a search told to stop at once still hands its start's descent to the incumbent
+    data = _data(5, n=60, m=20, p=5)
+    cp = CostPairs.from_data(data)
+    start = np.zeros(cp.n_sites, dtype=bool)
+    start[: cp.p] = True
+    shared = Incumbent(start, cp.objective(start))
+    assert not shared.offer(~start, cp.objective(start) + 1.0)
+    assert not shared.offer(~start, cp.objective(start))  # as good is not better
+    # a search told to stop at once still hands its first descent to the incumbent
+    descent, _, _ = swap_search(cp.swap_index, start)
+    assert descent.objective < cp.objective(start)
     iterated_swap_search(
-        cp.swap_index, best, time.perf_counter() + 30, stop=lambda: True, incumbent=shared
+        cp.swap_index, start, time.perf_counter() + 30, stop=lambda: True, incumbent=shared
     )
-    assert shared.value <= cp.objective(best)
     sites, value = shared.best()
-    assert value == pytest.approx(cp.objective(sites))
+    assert value == pytest.approx(descent.objective) == pytest.approx(cp.objective(sites))
     # a search started far off moves to a better shared incumbent (here: the optimum)
-    free = np.flatnonzero(cp.allowed)
-    for combo in itertools.combinations(free.tolist(), cp.p):
-        trial = np.zeros(cp.n_sites, dtype=bool)
-        trial[list(combo)] = True
-        if cp.objective(trial) == optimum:
-            shared.offer(trial, optimum)
-            break
+    optimum, best = pmedian_optimum(data)
+    assert optimum < value
+    assert shared.offer(best, optimum)
     _, obj, _, _ = iterated_swap_search(
-        cp.swap_index, best, time.perf_counter() + 30, max_kicks=1, incumbent=shared
+        cp.swap_index, start, time.perf_counter() + 30, max_kicks=1, incumbent=shared
     )
     assert obj == pytest.approx(optimum)

@@ -37,8 +37,9 @@ Algorithm
    LP rounding offers its solution, the tree prunes with the search's best as it improves and
    offers its own. With ``threads=1`` the search runs alone first, for
    :data:`HEURISTIC_SHARE` of the time. On TSPLIB rl1304 p = 10 it found 2,134,295 where the
-   LP and tree alone ended at 2,135,581; on a dense city (20,000 x 5,000, p = 800) it took
-   the 60 s gap from 0.20 % to 0.08 %.
+   LP and tree alone ended at 2,135,581; on the dense city seed 1 (20,000 x 5,000, p = 800)
+   the 60 s gap went from 0.20 % to 0.13 % (``city_targets.md``, before the HiGHS run-time
+   fix of :func:`~optimizer.backends.highs.set_run_limit`).
 2. **LP phase**: the LP master on HiGHS (dual simplex, re-solved after each round of cuts added
    in one ``addRows`` call), separated at an in-out point (Ben-Ameur & Neto, 2007; Fischetti,
    Ljubić & Sinnl, 2017) :math:`\lambda y^* + (1 - \lambda) y^\circ` between the LP solution
@@ -483,15 +484,6 @@ def _round(cp: CostPairs, y: np.ndarray, deadline: float | None) -> tuple[np.nda
     return np.asarray(sites), cp.objective(sites)
 
 
-def _best_of(shared: Incumbent, incumbent: np.ndarray, upper: float) -> tuple[np.ndarray, float]:
-    """The better of ``incumbent`` (cost ``upper``) and the shared best (its offers are priced
-    as :meth:`CostPairs.objective` prices: ``inf`` where a point that must be served is not)."""
-    sites, value = shared.best()
-    if value < upper:
-        return sites, value
-    return incumbent, upper
-
-
 class _SearchBeside:
     """The iterated swap search in a thread beside the LP and integer phases, sharing the
     incumbent with them (its compiled rounds release the GIL; HiGHS releases it too)."""
@@ -693,7 +685,7 @@ def solve_pmedian_benders(
     phases["lp_converged"] = int(converged)
     if math.isfinite(bound) and _left(deadline) > 0.5:
         shared.offer(*_round(cp, y_lp, deadline))
-    incumbent, upper = _best_of(shared, incumbent, upper)
+    incumbent, upper = shared.best()
     stop = StopReason.TIME_LIMIT
     proven = relative_gap(upper, _rounded(bound, integral)) <= max(options.mip_gap, 0.0)
     if proven:
@@ -718,9 +710,8 @@ def solve_pmedian_benders(
             stop = StopReason.OPTIMAL
     if search is not None:
         phases["search_kicks"] = search.finish()
-        if not proven:
-            shared.offer(incumbent, upper)
-            incumbent, upper = _best_of(shared, incumbent, upper)
+    shared.offer(incumbent, upper)  # the MIP phase's, which does not offer as it goes
+    incumbent, upper = shared.best()
     return _record(data, t0, incumbent, bound, integral, stop, options, phases)
 
 

@@ -125,7 +125,6 @@ class CostPairs:
             self.fallback,
             self.allowed,
             self.required,
-            self.p,
             self.penalised,
         )
 

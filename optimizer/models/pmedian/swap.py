@@ -28,7 +28,7 @@ and the profit of opening :math:`s` and closing :math:`r` is
   cost-sorted pairs, and put back. Nothing else is recomputed.
 
 :func:`iterated_swap_search` perturbs the best selection found (a few open sites moved to
-closed sites that serve their points) and descends again, keeping a descent's result when it
+closed sites near points they reach) and descends again, keeping a descent's result when it
 is better: an iterated local search in the sense of Lourenço, Martin & Stützle (2003). Both run
 in Numba (``nogil``) in bounded chunks, between which the Python side reads the clock. The first
 call in a fresh installation compiles them (measured with an empty cache: 4.2 s for the
@@ -53,8 +53,8 @@ SWAPS_PER_CALL = 64
 """Swaps per compiled call of :func:`swap_search` between readings of the clock."""
 
 KICK_MOVES = 2
-"""Sites moved by one perturbation: the smallest kick that leaves the basin of a swap local
-optimum (one move is undone by the next descent)."""
+"""Sites moved by one perturbation: a single move from a swap local optimum is one swap, which
+the next descent (trying every swap of the sites it touched) can simply undo."""
 
 _TOL = 1e-9
 """Relative profit below which a swap does not count as an improvement."""
@@ -79,8 +79,6 @@ class SwapIndex:
         Cost of a point no open site serves (a penalty, or a big-M).
     allowed, required : ndarray of bool (m,)
         Sites that may open; sites that must.
-    p : int
-        Open sites in a solution.
     penalised : bool
         Whether a point may go unserved (its fallback is a real cost, not a big-M).
     """
@@ -94,8 +92,7 @@ class SwapIndex:
     fallback: np.ndarray
     allowed: np.ndarray
     required: np.ndarray
-    p: int
-    penalised: bool = True
+    penalised: bool
 
     @classmethod
     def from_pairs(
@@ -106,8 +103,7 @@ class SwapIndex:
         fallback: np.ndarray,
         allowed: np.ndarray,
         required: np.ndarray,
-        p: int,
-        penalised: bool = True,
+        penalised: bool,
     ) -> SwapIndex:
         """Lay out pairs ``(rows[k], cols[k])`` of cost ``cost[k]`` (any order)."""
         n, m = int(fallback.size), int(allowed.size)
@@ -132,7 +128,6 @@ class SwapIndex:
             np.asarray(fallback, dtype=np.float64),
             np.asarray(allowed, dtype=np.bool_),
             np.asarray(required, dtype=np.bool_),
-            int(p),
             bool(penalised),
         )
 
@@ -462,7 +457,7 @@ def _logged_swap(ix: Arrays, st: Arrays, work: Arrays, log: Arrays, s: int, r: i
 @numba.njit(cache=True, nogil=True)
 def _kick(ix: Arrays, st: Arrays, work: Arrays, log: Arrays, moves: int) -> float:
     """Move ``moves`` random open sites, each to one of the 16 cheapest sites of a random point
-    it serves; the change of the objective."""
+    it reaches; the change of the objective."""
     row_ptr, row_site, col_ptr, col_point, allowed, required = (
         ix[0], ix[1], ix[3], ix[4], ix[7], ix[8]
     )  # fmt: skip
