@@ -1,4 +1,5 @@
-# `make demo` and `make test` create .venv and install the project when needed, then run.
+# `make demo` and `make test` create .venv and install the project when needed (and compile
+# its Numba kernels once, so no run's time limit pays for that), then run.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -17,6 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m optimizer.warmup
 	touch $(STAMP)
 
 demo: $(STAMP)
