@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 
 import highspy
 import numpy as np
@@ -372,8 +373,43 @@ def test_a_highs_object_run_again_gets_its_full_limit_each_time() -> None:
     statuses = []
     while h.getRunTime() < 2.0 * limit and len(statuses) < 60:
         h.clearSolver()
-        set_run_limit(h, limit)
+        set_run_limit(h, limit, mip=False)
         h.run()
         statuses.append(h.getModelStatus())
     assert h.getRunTime() >= 2.0 * limit  # the runs together used twice the limit
     assert all(s == highspy.HighsModelStatus.kOptimal for s in statuses)
+
+
+def test_a_highs_mip_run_again_stops_at_its_own_limit() -> None:
+    """A MIP run reads ``time_limit`` on a clock that starts at zero with the run: adding the
+    accumulated run time (as LP runs need) would double each re-run's allowance."""
+    n, m = 3000, 1500
+    a = sp.random(m, n, density=0.01, random_state=0, format="csr")
+    a.data[:] = 1.0
+    a = a[np.diff(a.indptr) > 0]  # a hard unicost set cover: never solved within the limit
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.addCols(
+        n,
+        np.ones(n),
+        np.zeros(n),
+        np.ones(n),
+        0,
+        np.zeros(n, np.int32),
+        np.zeros(0, np.int32),
+        np.zeros(0),
+    )
+    rows = a.shape[0]
+    h.addRows(rows, np.ones(rows), np.full(rows, highspy.kHighsInf), a.nnz,
+              a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32), a.data)  # fmt: skip
+    h.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.ones(n, dtype=np.uint8))
+    limit = 0.5
+    walls = []
+    for _ in range(4):
+        set_run_limit(h, limit, mip=True)
+        began = time.perf_counter()
+        h.run()
+        walls.append(time.perf_counter() - began)
+        assert h.getModelStatus() == highspy.HighsModelStatus.kTimeLimit
+    # with the accumulated time added the fourth run would take about 8 x the limit
+    assert max(walls) < 3.0 * limit, walls

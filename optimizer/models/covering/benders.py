@@ -189,7 +189,7 @@ class _Master:
         """Solve; ``(y, z, objective)`` of its solution, or None without one. The ``mip``
         master runs without presolve where presolve could not end in time (HiGHS does not
         read its clock inside it: :func:`optimizer.backends.highs.presolve_fits`)."""
-        set_run_limit(self.h, time_limit)
+        set_run_limit(self.h, time_limit, mip=mip)
         if mip:
             fits = presolve_fits(int(self.h.getNumNz()), time_limit)
             self.h.setOptionValue("presolve", "choose" if fits else "off")

@@ -314,6 +314,7 @@ class _Master:
             np.ones(m),
         )
         self.h = h
+        self.mip = False  # True once the y columns are integer (the MIP phase)
         self.cuts = 0
         # point and level of each cut row (row k + 1), for the Lagrangian multipliers
         self.row_point = np.zeros(0, dtype=np.int64)
@@ -349,7 +350,7 @@ class _Master:
 
     def solve(self, time_limit: float) -> tuple[bool, np.ndarray, np.ndarray, float]:
         """Run HiGHS; (has a solution, y, theta, objective) (for a MIP: its best solution)."""
-        set_run_limit(self.h, time_limit)
+        set_run_limit(self.h, time_limit, mip=self.mip)
         self.h.run()
         info = self.h.getInfo()
         if int(info.primal_solution_status) != 2:
@@ -541,6 +542,7 @@ def _mip_phase(
     master.purge()  # the slack cuts only slow the MIP's node LPs down
     idx = np.arange(m, dtype=np.int32)
     master.h.changeColsIntegrality(m, idx, np.ones(m, dtype=np.uint8))
+    master.mip = True
     master.h.setOptionValue("mip_rel_gap", float(options.mip_gap))
     master.h.setOptionValue("random_seed", int(options.seed))
     if options.threads is not None:
