@@ -188,3 +188,48 @@ def test_orlib_pmed1_proven() -> None:
     assert run.result.status is Status.OPTIMAL
     assert run.result.objective == 5819.0
     assert run.result.bound == 5819.0
+
+
+def _clustered(seed: int, n: int = 60, m: int = 30, p: int = 4) -> tuple[PMedianData, float]:
+    """A p-median instance with ties broken by brute force (its optimum)."""
+    rng = np.random.default_rng(seed)
+    dist = rng.integers(1, 50, size=(n, m)).astype(float)
+    w = rng.integers(1, 6, size=n).astype(float)
+    return PMedianData.from_arrays(dist, p, w), brute_force_pmedian(dist, w, p)
+
+
+@pytest.mark.parametrize(("below", "expected"), [(10_000, "mip"), (10, "tree")])
+def test_auto_runs_the_mip_on_small_masters_and_the_tree_on_large(
+    below: int, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(benders, "MIP_BELOW_POINTS", below)
+    data, optimum = _clustered(5)
+    run = solve_pmedian_benders(data, OPTS)
+    assert run.phases["integer"] == expected
+    assert run.result.status is Status.OPTIMAL
+    assert run.result.objective == pytest.approx(optimum)
+
+
+def test_auto_falls_back_to_the_tree_when_the_mip_root_does_not_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(benders, "mip_root_fits", lambda nonzeros, seconds: False)
+    # an LP that stops short of the integer optimum leaves work for the integer phase
+    found = None
+    for seed in range(40):
+        data, optimum = _clustered(seed)
+        run = solve_pmedian_benders(data, OPTS)
+        if run.proven_by != "lp":
+            found = run
+            break
+    assert found is not None, "no instance with an LP gap among 40 seeds"
+    assert found.phases["mip_rounds"] == 0
+    assert found.phases["integer"] == "tree" and "tree" in found.phases
+    assert found.result.status is Status.OPTIMAL
+    assert found.result.objective == pytest.approx(optimum)
+
+
+def test_an_unknown_integer_phase_is_refused() -> None:
+    data, _ = _clustered(0)
+    with pytest.raises(ValueError, match="integer"):
+        solve_pmedian_benders(data, OPTS, integer="lagrange")
