@@ -577,8 +577,10 @@ def _mip_phase(
         rounds += 1
         ms = master.h.getModelStatus()
         info = master.h.getInfo()
-        log.debug("benders MIP round %d: %s, value %.10g, bound %.10g, %d nodes", rounds, ms,
-                  info.objective_function_value, info.mip_dual_bound, info.mip_node_count)  # fmt: skip
+        log.debug(
+            "benders MIP round %d: %s, value %.10g, bound %.10g, %d nodes",
+            rounds, ms, info.objective_function_value, info.mip_dual_bound, info.mip_node_count,
+        )  # fmt: skip
         if ms == highspy.HighsModelStatus.kInfeasible:
             bound, proven = upper, True  # fixing left nothing cheaper than the incumbent
             break
