@@ -793,9 +793,9 @@ PMEDIAN_BENDERS_FROM_POINTS = 1_000
 """Uncapacitated p-median instances with at least this many demand points run ``benders`` by
 default, smaller ones ``exact``. Measured: ``exact`` proves all of OR-Library pmed1-40 (100-900
 points; ``benchmarks/results/pmedian_exact.md``), but from about a thousand points its
-Lagrangian bound converges too slowly for a minute: TSPLIB (1,304-2,103 points, 60 s) 13 of 15
-runs within 0.1 % with ``benders`` against 7 with ``exact`` (``tsplib.md``), clustered cities of
-20,000 points 0.03-0.08 % against 0.08-36 % (``city_targets.md``)."""
+Lagrangian bound converges too slowly for a minute: TSPLIB (1,304-2,103 points, 60 s) 14 of 15
+runs within 0.1 % (11 proven) with ``benders`` against 7 with ``exact`` (``tsplib.md``),
+clustered cities of 20,000 points 0.02-0.08 % against 0.08-36 % (``city_targets.md``)."""
 
 METHODS = ("mip", "warm", "heuristic", "exact", "benders", "cft")
 """Every method name `siting solve --method` accepts (not every family has every method:
