@@ -131,20 +131,20 @@ def exactness(df: pd.DataFrame) -> list[str]:
 
 READING = (
     "Reading of the recorded run (30 s per run, 2026-12-07, defaults lscp-warm / mclp-warm / "
-    "pmedian-benders (p-median from 1,000 points), one run at a time, load about 0.6-2.2): "
+    "pmedian-benders (p-median from 1,000 points; its integer phase the master MIP below "
+    "10,000 points, the Lagrangian tree from there), one run at a time, load about 0.1-2.1): "
     "LSCP is proven at 20,000 x 5,000 and 20,000 x 2,000 at 300 m and at 200 m; elsewhere it "
     "ends with a certified gap: 1.0 % at 5,000 x 2,000, 0.08 % at 50,000 x 10,000, 0.10 % at "
     "100,000 x 20,000, 0.64 % with 10,000 sites, 2.3 % at 500 m and 8.0 % at 800 m (the bound "
     "there is the LP relaxation's): the containment reductions run at every size, but where "
     "walking areas overlap the integrality gap remains and exactness stops for LSCP. MCLP is "
-    "proven at 20,000 x 2,000 and at 500-800 m; elsewhere within 0.27 % (0.05 % at 20,000 x "
-    "5,000), except 0.67 % at 100,000 x 20,000 in 30 s (0.08 % in 120 s, city_targets.md). "
-    "p-median (with the iterated swap search beside the Benders phases and the HiGHS run-time "
-    "fix of this run's date) certifies <= 0.1 % up to 50,000 x 10,000 at 200-300 m (0.04 % at "
-    "5,000 x 2,000, 0.10 % at 20,000 x 5,000, 0.09 % at 50,000 x 10,000), 0.17 / 0.09 % at "
-    "500 / 800 m and 0.35 % with 10,000 sites (was 0.7 %); at 100,000 x 20,000, 30 s leave it "
-    "at 4.0 % (was 6.2 %; 0.11 % in 120 s). No run overran its limit by more than 0.9 s; "
-    "builds under 0.8 s, no run passed 0.95 GB."
+    "proven at 20,000 x 2,000 and at 500-800 m; elsewhere within 0.25 % (0.05 % at 20,000 x "
+    "5,000), except 0.58 % at 100,000 x 20,000 in 30 s (0.08 % in 120 s, city_targets.md). "
+    "p-median certifies <= 0.1 % up to 50,000 x 10,000 at 200-300 m (0.019 % at 5,000 x "
+    "2,000, where the MIP integer phase now runs: was 0.044 % with the tree; 0.10 % at 20,000 "
+    "x 5,000, 0.07 % at 50,000 x 10,000), 0.15 / 0.09 % at 500 / 800 m and 0.34 % with "
+    "10,000 sites; at 100,000 x 20,000, 30 s leave it at 3.7 % (0.11 % in 120 s). No run "
+    "overran its limit by more than 0.8 s; builds under 0.8 s, no run passed 0.96 GB."
 )
 
 
