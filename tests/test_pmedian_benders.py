@@ -22,6 +22,7 @@ from optimizer.models.pmedian.benders import (
 )
 from optimizer.models.pmedian.heuristics import CostPairs, best_two
 from optimizer.models.pmedian.model import PMedianData, build_model
+from tests.helpers import pmedian_optimum, pmedian_points
 from tests.oracles import brute_force_pmedian
 
 OPTS = SolveOptions(time_limit_s=20.0)
@@ -190,20 +191,13 @@ def test_orlib_pmed1_proven() -> None:
     assert run.result.bound == 5819.0
 
 
-def _clustered(seed: int, n: int = 60, m: int = 30, p: int = 4) -> tuple[PMedianData, float]:
-    """A p-median instance with ties broken by brute force (its optimum)."""
-    rng = np.random.default_rng(seed)
-    dist = rng.integers(1, 50, size=(n, m)).astype(float)
-    w = rng.integers(1, 6, size=n).astype(float)
-    return PMedianData.from_arrays(dist, p, w), brute_force_pmedian(dist, w, p)
-
-
 @pytest.mark.parametrize(("below", "expected"), [(10_000, "mip"), (10, "tree")])
 def test_auto_runs_the_mip_on_small_masters_and_the_tree_on_large(
     below: int, expected: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(benders, "MIP_BELOW_POINTS", below)
-    data, optimum = _clustered(5)
+    data = pmedian_points(5, n=60, m=20, p=4)
+    optimum, _ = pmedian_optimum(data)
     run = solve_pmedian_benders(data, OPTS)
     assert run.phases["integer"] == expected
     assert run.result.status is Status.OPTIMAL
@@ -217,10 +211,10 @@ def test_auto_falls_back_to_the_tree_when_the_mip_root_does_not_fit(
     # an LP that stops short of the integer optimum leaves work for the integer phase
     found = None
     for seed in range(40):
-        data, optimum = _clustered(seed)
+        data = pmedian_points(seed, n=60, m=20, p=4)
         run = solve_pmedian_benders(data, OPTS)
         if run.proven_by != "lp":
-            found = run
+            found, (optimum, _) = run, pmedian_optimum(data)
             break
     assert found is not None, "no instance with an LP gap among 40 seeds"
     assert found.phases["mip_rounds"] == 0
@@ -230,6 +224,5 @@ def test_auto_falls_back_to_the_tree_when_the_mip_root_does_not_fit(
 
 
 def test_an_unknown_integer_phase_is_refused() -> None:
-    data, _ = _clustered(0)
     with pytest.raises(ValueError, match="integer"):
-        solve_pmedian_benders(data, OPTS, integer="lagrange")
+        solve_pmedian_benders(pmedian_points(0), OPTS, integer="lagrange")

@@ -279,8 +279,9 @@ class BendersRun:
     assignment : ndarray of int (n_demand,)
         Site serving each point (``-1``: unserved).
     phases : dict
-        Seconds per phase (``setup``, ``heuristic``, ``lp``, ``mip``), LP rounds and cuts,
-        the LP bound, fixed sites, MIP rounds.
+        Seconds per phase (``setup``, ``heuristic``, ``lp``, ``mip``, ``tree``), LP rounds and
+        cuts, the LP bound, the integer phase chosen (``integer``: ``mip`` or ``tree``), fixed
+        sites, MIP rounds, tree nodes.
     """
 
     result: Result
@@ -326,7 +327,7 @@ class _Master:
             np.ones(m),
         )
         self.h = h
-        self.mip = False  # True once the y columns are integer (the MIP phase)
+        self.mip = False  # set by make_integer: HiGHS then times runs on a MIP's clock
         self.cuts = 0
         # point and level of each cut row (row k + 1), for the Lagrangian multipliers
         self.row_point = np.zeros(0, dtype=np.int64)
@@ -369,6 +370,13 @@ class _Master:
             return False, np.zeros(self.m), np.zeros(self.n), math.nan
         x = np.asarray(self.h.getSolution().col_value, dtype=float)
         return True, x[: self.m], x[self.m :], float(info.objective_function_value)
+
+    def make_integer(self) -> None:
+        """Make the ``y`` columns integer: later solves are MIPs."""
+        self.h.changeColsIntegrality(
+            self.m, np.arange(self.m, dtype=np.int32), np.ones(self.m, dtype=np.uint8)
+        )
+        self.mip = True
 
     def lp_optimal(self) -> bool:
         return bool(self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal)
@@ -552,9 +560,7 @@ def _mip_phase(
     """Iterative master MIP: (selection, its cost, bound, proven)."""
     m = master.m
     master.purge()  # the slack cuts only slow the MIP's node LPs down
-    idx = np.arange(m, dtype=np.int32)
-    master.h.changeColsIntegrality(m, idx, np.ones(m, dtype=np.uint8))
-    master.mip = True
+    master.make_integer()
     master.h.setOptionValue("mip_rel_gap", float(options.mip_gap))
     master.h.setOptionValue("random_seed", int(options.seed))
     if options.threads is not None:
@@ -714,7 +720,8 @@ def solve_pmedian_benders(
     proven = relative_gap(upper, _rounded(bound, integral)) <= max(options.mip_gap, 0.0)
     tree = integer == "tree" or (integer == "auto" and cp.n_demand >= MIP_BELOW_POINTS)
     phases["integer"] = "tree" if tree else "mip"
-    if not proven and not tree and _left(deadline) > 0.5 and math.isfinite(upper + bound):
+    ready = math.isfinite(upper) and math.isfinite(bound)
+    if not proven and not tree and ready and _left(deadline) > 0.5:
         closed, opened = _fix(master, bound, upper, integral)
         phases["fixed_closed"], phases["fixed_open"] = closed, opened
         t3 = time.perf_counter()
