@@ -135,3 +135,41 @@ def test_orlib_scp41_bound_within_one_percent() -> None:
     out = cft_lagrangian(inst.reach, inst.cost, time_limit_s=10.0).result
     assert inst.optimum == 429
     assert 0.99 * 429 <= out.bound <= 429 <= out.objective
+
+
+def _affine_lines(d: int) -> sp.csr_matrix:
+    """Lines (rows) over points (columns) of the affine space AG(d, 3): a Steiner triple
+    system whose covers are hard to prove optimal (d = 4: 1,080 x 81, optimum 61, LP 27)."""
+    n = 3**d
+    digits = (np.arange(n)[:, None] // 3 ** np.arange(d)) % 3
+    a, b = np.triu_indices(n, 1)
+    c = ((-(digits[a] + digits[b])) % 3) @ (3 ** np.arange(d))  # the line's third point
+    lines = np.unique(np.sort(np.c_[a, b, c], axis=1), axis=0)
+    rows = np.repeat(np.arange(lines.shape[0]), 3)
+    return sp.csr_matrix((np.ones(rows.size), (rows, lines.ravel())), shape=(lines.shape[0], n))
+
+
+def _intervals(m: int, width: int) -> sp.csr_matrix:
+    """Rows of ``width`` consecutive sites: an easy cover (optimum ceil(m / width))."""
+    rows = np.repeat(np.arange(m), width)
+    cols = (np.arange(m)[:, None] + np.arange(width)).ravel()
+    return sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(m, m + width - 1))
+
+
+def test_time_left_after_the_components_goes_to_the_open_ones() -> None:
+    # a hard component (AG(4, 3)) beside an easy one with more nonzeros: the hard one gets
+    # its share first and stays open, the easy one is proven at once, and the time left goes
+    # back to the hard one instead of ending the run early
+    a = sp.block_diag([_affine_lines(4), _intervals(2000, 5)]).tocsr()
+    optimum = 61 + 400
+    t0 = time.perf_counter()
+    run = solve_lscp(
+        a, np.ones(a.shape[1]), backend=get_backend("highs"), options=SolveOptions(time_limit_s=4)
+    )
+    wall = time.perf_counter() - t0
+    out = run.result
+    assert run.selected is not None and (a @ run.selected.astype(np.int64) > 0).all()
+    assert out.status is Status.FEASIBLE
+    assert out.extra["passes"] >= 2
+    assert 400 + 27 <= out.bound <= optimum <= out.objective == run.selected.sum()
+    assert 3.5 <= wall <= 4 + 1.0
